@@ -1,1 +1,287 @@
-pub fn placeholder() {}
+//! A stand-in for the FluxLoop Web Platform's authentication endpoints
+//! (`docs/platform-api.yaml`), serving on 127.0.0.1 so the CLI can be tested end to end
+//! without the network, including the ways a real platform or its proxies misbehave.
+//!
+//! Responses are chosen by the bearer token: see [`keys`] for the scenarios.
+
+#![forbid(unsafe_code)]
+
+mod api;
+mod faults;
+mod http;
+pub mod keys;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use faults::HUGE_BODY_LEN;
+
+/// One request exactly as the platform received it, so tests can assert on what the CLI
+/// actually sent (headers, and that the key never appears where it should not).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Path and query as sent.
+    pub target: String,
+    /// Header names lowercased, values trimmed, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RecordedRequest {
+    /// First value of a header; HTTP header names are case-insensitive.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The target without its query string.
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or_default()
+    }
+}
+
+/// Misbehaviour injected in front of every route, for the CLI's error handling tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// 500 with a JSON `internal` error.
+    ServerError,
+    /// 502 with an nginx-style HTML page, as a proxy in front of the platform would send.
+    HtmlBadGateway,
+    /// 200 JSON whose Content-Length promises more than the half that is sent before closing.
+    TruncatedJson,
+    /// The next `times` requests get 429 with `Retry-After`, later ones are served normally.
+    RateLimited { retry_after: u64, times: u32 },
+    /// The next `times` requests get a 503 JSON `internal` error, later ones are served normally.
+    Unavailable { times: u32 },
+    /// Reads the request and never answers; the socket stays open until the platform drops.
+    Silent,
+    /// 307 to `location`, verbatim, for every request.
+    Redirect { location: String },
+    /// 200 JSON of exactly [`HUGE_BODY_LEN`] bytes (a VALID response padded by an unknown
+    /// field), streamed with a correct Content-Length.
+    HugeBody,
+}
+
+impl Fault {
+    /// Short name for logs, matching the demo binary's `--fault` values.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fault::ServerError => "server-error",
+            Fault::HtmlBadGateway => "html-502",
+            Fault::TruncatedJson => "truncated",
+            Fault::RateLimited { .. } => "rate-limited",
+            Fault::Unavailable { .. } => "unavailable",
+            Fault::Silent => "silent",
+            Fault::Redirect { .. } => "redirect",
+            Fault::HugeBody => "huge",
+        }
+    }
+}
+
+/// What the platform did with one request; deliberately free of headers and query strings so
+/// that logging it can never leak a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogEntry {
+    pub method: String,
+    /// Path without query; anything key-shaped replaced by `[redacted]`.
+    pub path: String,
+    /// `None` when no response was sent ([`Fault::Silent`]).
+    pub status: Option<u16>,
+    /// The fault that produced the response, if any.
+    pub fault: Option<&'static str>,
+}
+
+/// Receives a [`LogEntry`] per request, from the connection's thread.
+pub type Logger = Arc<dyn Fn(&LogEntry) + Send + Sync>;
+
+#[derive(Default)]
+struct Shared {
+    stopping: AtomicBool,
+    requests: Mutex<Vec<RecordedRequest>>,
+    fault: Mutex<Option<Fault>>,
+    revoked: Mutex<Vec<String>>,
+    /// Sockets of unanswered ([`Fault::Silent`]) requests, closed on drop.
+    held: Mutex<Vec<TcpStream>>,
+    logger: Mutex<Option<Logger>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking test thread must not take the whole platform down with it.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// The fault for the next request, counting down the limited ones under the lock so that
+    /// concurrent requests consume exactly `times` faulty replies.
+    fn next_fault(&self) -> Option<Fault> {
+        let mut slot = lock(&self.fault);
+        let times = match slot.as_mut()? {
+            Fault::RateLimited { times, .. } | Fault::Unavailable { times } => times,
+            other => return Some(other.clone()),
+        };
+        if *times == 0 {
+            *slot = None;
+            return None;
+        }
+        *times -= 1;
+        slot.clone()
+    }
+}
+
+/// A running stand-in platform. Dropping it stops the server and closes held sockets.
+pub struct Platform {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl Platform {
+    /// Starts on an ephemeral port. Panics if 127.0.0.1 cannot be bound, which in a test is
+    /// the most useful thing to do.
+    pub fn start() -> Platform {
+        Platform::start_on(0).expect("cannot bind the stand-in platform to 127.0.0.1")
+    }
+
+    /// Starts on a given port (0 for an ephemeral one), for the demo binary.
+    pub fn start_on(port: u16) -> std::io::Result<Platform> {
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::default());
+        let acceptor = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("stand-in-accept".into())
+                .spawn(move || accept_loop(&listener, &shared))?
+        };
+        Ok(Platform {
+            addr,
+            shared,
+            acceptor: Some(acceptor),
+        })
+    }
+
+    /// Base URL without a trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Every request received so far, in arrival order, including those answered by a fault.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// Applies `fault` to every following request (counted ones only until used up);
+    /// `None` restores normal service.
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        *lock(&self.shared.fault) = fault;
+    }
+
+    /// Keys revoked through `DELETE /api/auth/key` on this instance, in order.
+    pub fn revoked(&self) -> Vec<String> {
+        lock(&self.shared.revoked).clone()
+    }
+
+    /// Installs a per-request logger (the demo binary prints to stderr); `None` removes it.
+    pub fn set_logger(&self, logger: Option<Logger>) {
+        *lock(&self.shared.logger) = logger;
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // accept() has no timeout; a connection of our own is what wakes it up.
+        let woke = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2)).is_ok();
+        if let Some(acceptor) = self.acceptor.take()
+            && woke
+        {
+            let _ = acceptor.join();
+        }
+        for stream in lock(&self.shared.held).drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    for stream in listener.incoming() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(stream) = stream else {
+            // Typically out of file descriptors; back off rather than spin.
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        let shared = Arc::clone(shared);
+        let spawned = std::thread::Builder::new()
+            .name("stand-in-conn".into())
+            .spawn(move || serve(&shared, stream));
+        if spawned.is_err() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn serve(shared: &Shared, mut stream: TcpStream) {
+    // Bounds how long a client that never finishes its request can pin a thread.
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let req = match http::read_request(&mut stream) {
+        Ok(req) => req,
+        Err(http::ReadError::Closed) => return,
+        Err(http::ReadError::Malformed(why)) => {
+            http::write_reply(&mut stream, &api::error(400, "bad_request", why));
+            http::close(stream);
+            return;
+        }
+        Err(http::ReadError::TooLarge) => {
+            http::write_reply(
+                &mut stream,
+                &api::error(413, "bad_request", "request too large"),
+            );
+            http::close(stream);
+            return;
+        }
+    };
+    lock(&shared.requests).push(req.clone());
+
+    let fault = shared.next_fault();
+    let reply = match &fault {
+        Some(fault) => faults::reply(fault, &req),
+        None => api::handle(&req, chrono::Utc::now(), &mut lock(&shared.revoked)),
+    };
+    let silent = matches!(reply.body, http::Body::Silent);
+
+    // Logged before the first response byte leaves, so a script or test that has seen the
+    // response can rely on its log line already being written.
+    let logger = lock(&shared.logger).clone();
+    if let Some(logger) = logger {
+        logger(&LogEntry {
+            method: req.method.clone(),
+            path: api::loggable_path(&req),
+            status: (!silent).then_some(reply.status),
+            fault: fault.as_ref().map(Fault::name),
+        });
+    }
+
+    if !silent {
+        http::write_reply(&mut stream, &reply);
+        http::close(stream);
+        return;
+    }
+    let mut held = lock(&shared.held);
+    // Checked under the lock Drop drains, so a socket is never parked after the drain.
+    if !shared.stopping.load(Ordering::SeqCst) {
+        held.push(stream);
+    }
+}
