@@ -1,0 +1,458 @@
+//! The HTTP client for the platform contract. One deadline per command; bounded retries on 429
+//! and 5xx; no redirects (a redirect could carry the key to another host); bodies capped while
+//! streaming. The key only ever travels in a sensitive `Authorization` header.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use tracing::{debug, info};
+use url::Url;
+use zeroize::Zeroizing;
+
+use super::types::{ErrorBody, KeyInfo, Whoami};
+
+/// Responses larger than this are refused.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Attempts per request when the platform answers 429 or 5xx.
+const MAX_ATTEMPTS: u32 = 4;
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid API URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("refusing to send an API key over plain http to {url}")]
+    InsecureUrl { url: String },
+    #[error("could not set up HTTPS: {0}")]
+    Setup(String),
+    #[error("{message}")]
+    Unauthorized { code: String, message: String },
+    #[error("{message}")]
+    PermissionDenied {
+        message: String,
+        required: Option<String>,
+        permissions: Vec<String>,
+    },
+    #[error("rate limited by the platform")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("the platform answered HTTP {status}{}", .detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Server { status: u16, detail: Option<String> },
+    #[error("failed to connect to {host}: {reason}")]
+    Connect { host: String, reason: String },
+    #[error("TLS handshake with {host} failed: {reason}")]
+    Tls { host: String, reason: String },
+    #[error("no answer within {} s", .after.as_secs_f64())]
+    Timeout { after: Duration },
+    #[error(
+        "the platform redirected (HTTP {status}) to {location}; not following it with your key"
+    )]
+    Redirect { status: u16, location: String },
+    #[error("the response is larger than {} MiB", MAX_BODY / 1024 / 1024)]
+    BodyTooLarge,
+    #[error("the platform's answer could not be read (HTTP {status}): {reason}")]
+    InvalidResponse { status: u16, reason: String },
+}
+
+pub type Result<T> = std::result::Result<T, ApiError>;
+
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// The whole command's budget for talking to the platform.
+    pub timeout: Duration,
+    /// Extra PEM roots (corporate CAs), from `SSL_CERT_FILE`.
+    pub extra_roots: Option<PathBuf>,
+}
+
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: Url,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+/// Accepts `https://` anywhere and `http://` only for loopback, where a local stand-in or proxy
+/// runs; anything else would put the key on the network in clear text.
+pub fn parse_base_url(text: &str) -> Result<Url> {
+    let invalid = |reason: &str| ApiError::InvalidUrl {
+        url: text.to_string(),
+        reason: reason.to_string(),
+    };
+    let url = Url::parse(text.trim()).map_err(|e| invalid(&e.to_string()))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("it must not contain credentials"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("it must not have a query or fragment"));
+    }
+    let host = url.host_str().ok_or_else(|| invalid("it has no host"))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(host) => Ok(url),
+        "http" => Err(ApiError::InsecureUrl {
+            url: url.to_string(),
+        }),
+        other => Err(invalid(&format!("unsupported scheme `{other}`"))),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl ApiClient {
+    pub fn new(base: Url, options: &ClientOptions) -> Result<Self> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(user_agent())
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(options.timeout.min(Duration::from_secs(10)))
+            .https_only(false);
+        if let Some(path) = &options.extra_roots {
+            let pem = std::fs::read(path)
+                .map_err(|e| ApiError::Setup(format!("cannot read {}: {e}", path.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                ApiError::Setup(format!(
+                    "{} is not a PEM certificate bundle: {e}",
+                    path.display()
+                ))
+            })?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ApiError::Setup(error_chain(&e)))?;
+        Ok(Self {
+            http,
+            base,
+            deadline: Instant::now() + options.timeout,
+            timeout: options.timeout,
+        })
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// `GET /api/auth/key`: validates the key and describes it.
+    pub async fn introspect_key(&self, key: &SecretString) -> Result<KeyInfo> {
+        let body = self.request(Method::GET, "/api/auth/key", key).await?;
+        decode(&body)
+    }
+
+    /// `GET /api/auth/whoami`.
+    pub async fn whoami(&self, key: &SecretString) -> Result<Whoami> {
+        let body = self.request(Method::GET, "/api/auth/whoami", key).await?;
+        decode(&body)
+    }
+
+    /// `DELETE /api/auth/key`. A 401 means the key is already unusable: success.
+    pub async fn revoke_key(&self, key: &SecretString) -> Result<()> {
+        match self.request(Method::DELETE, "/api/auth/key", key).await {
+            Ok(_) | Err(ApiError::Unauthorized { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn endpoint(&self, path: &str) -> Url {
+        let mut url = self.base.clone();
+        let joined = format!("{}{}", self.base.path().trim_end_matches('/'), path);
+        url.set_path(&joined);
+        url
+    }
+
+    fn host(&self) -> String {
+        match (self.base.host_str(), self.base.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => self.base.to_string(),
+        }
+    }
+
+    async fn request(&self, method: Method, path: &str, key: &SecretString) -> Result<Vec<u8>> {
+        let url = self.endpoint(path);
+        let mut auth = {
+            let text = Zeroizing::new(format!("Bearer {}", key.expose_secret()));
+            HeaderValue::from_str(&text).map_err(|_| ApiError::InvalidResponse {
+                status: 0,
+                reason: "the API key contains characters that cannot be sent".into(),
+            })?
+        };
+        auth.set_sensitive(true);
+
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let remaining = self.deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(ApiError::Timeout {
+                    after: self.timeout,
+                });
+            }
+            let started = Instant::now();
+            let result = tokio::time::timeout(remaining, self.once(&method, &url, auth.clone()))
+                .await
+                .unwrap_or(Err(ApiError::Timeout {
+                    after: self.timeout,
+                }));
+            let elapsed = started.elapsed();
+            let (status, retry_after, outcome) = match result {
+                Ok(ok) => ok,
+                Err(e) => {
+                    info!(%method, path, attempt, elapsed_ms = elapsed.as_millis() as u64, error = %e, "request failed");
+                    return Err(e);
+                }
+            };
+            info!(%method, path, status = status.as_u16(), attempt, elapsed_ms = elapsed.as_millis() as u64, "response");
+            let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+            if !retryable || attempt >= MAX_ATTEMPTS {
+                return outcome;
+            }
+            let backoff = (FIRST_BACKOFF * 2u32.pow(attempt - 1)).min(MAX_BACKOFF);
+            let wait = retry_after.unwrap_or(backoff);
+            if Instant::now() + wait >= self.deadline {
+                debug!(
+                    wait_ms = wait.as_millis() as u64,
+                    "not retrying: the wait would pass the deadline"
+                );
+                return outcome;
+            }
+            debug!(wait_ms = wait.as_millis() as u64, "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One request: returns the status, any Retry-After, and what that answer means.
+    async fn once(
+        &self,
+        method: &Method,
+        url: &Url,
+        auth: HeaderValue,
+    ) -> Result<(StatusCode, Option<Duration>, Result<Vec<u8>>)> {
+        let mut response = self
+            .http
+            .request(method.clone(), url.clone())
+            .header(AUTHORIZATION, auth)
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("(no location)")
+                .to_string();
+            return Ok((
+                status,
+                None,
+                Err(ApiError::Redirect {
+                    status: status.as_u16(),
+                    location,
+                }),
+            ));
+        }
+        if let Some(len) = response.content_length()
+            && len > MAX_BODY as u64
+        {
+            return Err(ApiError::BodyTooLarge);
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_BODY {
+                        return Err(ApiError::BodyTooLarge);
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) if status.is_success() => {
+                    return Err(ApiError::InvalidResponse {
+                        status: status.as_u16(),
+                        reason: format!("the response was cut off ({})", error_chain(&e)),
+                    });
+                }
+                // An error answer that is cut short is still an error answer.
+                Err(_) => break,
+            }
+        }
+        let outcome = match status {
+            s if s.is_success() => Ok(body),
+            StatusCode::UNAUTHORIZED => {
+                let (code, message) = match parse_error(&body) {
+                    Some(e) => (e.code, e.message),
+                    None => ("invalid_api_key".into(), "Invalid API key".into()),
+                };
+                Err(ApiError::Unauthorized { code, message })
+            }
+            StatusCode::FORBIDDEN => {
+                let e = parse_error(&body);
+                Err(ApiError::PermissionDenied {
+                    message: e
+                        .as_ref()
+                        .map_or("Permission denied".into(), |e| e.message.clone()),
+                    required: e.as_ref().and_then(|e| e.required_permission.clone()),
+                    permissions: e.map(|e| e.permissions).unwrap_or_default(),
+                })
+            }
+            StatusCode::TOO_MANY_REQUESTS => Err(ApiError::RateLimited { retry_after }),
+            s => Err(ApiError::Server {
+                status: s.as_u16(),
+                detail: parse_error(&body).map(|e| e.message).or_else(|| {
+                    (!body.is_empty()).then(|| {
+                        "the answer was not the platform's JSON (a proxy or gateway page?)"
+                            .to_string()
+                    })
+                }),
+            }),
+        };
+        Ok((status, retry_after, outcome))
+    }
+
+    fn transport_error(&self, e: &reqwest::Error) -> ApiError {
+        let chain = error_chain(e);
+        if e.is_timeout() {
+            ApiError::Timeout {
+                after: self.timeout,
+            }
+        } else if chain.contains("certificate") || chain.contains("tls") || chain.contains("TLS") {
+            ApiError::Tls {
+                host: self.host(),
+                reason: chain,
+            }
+        } else if e.is_connect() {
+            ApiError::Connect {
+                host: self.host(),
+                reason: chain,
+            }
+        } else {
+            ApiError::Connect {
+                host: self.host(),
+                reason: chain,
+            }
+        }
+    }
+}
+
+fn parse_error(body: &[u8]) -> Option<super::types::ErrorDetails> {
+    serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .map(|b| b.error)
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| ApiError::InvalidResponse {
+        status: 200,
+        // serde_json's messages name the field and position, never the values.
+        reason: if e.is_eof() {
+            "the JSON ended early (truncated response)".to_string()
+        } else {
+            format!("unexpected JSON: {e}")
+        },
+    })
+}
+
+/// `fluxloop/<version> (<os>)`.
+pub fn user_agent() -> String {
+    format!(
+        "fluxloop/{} ({})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS
+    )
+}
+
+/// The error and its causes on one line, most specific last, deduplicated.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = err.source();
+    }
+    crate::keys::redact(&parts.join(": "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_rules() {
+        assert!(parse_base_url("https://api.fluxloop.ai").is_ok());
+        assert!(parse_base_url("http://127.0.0.1:8080").is_ok());
+        assert!(parse_base_url("http://127.5.6.7").is_ok());
+        assert!(parse_base_url("http://localhost:3000/").is_ok());
+        assert!(parse_base_url("http://[::1]:3000").is_ok());
+        assert!(matches!(
+            parse_base_url("http://api.fluxloop.ai"),
+            Err(ApiError::InsecureUrl { .. })
+        ));
+        assert!(matches!(
+            parse_base_url("http://10.0.0.1"),
+            Err(ApiError::InsecureUrl { .. })
+        ));
+        assert!(matches!(
+            parse_base_url("http://localhost.evil.com"),
+            Err(ApiError::InsecureUrl { .. })
+        ));
+        assert!(matches!(
+            parse_base_url("ftp://x"),
+            Err(ApiError::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            parse_base_url("https://u:p@h"),
+            Err(ApiError::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            parse_base_url("https://h/?k=v"),
+            Err(ApiError::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            parse_base_url("not a url"),
+            Err(ApiError::InvalidUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn endpoint_keeps_a_path_prefix() {
+        let opts = ClientOptions {
+            timeout: Duration::from_secs(1),
+            extra_roots: None,
+        };
+        let c = ApiClient::new(parse_base_url("https://h/prefix/").unwrap(), &opts).unwrap();
+        assert_eq!(
+            c.endpoint("/api/auth/key").as_str(),
+            "https://h/prefix/api/auth/key"
+        );
+        let c = ApiClient::new(parse_base_url("https://h").unwrap(), &opts).unwrap();
+        assert_eq!(
+            c.endpoint("/api/auth/key").as_str(),
+            "https://h/api/auth/key"
+        );
+    }
+
+    #[test]
+    fn user_agent_format() {
+        let ua = user_agent();
+        assert!(ua.starts_with("fluxloop/"), "{ua}");
+        assert!(ua.ends_with(&format!("({})", std::env::consts::OS)), "{ua}");
+    }
+}

@@ -1,0 +1,162 @@
+//! Every clap type, and every environment variable name, in one place.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Environment variables read by fluxloop. Documented in README.md ("Environment").
+pub mod env {
+    pub const API_KEY: &str = "FLUXLOOP_API_KEY";
+    pub const API_URL: &str = "FLUXLOOP_API_URL";
+    pub const PROFILE: &str = "FLUXLOOP_PROFILE";
+    pub const HOME: &str = "FLUXLOOP_HOME";
+    pub const TIMEOUT: &str = "FLUXLOOP_TIMEOUT";
+    pub const STORAGE: &str = "FLUXLOOP_STORAGE";
+    /// Keychain service name; lets the demo and tests keep their entries apart from real ones.
+    pub const KEYRING_SERVICE: &str = "FLUXLOOP_KEYRING_SERVICE";
+    pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+    pub const RUST_LOG: &str = "RUST_LOG";
+}
+
+pub const DEFAULT_API_URL: &str = "https://api.fluxloop.ai";
+pub const DEFAULT_PROFILE: &str = "default";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fluxloop",
+    version,
+    about = "The FluxLoop command-line tool",
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Profile to use [default: default]
+    #[arg(long, global = true, env = env::PROFILE, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// FluxLoop API base URL [default: https://api.fluxloop.ai, or the URL saved at login]
+    #[arg(long, global = true, env = env::API_URL, value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// Where `login` keeps a new key: the OS keychain, or (opt-in, plaintext) the credentials file
+    #[arg(long, global = true, env = env::STORAGE, value_enum, value_name = "STORE")]
+    pub storage: Option<StorageChoice>,
+
+    /// More diagnostics on stderr (-v requests, -vv keychain and timings, -vvv everything)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// When to use colours (NO_COLOR is honoured in `auto`)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StorageChoice {
+    /// The OS keychain (macOS Keychain, Windows Credential Manager, Secret Service). The default.
+    Keychain,
+    /// PLAINTEXT in ~/.fluxloop/credentials (mode 0600), for machines without a keychain.
+    File,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in, log out and inspect credentials
+    #[command(subcommand)]
+    Auth(AuthCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Validate an API key and save it to the OS keychain
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth login                            # prompts, input hidden\n  \
+        echo \"$KEY\" | fluxloop auth login              # reads one line from stdin\n  \
+        fluxloop auth login --api-key - < key.txt\n  \
+        fluxloop auth login --profile work\n  \
+        fluxloop auth login --no-save                  # check a key, store nothing")]
+    Login(LoginArgs),
+    /// Remove saved credentials from this machine
+    Logout(LogoutArgs),
+    /// Show whether you are authenticated, and what the key may do
+    Status(StatusArgs),
+    /// Show the account behind the key, its plan and usage
+    Whoami(WhoamiArgs),
+    /// Move plaintext keys from the credentials file into the OS keychain
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The API key; `-` reads it from stdin. Prefer stdin or the prompt: a key on the command line
+    /// is visible in shell history and the process list
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
+
+    /// Save the key after validating it (the default)
+    #[arg(long, overrides_with = "no_save")]
+    pub save: bool,
+
+    /// Validate the key and show the account, but store nothing
+    #[arg(long, overrides_with = "save")]
+    pub no_save: bool,
+}
+
+impl LoginArgs {
+    pub fn should_save(&self) -> bool {
+        !self.no_save
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Remove every profile and every fluxloop keychain entry, including orphaned ones
+    #[arg(long)]
+    pub all: bool,
+
+    /// Revoke the key on the platform first, then remove it locally
+    #[arg(long)]
+    pub revoke: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print a JSON document (schema in README.md) instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WhoamiArgs {
+    /// Print a JSON document (schema in README.md) instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,248 @@
+//! `fluxloop auth login`: read a key, validate it with the platform, then store it.
+
+use std::io::{BufRead, IsTerminal, Read};
+
+use chrono::Utc;
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::{load_profiles, warn_expiry};
+use crate::api::KeyInfo;
+use crate::cli::{LoginArgs, StorageChoice, env};
+use crate::commands::errors::{self, KEYS_PAGE, KeyOrigin};
+use crate::context::Context;
+use crate::error::{CliError, CliResult, ExitStatus};
+use crate::keys;
+use crate::output::{Printer, bold, green};
+use crate::profiles::{Expiry, Profile, Storage};
+
+/// A line longer than this on stdin is not a key.
+const MAX_STDIN: u64 = 64 * 1024;
+
+pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
+    let save = args.should_save();
+    let storage = ctx.storage.unwrap_or(StorageChoice::Keychain);
+    // Check the places we will write before asking for a key, so nobody pastes one for nothing.
+    let file = load_profiles(ctx, p)?;
+    if save && storage == StorageChoice::Keychain {
+        ctx.secrets
+            .check_ready()
+            .map_err(|e| errors::keychain_error(e, ctx.secrets.backend()))?;
+    }
+    if ctx.env_key.is_some() {
+        p.warn(format!(
+            "{} is set; it will keep taking precedence over the key saved here",
+            env::API_KEY
+        ));
+    }
+
+    let key = read_key(args.api_key.take(), p)?;
+    keys::check_format(&key).map_err(|e| errors::key_format_error(e, &KeyOrigin::Input))?;
+
+    let existing = file.profile(ctx.profile.as_str());
+    let base = ctx.api_url(existing.as_ref())?;
+    let client = ctx.client(base.clone())?;
+    let info = client
+        .introspect_key(&key)
+        .await
+        .map_err(|e| errors::api_error(e, &KeyOrigin::Input))?;
+
+    if !save {
+        p.info(format!("✅ {}", green("Successfully authenticated!")));
+        p.info("   Not saved (--no-save): nothing was stored on this machine.");
+        print_account(p, &info);
+        warn_expiry(p, info.key.expires_at);
+        return Ok(ExitStatus::Success);
+    }
+
+    let meta = Profile {
+        account: Some(info.account.email.clone()),
+        expires: Some(Expiry::from_api(info.key.expires_at)),
+        api_url: Some(base.as_str().trim_end_matches('/').to_string()),
+        key_hint: Some(keys::mask(&key)),
+        key_id: info.key.id.clone(),
+        environment: Some(info.key.environment.clone()),
+        organizations: info.organizations.iter().map(|o| o.name.clone()).collect(),
+        storage: Some(match storage {
+            StorageChoice::Keychain => Storage::Keychain,
+            StorageChoice::File => Storage::File,
+        }),
+        saved_at: Some(Utc::now()),
+        api_key: (storage == StorageChoice::File).then(|| SecretString::from(key.expose_secret())),
+    };
+    match storage {
+        StorageChoice::Keychain => save_to_keychain(ctx, &key, meta)?,
+        StorageChoice::File => save_to_file(ctx, meta)?,
+    }
+
+    p.info(format!("✅ {}", green("Successfully authenticated!")));
+    match storage {
+        StorageChoice::Keychain => p.info(format!(
+            "   API key saved to {} (profile: {})",
+            ctx.secrets.backend(),
+            ctx.profile
+        )),
+        StorageChoice::File => p.warn(format!(
+            "API key saved IN PLAINTEXT to {} (profile: {}, --storage file); anyone who can read that file can use it. `fluxloop auth migrate` moves it into the {} later.",
+            ctx.profiles.path().display(),
+            ctx.profile,
+            ctx.secrets.backend()
+        )),
+    }
+    p.info(format!(
+        "   Profile metadata saved to {}",
+        ctx.profiles.path().display()
+    ));
+    print_account(p, &info);
+    warn_expiry(p, info.key.expires_at);
+    Ok(ExitStatus::Success)
+}
+
+fn print_account(p: &Printer, info: &KeyInfo) {
+    p.info("");
+    p.info(format!("Your account: {}", bold(&info.account.email)));
+    if !info.organizations.is_empty() {
+        let names: Vec<&str> = info.organizations.iter().map(|o| o.name.as_str()).collect();
+        p.info(format!("Organizations: {}", names.join(", ")));
+    }
+}
+
+/// Keychain entry and metadata change together under the file lock. If the metadata cannot be
+/// written, the keychain goes back to what it held, so a failed rotation loses nothing.
+fn save_to_keychain(ctx: &Context, key: &SecretString, meta: Profile) -> CliResult<()> {
+    let backend = ctx.secrets.backend();
+    let name = ctx.profile.as_str();
+    let mut previous = None;
+    let outcome = ctx.profiles.update(|file| {
+        previous = match ctx.secrets.get(name) {
+            Ok(prev) => prev,
+            Err(e) => return (Err(errors::keychain_error(e, backend)), false),
+        };
+        if let Err(e) = ctx.secrets.set(name, key) {
+            return (Err(errors::keychain_error(e, backend)), false);
+        }
+        if name == crate::cli::DEFAULT_PROFILE {
+            // A legacy top-level plaintext key is superseded by this login.
+            file.api_key = None;
+            file.api_url = None;
+        }
+        file.profiles.insert(name.to_string(), meta);
+        (Ok(()), true)
+    });
+    match outcome {
+        Ok((result, _)) => result,
+        Err(e) => {
+            let restored = match &previous {
+                Some(old) => ctx.secrets.set(name, old),
+                None => ctx.secrets.delete(name).map(|_| ()),
+            };
+            let mut err = errors::profile_error(e);
+            err = match restored {
+                Ok(()) => {
+                    err.detail("The keychain was restored to what it held before; nothing changed.")
+                }
+                Err(_) => err.detail(
+                    "The new key is in the keychain, but the metadata file could not be updated.",
+                ),
+            };
+            Err(err)
+        }
+    }
+}
+
+fn save_to_file(ctx: &Context, meta: Profile) -> CliResult<()> {
+    let name = ctx.profile.as_str();
+    ctx.profiles
+        .update(|file| {
+            if name == crate::cli::DEFAULT_PROFILE {
+                file.api_key = None;
+                file.api_url = None;
+            }
+            file.profiles.insert(name.to_string(), meta);
+            ((), true)
+        })
+        .map_err(errors::profile_error)?;
+    // A keychain entry left from an earlier login would shadow nothing but confuse `logout`;
+    // remove it if the keychain is reachable at all. Its absence is the point of file storage.
+    let _ = ctx.secrets.delete(name);
+    Ok(())
+}
+
+/// From `--api-key <key>`, `--api-key -` / piped stdin, or the hidden prompt on a terminal.
+fn read_key(flag: Option<String>, p: &Printer) -> CliResult<SecretString> {
+    let stdin_is_tty = std::io::stdin().is_terminal();
+    match flag {
+        Some(mut value) if value != "-" => {
+            p.warn(
+                "a key given with --api-key is visible in shell history and the process list; prefer `fluxloop auth login` (prompt) or piping it on stdin",
+            );
+            let key = SecretString::from(value.trim());
+            value.zeroize();
+            Ok(key)
+        }
+        Some(_) if stdin_is_tty => prompt(p),
+        Some(_) => read_stdin(),
+        None if stdin_is_tty => prompt(p),
+        None => read_stdin(),
+    }
+}
+
+fn read_stdin() -> CliResult<SecretString> {
+    let mut line = Zeroizing::new(String::new());
+    let stdin = std::io::stdin();
+    let mut reader = stdin.lock().take(MAX_STDIN);
+    reader.read_line(&mut line).map_err(|e| {
+        CliError::usage(format!(
+            "Could not read the API key from standard input: {e}"
+        ))
+    })?;
+    if line.trim().is_empty() {
+        return Err(
+            CliError::new(ExitStatus::Usage, "no_key", "No API key on standard input")
+                .detail("Standard input was empty; nothing was stored.")
+                .hint("Pipe the key in: `printf '%s\\n' \"$FLUXLOOP_KEY\" | fluxloop auth login`")
+                .hint("Or run `fluxloop auth login` in a terminal to be prompted"),
+        );
+    }
+    Ok(SecretString::from(line.trim()))
+}
+
+fn prompt(p: &Printer) -> CliResult<SecretString> {
+    p.info(format!("{}\n", bold("Welcome to FluxLoop!")));
+    p.info("To get your API key:");
+    p.info(format!("  1. Visit {KEYS_PAGE}"));
+    p.info("  2. Create a new key (or copy an existing one)");
+    p.info("");
+    let answer = inquire::Password::new("Please enter your API key:")
+        .with_display_mode(inquire::PasswordDisplayMode::Hidden)
+        .without_confirmation()
+        .with_help_message("input is hidden; paste and press Enter, Esc to cancel")
+        .with_validator(|input: &str| {
+            let candidate = SecretString::from(input.trim());
+            Ok(match keys::check_format(&candidate) {
+                Ok(()) => inquire::validator::Validation::Valid,
+                Err(e) => inquire::validator::Validation::Invalid(
+                    errors::capitalise(&e.to_string()).into(),
+                ),
+            })
+        })
+        .prompt();
+    match answer {
+        Ok(mut text) => {
+            let key = SecretString::from(text.trim());
+            text.zeroize();
+            Ok(key)
+        }
+        Err(
+            inquire::InquireError::OperationCanceled | inquire::InquireError::OperationInterrupted,
+        ) => Err(CliError::new(
+            ExitStatus::Failure,
+            "cancelled",
+            "Login cancelled; nothing was stored",
+        )),
+        Err(e) => Err(CliError::failure(format!(
+            "Could not read the API key from the terminal: {e}"
+        ))
+        .hint("Pipe the key on stdin instead: `printf '%s\\n' \"$KEY\" | fluxloop auth login`")),
+    }
+}

@@ -1,0 +1,112 @@
+//! `fluxloop auth whoami`: the account, organizations, projects, plan and usage.
+
+use serde_json::json;
+
+use super::{load_profiles, resolve_key, warn_expiry};
+use crate::api::Whoami;
+use crate::cli::WhoamiArgs;
+use crate::commands::errors;
+use crate::context::Context;
+use crate::error::{CliResult, ExitStatus};
+use crate::output::{Printer, bold, thousands};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub async fn run(args: &WhoamiArgs, ctx: &Context, p: &Printer) -> CliResult {
+    let file = load_profiles(ctx, p)?;
+    let resolved = resolve_key(ctx, &file, p)?;
+    let url = ctx.api_url(resolved.profile.as_ref())?;
+    let who = ctx
+        .client(url)?
+        .whoami(&resolved.key)
+        .await
+        .map_err(|e| errors::api_error(e, &resolved.origin(ctx)))?;
+    // whoami does not return the expiry; the date saved at login is the best we know.
+    warn_expiry(
+        p,
+        resolved
+            .profile
+            .as_ref()
+            .and_then(|pr| pr.expires)
+            .and_then(|e| e.at()),
+    );
+    if args.json {
+        p.json(&document(&who));
+    } else {
+        report(p, &who);
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn report(p: &Printer, w: &Whoami) {
+    let label = |s: &str| bold(format!("{s:<18}"));
+    p.data(format!("{}{}", label("Email:"), w.account.email));
+    if w.organizations.is_empty() {
+        p.data(format!("{}none", label("Organizations:")));
+    } else {
+        p.data(bold("Organizations:"));
+        for o in &w.organizations {
+            p.data(format!("  • {} ({})", o.name, o.role));
+        }
+    }
+    if w.projects.is_empty() {
+        p.data(format!("{}none", label("Projects:")));
+    } else {
+        p.data(bold("Projects:"));
+        for pr in &w.projects {
+            match &pr.organization {
+                Some(org) => p.data(format!("  • {} ({org})", pr.name)),
+                None => p.data(format!("  • {}", pr.name)),
+            }
+        }
+    }
+    let access = if w.api_access { "Enabled" } else { "Disabled" };
+    p.data(format!("{}{access}", label("API Access:")));
+    match w.plan.runs_per_month {
+        Some(limit) => {
+            p.data(format!(
+                "{}{} ({} runs/month)",
+                label("Plan:"),
+                w.plan.name,
+                thousands(limit)
+            ));
+            p.data(format!(
+                "{}{} / {} runs",
+                label("Usage this month:"),
+                thousands(w.usage.runs_this_month),
+                thousands(limit)
+            ));
+        }
+        None => {
+            p.data(format!(
+                "{}{} (unlimited runs)",
+                label("Plan:"),
+                w.plan.name
+            ));
+            p.data(format!(
+                "{}{} runs (no limit)",
+                label("Usage this month:"),
+                thousands(w.usage.runs_this_month)
+            ));
+        }
+    }
+}
+
+fn document(w: &Whoami) -> serde_json::Value {
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "account": w.account,
+        "organizations": w.organizations,
+        "projects": w.projects,
+        "api_access": w.api_access,
+        "plan": {
+            "name": w.plan.name,
+            "runs_per_month": w.plan.runs_per_month,
+            "unlimited": w.plan.runs_per_month.is_none(),
+        },
+        "usage": {
+            "runs_this_month": w.usage.runs_this_month,
+            "period_start": w.usage.period_start,
+        },
+    })
+}

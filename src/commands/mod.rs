@@ -1,0 +1,15 @@
+//! The command layer: one file per command, each returning an exit status or a [`CliError`].
+
+pub mod auth;
+pub mod errors;
+
+use crate::cli::Command;
+use crate::context::Context;
+use crate::error::CliResult;
+use crate::output::Printer;
+
+pub async fn run(command: Command, ctx: &Context, p: &Printer) -> CliResult {
+    match command {
+        Command::Auth(auth) => auth::run(auth, ctx, p).await,
+    }
+}

@@ -1,0 +1,232 @@
+//! API key format checks and masking. Nothing here ever returns or formats the whole key.
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// The secret part's length bounds, from the platform contract.
+const SECRET_MIN: usize = 20;
+const SECRET_MAX: usize = 128;
+
+/// Why a string cannot be a FluxLoop API key. Messages describe the mistake without echoing input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyFormatError {
+    #[error("the API key is empty")]
+    Empty,
+    #[error("the API key does not start with `flux_`")]
+    MissingPrefix,
+    #[error("the API key has no environment part (expected `flux_<environment>_<secret>`)")]
+    MissingEnvironment,
+    #[error("the API key's environment part must be lowercase letters (like `dev` or `prod`)")]
+    BadEnvironment,
+    #[error(
+        "the API key is too short: its secret part has {len} characters, at least {SECRET_MIN} expected (was it cut off while copying?)"
+    )]
+    TooShort { len: usize },
+    #[error(
+        "the API key is too long: its secret part has {len} characters, at most {SECRET_MAX} expected (was something pasted twice?)"
+    )]
+    TooLong { len: usize },
+    #[error(
+        "the API key contains {what} at character {position} (only letters and digits follow the environment; extra characters were probably pasted with it)"
+    )]
+    BadCharacter { position: usize, what: &'static str },
+}
+
+/// Checks the contract's shape `flux_<environment>_<20-128 of [A-Za-z0-9]>`. The platform remains
+/// the judge of validity; this only catches paste errors before anything is sent.
+pub fn check_format(key: &SecretString) -> Result<(), KeyFormatError> {
+    let key = key.expose_secret();
+    if key.is_empty() {
+        return Err(KeyFormatError::Empty);
+    }
+    let Some(rest) = key.strip_prefix("flux_") else {
+        return Err(KeyFormatError::MissingPrefix);
+    };
+    let Some((env, secret)) = rest.split_once('_') else {
+        return Err(KeyFormatError::MissingEnvironment);
+    };
+    if env.is_empty() {
+        return Err(KeyFormatError::MissingEnvironment);
+    }
+    if !env.bytes().all(|b| b.is_ascii_lowercase()) {
+        return Err(KeyFormatError::BadEnvironment);
+    }
+    let offset = "flux_".len() + env.len() + 1;
+    if let Some((i, c)) = secret
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !c.is_ascii_alphanumeric())
+    {
+        let what = match c {
+            c if c.is_whitespace() => "white space",
+            '"' | '\'' | '`' => "a quote",
+            '_' | '-' => "an extra separator",
+            c if c.is_control() => "a control character",
+            c if !c.is_ascii() => "a non-ASCII character",
+            _ => "punctuation",
+        };
+        return Err(KeyFormatError::BadCharacter {
+            position: offset + i + 1,
+            what,
+        });
+    }
+    let len = secret.len();
+    if len < SECRET_MIN {
+        return Err(KeyFormatError::TooShort { len });
+    }
+    if len > SECRET_MAX {
+        return Err(KeyFormatError::TooLong { len });
+    }
+    Ok(())
+}
+
+/// `flux_dev_abc123...xyz` becomes `flux_dev_abc1...mno34`: the prefix and environment, the first
+/// four and last five characters of the secret. Short or odd input is masked harder, never less.
+pub fn mask(key: &SecretString) -> String {
+    mask_str(key.expose_secret())
+}
+
+fn mask_str(key: &str) -> String {
+    if let Some(rest) = key.strip_prefix("flux_")
+        && let Some((env, secret)) = rest.split_once('_')
+        && secret.is_ascii()
+        && secret.len() >= SECRET_MIN
+        && env.len() <= 16
+        && env.is_ascii()
+    {
+        return format!(
+            "flux_{env}_{}...{}",
+            &secret[..4],
+            &secret[secret.len() - 5..]
+        );
+    }
+    "****".to_string()
+}
+
+/// Replaces anything that looks like a FluxLoop key in free text (error messages from parsers,
+/// panic payloads) with its masked form, so such text can be shown safely.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("flux_") {
+        out.push_str(&rest[..start]);
+        let candidate = &rest[start..];
+        let end = candidate
+            .char_indices()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+            .map(|(i, _)| i)
+            .unwrap_or(candidate.len());
+        let token = &candidate[..end];
+        let looks_like_key = token.len() > "flux_x_".len() + 8;
+        if looks_like_key {
+            let masked = mask_str(token);
+            out.push_str(if masked == "****" {
+                "flux_****"
+            } else {
+                &masked
+            });
+        } else {
+            out.push_str(token);
+        }
+        rest = &candidate[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> SecretString {
+        SecretString::from(v)
+    }
+
+    #[test]
+    fn accepts_contract_example() {
+        assert_eq!(
+            check_format(&s("flux_dev_abc123def456ghi789jkl012mno34")),
+            Ok(())
+        );
+        assert_eq!(
+            check_format(&s(&format!("flux_prod_{}", "a".repeat(128)))),
+            Ok(())
+        );
+        assert_eq!(
+            check_format(&s(&format!("flux_x_{}", "Z9".repeat(10)))),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn rejects_paste_errors() {
+        assert_eq!(check_format(&s("")), Err(KeyFormatError::Empty));
+        assert_eq!(check_format(&s("abc")), Err(KeyFormatError::MissingPrefix));
+        assert_eq!(
+            check_format(&s("flux_dev")),
+            Err(KeyFormatError::MissingEnvironment)
+        );
+        assert_eq!(
+            check_format(&s("flux__abc")),
+            Err(KeyFormatError::MissingEnvironment)
+        );
+        assert_eq!(
+            check_format(&s("flux_DEV_abcdefghijabcdefghij")),
+            Err(KeyFormatError::BadEnvironment)
+        );
+        assert_eq!(
+            check_format(&s("flux_dev_abc123")),
+            Err(KeyFormatError::TooShort { len: 6 })
+        );
+        let long = format!("flux_dev_{}", "a".repeat(129));
+        assert_eq!(
+            check_format(&s(&long)),
+            Err(KeyFormatError::TooLong { len: 129 })
+        );
+        assert!(matches!(
+            check_format(&s("flux_dev_abc123def456ghi789 jkl012")),
+            Err(KeyFormatError::BadCharacter {
+                what: "white space",
+                position: 28
+            })
+        ));
+        assert!(matches!(
+            check_format(&s("flux_dev_abc123def456ghi789jkl012\"")),
+            Err(KeyFormatError::BadCharacter {
+                what: "a quote",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn errors_never_echo_the_key() {
+        for bad in [
+            "flux_dev_SECRETSECRET",
+            "flux_dev_SECRETSECRETSECRETSECRET!",
+            "SECRETSECRET",
+        ] {
+            let msg = check_format(&s(bad)).unwrap_err().to_string();
+            assert!(!msg.contains("SECRET"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn masks_like_the_docs() {
+        assert_eq!(
+            mask(&s("flux_dev_abc123def456ghi789jkl012mno34")),
+            "flux_dev_abc1...mno34"
+        );
+        assert_eq!(mask(&s("garbage")), "****");
+        assert_eq!(mask(&s("flux_dev_short")), "****");
+    }
+
+    #[test]
+    fn redacts_keys_in_text() {
+        let text = "bad value \"flux_dev_abc123def456ghi789jkl012mno34\" at line 3; flux_ alone";
+        let out = redact(text);
+        assert!(!out.contains("abc123def456ghi789jkl012mno34"));
+        assert!(out.contains("flux_dev_abc1...mno34"));
+        assert!(out.contains("flux_ alone"));
+        assert_eq!(redact("flux_dev_tooshort!"), "flux_****!");
+    }
+}

@@ -1,0 +1,227 @@
+//! The credentials file's shape. It holds metadata only, except for keys a user explicitly put
+//! there: the legacy `api_key:` of earlier releases, or the opt-in `--storage file`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::CliError;
+
+/// Current file format version, written on every save.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct CredentialsFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+    /// Pre-profile releases kept one plaintext key at the top level; read as profile `default`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_secret",
+        serialize_with = "ser_secret"
+    )]
+    pub api_key: Option<SecretString>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Profile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Expiry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_hint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub organizations: Vec<String>,
+    /// Where the key is. Absent in files of earlier releases: keychain, or legacy plaintext
+    /// when `api_key` is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Storage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_at: Option<DateTime<Utc>>,
+    /// A plaintext key: legacy, or opt-in file storage. Never written for keychain profiles.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_secret",
+        serialize_with = "ser_secret"
+    )]
+    pub api_key: Option<SecretString>,
+}
+
+impl Profile {
+    /// Where this profile's key is kept, as the file says.
+    pub fn key_location(&self) -> KeyLocation {
+        match (self.storage, &self.api_key) {
+            (Some(Storage::File), Some(_)) => KeyLocation::File,
+            (_, Some(_)) => KeyLocation::LegacyPlaintext,
+            _ => KeyLocation::Keychain,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    Keychain,
+    File,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLocation {
+    Keychain,
+    /// Opt-in plaintext storage (`--storage file`).
+    File,
+    /// `api_key:` written by an earlier release.
+    LegacyPlaintext,
+}
+
+/// A key's expiry as last seen from the platform: a date, or `never`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    Never,
+    At(DateTime<Utc>),
+}
+
+impl Expiry {
+    pub fn from_api(expires_at: Option<DateTime<Utc>>) -> Self {
+        expires_at.map_or(Expiry::Never, Expiry::At)
+    }
+
+    pub fn at(self) -> Option<DateTime<Utc>> {
+        match self {
+            Expiry::Never => None,
+            Expiry::At(t) => Some(t),
+        }
+    }
+}
+
+impl Serialize for Expiry {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Expiry::Never => s.serialize_str("never"),
+            Expiry::At(t) => s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Expiry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text == "never" {
+            return Ok(Expiry::Never);
+        }
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| Expiry::At(t.with_timezone(&Utc)))
+            .map_err(|_| serde::de::Error::custom("`expires` must be `never` or an RFC 3339 time"))
+    }
+}
+
+fn de_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    let text = zeroize::Zeroizing::new(Option::<String>::deserialize(d)?);
+    Ok(text.as_ref().map(|t| SecretString::from(t.trim())))
+}
+
+fn ser_secret<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(secret) => s.serialize_str(secret.expose_secret()),
+        None => s.serialize_none(),
+    }
+}
+
+/// A validated profile name: 1 to 64 of letters, digits, `-`, `_` and `.`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ProfileName(String);
+
+impl ProfileName {
+    pub fn parse(name: &str) -> Result<Self, CliError> {
+        let ok_len = (1..=64).contains(&name.chars().count());
+        let ok_chars = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if ok_len && ok_chars {
+            Ok(Self(name.to_string()))
+        } else {
+            Err(CliError::usage(format!(
+                "Invalid profile name {:?}",
+                crate::keys::redact(&name.chars().take(80).collect::<String>())
+            ))
+            .detail("A profile name is 1 to 64 characters: letters, digits, `-`, `_` and `.`.")
+            .hint("Example: --profile work"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ProfileName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl CredentialsFile {
+    /// Profile names with a plaintext key in the file, legacy or opt-in, including the top-level
+    /// legacy key as `default`.
+    pub fn plaintext_profiles(&self) -> Vec<(String, KeyLocation)> {
+        let mut out: Vec<(String, KeyLocation)> = self
+            .profiles
+            .iter()
+            .filter(|(_, p)| p.api_key.is_some())
+            .map(|(n, p)| (n.clone(), p.key_location()))
+            .collect();
+        if self.api_key.is_some() && !self.profiles.contains_key(crate::cli::DEFAULT_PROFILE) {
+            out.push((
+                crate::cli::DEFAULT_PROFILE.to_string(),
+                KeyLocation::LegacyPlaintext,
+            ));
+        }
+        out
+    }
+
+    /// The profile as stored, folding in the legacy top-level key for `default`.
+    pub fn profile(&self, name: &str) -> Option<Profile> {
+        if let Some(p) = self.profiles.get(name) {
+            return Some(p.clone());
+        }
+        if name == crate::cli::DEFAULT_PROFILE && self.api_key.is_some() {
+            return Some(Profile {
+                api_url: self.api_url.clone(),
+                api_key: self.api_key.clone(),
+                ..Profile::default()
+            });
+        }
+        None
+    }
+
+    /// Removes a profile (and the legacy top-level key when it stands for that profile).
+    pub fn remove(&mut self, name: &str) -> bool {
+        let mut removed = self.profiles.remove(name).is_some();
+        if name == crate::cli::DEFAULT_PROFILE && self.api_key.is_some() {
+            self.api_key = None;
+            self.api_url = None;
+            removed = true;
+        }
+        removed
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.profiles.is_empty() && self.api_key.is_none()
+    }
+}
