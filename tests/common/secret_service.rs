@@ -1,0 +1,751 @@
+//! A private, real Secret Service for one test.
+//!
+//! Every [`SecretService`] owns a temporary directory, its own `dbus-daemon` (session bus
+//! configured by a file we write, listening on a socket inside the temporary directory) and,
+//! depending on the constructor, its own `gnome-keyring-daemon --components=secrets` with
+//! `HOME`, `XDG_*` and `XDG_RUNTIME_DIR` pointing into the temporary directory. Tests can
+//! therefore run in parallel without seeing each other's entries, and nothing ever touches the
+//! developer's real keychain: the bus configuration has no `<servicedir>` and no
+//! `<standard_session_servicedirs/>`, so D-Bus can never auto-activate anything (no stray
+//! gnome-keyring, no `gcr-prompter`).
+//!
+//! Point the program under test at it with [`SecretService::envs`] (only
+//! `DBUS_SESSION_BUS_ADDRESS` is needed by libdbus clients).
+//!
+//! Observed behaviour of each variant (gnome-keyring 42.1, libsecret-tools 0.20.5,
+//! dbus 1.14.10; asserted in `tests/secret_service_harness.rs`):
+//!
+//! * [`SecretService::start`]: collections `session` and `login`; `login` is the `default`
+//!   alias and is unlocked. `secret-tool store/lookup/search/clear` work.
+//! * [`SecretService::start_locked`]: as `start`, then the `login` collection is locked with
+//!   `org.freedesktop.Secret.Service.Lock`. Unlocking needs a prompt; gnome-keyring tries to
+//!   reach `org.gnome.keyring.SystemPrompter`, which is not on our bus, and immediately
+//!   completes the prompt as *dismissed* (its log says "couldn't create system prompt: ...
+//!   The name org.gnome.keyring.SystemPrompter was not provided by any .service files").
+//!   Nothing hangs:
+//!   - `secret-tool lookup` exits 1 with empty stdout and stderr;
+//!   - `secret-tool store` exits 1: `secret-tool: Cannot create an item in a locked collection`;
+//!   - `secret-tool search --all` (with or without `--unlock`) exits 0, lists the items with
+//!     their label and attributes but no `secret = ` line, and prints
+//!     `secret-tool: Cannot get secret of a locked object` per item.
+//! * [`SecretService::start_without_login_collection`]: gnome-keyring started without
+//!   `--unlock` on an empty home: only the `session` collection exists and the `default` alias
+//!   is `/`. `secret-tool store` exits 1:
+//!   `secret-tool: Object does not exist at path “/org/freedesktop/secrets/collection/login”`;
+//!   `lookup` exits 1 silently; `search --all` exits 0 with no items.
+//! * [`SecretService::start_bus_only`]: no Secret Service on the bus. Every `secret-tool`
+//!   command exits 1 at once with `secret-tool: The name org.freedesktop.secrets was not
+//!   provided by any .service files`.
+//! * [`SecretService::stop_daemon`]: gnome-keyring is SIGSTOPped; the bus still queues calls
+//!   for it, so clients block until their own D-Bus timeout (libdbus default 25 s; the
+//!   `dbus-secret-service` crate uses 2 s per call).
+//!
+//! What the CLI's own client (keyring-core 1.1 + dbus-secret-service-keyring-store 1.0.1,
+//! `Store::new()` then `Entry::new("fluxloop", user)`) saw in each variant (checked by hand
+//! with a small probe program, not asserted here):
+//!
+//! * `start`: everything works; items get attributes `service`, `username` and the label
+//!   `keyring:<user>@<service>`.
+//! * `start_locked`: `get_password`, `set_password`, `delete_credential` and `search` on an
+//!   existing item fail within a few ms with `NoStorageAccess(Prompt)`, displayed as
+//!   "Couldn't access platform storage: Secret Service: unlock prompt was dismissed". With no
+//!   matching item, `get_password`/`delete_credential` give `NoEntry` and `set_password` gives
+//!   `NoStorageAccess(Prompt)`.
+//! * `start_without_login_collection`: `get_password` gives `NoEntry`; `set_password` gives
+//!   `NoStorageAccess(NoResult)` ("... Secret Service: no result found").
+//! * `start_bus_only`: `Store::new()` itself fails with `PlatformFailure(Dbus(...))`,
+//!   "DBus error: The name org.freedesktop.secrets was not provided by any .service files".
+//! * `stop_daemon`: `Store::new()` (or any later call) fails after 2 s with
+//!   `PlatformFailure(Dbus(...))`, "... Did not receive a reply ... (NoReply)".
+//! * No bus at all (`DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent`): `Store::new()` fails
+//!   at once, "Failed to connect to socket /nonexistent: No such file or directory"; with
+//!   the variable unset: "Unable to autolaunch a dbus-daemon without a $DISPLAY for X11".
+//!
+//! Every external command run here has a deadline (see [`run_with_timeout`]), so a broken
+//! daemon makes a test fail, never hang. If the test process dies without running `Drop`
+//! (killed by a test runner), a small watchdog `sh` notices its stdin closing, SIGKILLs the
+//! daemons and removes the temporary directory.
+
+// Each test binary that includes `mod common;` uses a different subset of this module.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Password of the `login` collection created by [`SecretService::start`].
+pub const LOGIN_PASSWORD: &str = "fluxloop-test-login-password";
+/// D-Bus object path of the `login` collection.
+pub const LOGIN_COLLECTION: &str = "/org/freedesktop/secrets/collection/login";
+/// Deadline for the daemons to come up.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadline for every helper command (`secret-tool`, `dbus-send`, `kill`) run by this module.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One private session bus, optionally with a private gnome-keyring on it.
+pub struct SecretService {
+    dir: tempfile::TempDir,
+    address: String,
+    dbus: Child,
+    keyring: Option<Child>,
+    watchdog: Option<Child>,
+}
+
+/// An item as seen by `secret-tool search --all`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// What secret-tool prints in brackets: the item's object path relative to its
+    /// collection, e.g. `/1`.
+    pub path: String,
+    pub label: String,
+    /// `None` when the secret could not be read (locked collection).
+    pub secret: Option<String>,
+    /// The attributes, e.g. `service` and `username`. The `xdg:schema` attribute is left
+    /// out: gnome-keyring reports it (as `org.freedesktop.Secret.Generic`) only sometimes,
+    /// apparently after re-reading the keyring file.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// Result of [`run_with_timeout`].
+#[derive(Debug)]
+pub struct Finished {
+    /// `None` if the deadline passed and the process was killed.
+    pub status: Option<ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Finished {
+    pub fn timed_out(&self) -> bool {
+        self.status.is_none()
+    }
+
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+
+    /// Exit code; `None` if killed by a signal or timed out.
+    pub fn code(&self) -> Option<i32> {
+        self.status.and_then(|s| s.code())
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keyring {
+    None,
+    Unlocked,
+    WithoutLogin,
+}
+
+impl SecretService {
+    /// gnome-keyring with an unlocked `login` collection (the `default` alias), ready to use.
+    pub fn start() -> Self {
+        Self::launch(Keyring::Unlocked)
+    }
+
+    /// gnome-keyring whose `login` collection exists but is locked; unlocking it fails at
+    /// once (the prompt is dismissed, see the module docs).
+    pub fn start_locked() -> Self {
+        let ss = Self::launch(Keyring::Unlocked);
+        ss.lock();
+        ss
+    }
+
+    /// gnome-keyring running with no `login` collection and no `default` alias (only the
+    /// in-memory `session` collection).
+    pub fn start_without_login_collection() -> Self {
+        Self::launch(Keyring::WithoutLogin)
+    }
+
+    /// Only the session bus; nobody owns `org.freedesktop.secrets`.
+    pub fn start_bus_only() -> Self {
+        Self::launch(Keyring::None)
+    }
+
+    /// The bus address, e.g. `unix:path=/tmp/fluxloop-ss-XXXX/bus/dbus-XXXX,guid=...`.
+    pub fn bus_address(&self) -> &str {
+        &self.address
+    }
+
+    /// Environment variables a Secret Service client needs to use this instance.
+    pub fn envs(&self) -> Vec<(String, String)> {
+        vec![("DBUS_SESSION_BUS_ADDRESS".to_owned(), self.address.clone())]
+    }
+
+    /// The temporary directory owned by this instance (removed on drop).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Pid of gnome-keyring-daemon, if this variant runs one.
+    pub fn keyring_pid(&self) -> Option<u32> {
+        self.keyring.as_ref().map(Child::id)
+    }
+
+    /// Pid of dbus-daemon.
+    pub fn dbus_pid(&self) -> u32 {
+        self.dbus.id()
+    }
+
+    /// SIGSTOP gnome-keyring: the bus name stays owned but calls are never answered.
+    /// Returns once the process is really stopped. `Drop` resumes and kills it.
+    pub fn stop_daemon(&self) {
+        let pid = self
+            .keyring_pid()
+            .expect("stop_daemon: this variant runs no gnome-keyring");
+        signal(pid, "STOP");
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while process_state(pid) != Some('T') {
+            assert!(
+                Instant::now() < deadline,
+                "gnome-keyring-daemon (pid {pid}) did not stop"
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// SIGCONT gnome-keyring after [`SecretService::stop_daemon`].
+    pub fn resume_daemon(&self) {
+        let pid = self
+            .keyring_pid()
+            .expect("resume_daemon: this variant runs no gnome-keyring");
+        signal(pid, "CONT");
+    }
+
+    /// Lock the `login` collection (no prompt needed for locking) and check that it is locked.
+    pub fn lock(&self) {
+        let out = self.dbus_send(&[
+            "--dest=org.freedesktop.secrets",
+            "/org/freedesktop/secrets",
+            "org.freedesktop.Secret.Service.Lock",
+            &format!("array:objpath:{LOGIN_COLLECTION}"),
+        ]);
+        assert!(out.success(), "Lock failed: {out:?}\n{}", self.logs());
+        assert_eq!(
+            self.login_locked(),
+            Some(true),
+            "login collection still unlocked after Lock\n{}",
+            self.logs()
+        );
+    }
+
+    /// `Some(locked)` for the `login` collection, `None` if it does not exist (or there is no
+    /// Secret Service).
+    pub fn login_locked(&self) -> Option<bool> {
+        let out = self.dbus_send(&[
+            "--dest=org.freedesktop.secrets",
+            LOGIN_COLLECTION,
+            "org.freedesktop.DBus.Properties.Get",
+            "string:org.freedesktop.Secret.Collection",
+            "string:Locked",
+        ]);
+        if !out.success() {
+            return None;
+        }
+        if out.stdout.contains("boolean true") {
+            Some(true)
+        } else if out.stdout.contains("boolean false") {
+            Some(false)
+        } else {
+            panic!("unexpected reply to Get(Locked): {out:?}")
+        }
+    }
+
+    /// A command with a cleared environment plus PATH, HOME/XDG_* (inside our temp dir),
+    /// `LC_ALL=C.UTF-8` and our bus address.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .env("PATH", path_var())
+            .env("LC_ALL", "C.UTF-8")
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address);
+        for (k, v) in self.home_envs() {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Run `secret-tool <args>` against this instance, with [`COMMAND_TIMEOUT`].
+    pub fn secret_tool(&self, args: &[&str], stdin: Option<&str>) -> Finished {
+        run_with_timeout(
+            self.command("secret-tool").args(args),
+            stdin.map(str::as_bytes),
+            COMMAND_TIMEOUT,
+        )
+    }
+
+    /// All items whose `service` attribute is `service`, sorted by attributes then label.
+    /// Panics if `secret-tool` fails (e.g. no Secret Service).
+    pub fn items(&self, service: &str) -> Vec<Item> {
+        let mut cmd = self.command("secret-tool");
+        cmd.args(["search", "--all", "service", service]);
+        // Attributes go to stderr, everything else to stdout; both are flushed per line,
+        // so one shared pipe keeps them in order.
+        let out = run(&mut cmd, None, COMMAND_TIMEOUT, true);
+        assert!(
+            out.success(),
+            "secret-tool search failed: {out:?}\n{}",
+            self.logs()
+        );
+        let mut items = parse_search_output(&out.stdout);
+        items.sort_by(|a, b| (&a.attributes, &a.label).cmp(&(&b.attributes, &b.label)));
+        items
+    }
+
+    /// `secret-tool lookup service <service> username <user>`: `Some(secret)` if found.
+    pub fn lookup(&self, service: &str, user: &str) -> Option<String> {
+        let out = self.secret_tool(&["lookup", "service", service, "username", user], None);
+        assert!(
+            !out.timed_out(),
+            "secret-tool lookup timed out\n{}",
+            self.logs()
+        );
+        out.success().then_some(out.stdout)
+    }
+
+    /// Plant an entry the way the CLI (keyring crate) would: attributes `service` and
+    /// `username`, label `keyring:<user>@<service>`, in the default collection.
+    pub fn store(&self, service: &str, user: &str, secret: &str) {
+        let label = format!("--label=keyring:{user}@{service}");
+        let out = self.secret_tool(
+            &["store", &label, "service", service, "username", user],
+            Some(secret),
+        );
+        assert!(
+            out.success(),
+            "secret-tool store failed: {out:?}\n{}",
+            self.logs()
+        );
+    }
+
+    /// The daemons' logs, for panic messages.
+    pub fn logs(&self) -> String {
+        let read = |name: &str| fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        format!(
+            "--- dbus-daemon log ---\n{}--- gnome-keyring-daemon log ---\n{}",
+            read("dbus.log"),
+            read("keyring.log")
+        )
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn runtime_dir(&self) -> PathBuf {
+        self.dir.path().join("runtime")
+    }
+
+    fn home_envs(&self) -> Vec<(&'static str, PathBuf)> {
+        let home = self.home();
+        vec![
+            ("HOME", home.clone()),
+            ("XDG_DATA_HOME", home.join(".local/share")),
+            ("XDG_CONFIG_HOME", home.join(".config")),
+            ("XDG_CACHE_HOME", home.join(".cache")),
+            ("XDG_RUNTIME_DIR", self.runtime_dir()),
+        ]
+    }
+
+    fn dbus_send(&self, args: &[&str]) -> Finished {
+        run_with_timeout(
+            self.command("dbus-send")
+                .args(["--session", "--print-reply", "--type=method_call"])
+                .args(args),
+            None,
+            COMMAND_TIMEOUT,
+        )
+    }
+
+    fn secrets_name_has_owner(&self) -> bool {
+        let out = self.dbus_send(&[
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.NameHasOwner",
+            "string:org.freedesktop.secrets",
+        ]);
+        assert!(
+            out.success(),
+            "NameHasOwner failed: {out:?}\n{}",
+            self.logs()
+        );
+        out.stdout.contains("boolean true")
+    }
+
+    fn launch(keyring: Keyring) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("fluxloop-ss-")
+            .tempdir()
+            .expect("create temp dir for the Secret Service");
+        let root = dir.path().to_owned();
+        let root_str = root.to_str().unwrap_or_default();
+        assert!(
+            !root_str.is_empty()
+                && root_str
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)),
+            "temp dir path {root:?} needs escaping in a D-Bus address; set TMPDIR to a plain path"
+        );
+        let bus_dir = root.join("bus");
+        for d in ["bus", "home", "runtime"] {
+            fs::create_dir(root.join(d)).expect("create dir in temp dir");
+        }
+        fs::set_permissions(root.join("runtime"), fs::Permissions::from_mode(0o700))
+            .expect("chmod runtime dir");
+        let config = root.join("bus.conf");
+        fs::write(&config, bus_config(&bus_dir)).expect("write bus config");
+
+        let mut dbus = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--nopidfile", "--print-address=1"])
+            .env_clear()
+            .env("PATH", path_var())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file(&root, "dbus.log"))
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run dbus-daemon ({e}); install the Debian package `dbus`")
+            });
+        let stdout = dbus.stdout.take().expect("dbus-daemon stdout");
+        let mut ss = SecretService {
+            dir,
+            address: String::new(),
+            dbus,
+            keyring: None,
+            watchdog: None,
+        };
+        // From here on a panic drops `ss`, which kills whatever was started.
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        ss.address = match rx.recv_timeout(READY_TIMEOUT) {
+            Ok(line) if line.starts_with("unix:") => line.trim().to_owned(),
+            other => panic!(
+                "dbus-daemon did not print its address (got {other:?})\n{}",
+                ss.logs()
+            ),
+        };
+
+        if keyring != Keyring::None {
+            let unlock = keyring == Keyring::Unlocked;
+            let log = log_file(&root, "keyring.log");
+            let mut cmd = Command::new("gnome-keyring-daemon");
+            cmd.args(["--foreground", "--components=secrets"]);
+            if unlock {
+                // Reads the password from stdin, creates the `login` collection if needed,
+                // unlocks it and makes it the default.
+                cmd.arg("--unlock");
+            }
+            cmd.env_clear()
+                .env("PATH", path_var())
+                .env("DBUS_SESSION_BUS_ADDRESS", &ss.address)
+                .envs(ss.home_envs())
+                .stdin(if unlock {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
+                .stdout(log.try_clone().expect("dup log file"))
+                .stderr(log);
+            let mut child = cmd.spawn().unwrap_or_else(|e| {
+                panic!(
+                    "cannot run gnome-keyring-daemon ({e}); install the Debian package \
+                     `gnome-keyring`"
+                )
+            });
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin
+                    .write_all(LOGIN_PASSWORD.as_bytes())
+                    .expect("write password to gnome-keyring-daemon");
+            }
+            ss.keyring = Some(child);
+            ss.wait_until_ready(unlock);
+        }
+        ss.watchdog = Some(ss.spawn_watchdog());
+        ss
+    }
+
+    /// Wait until gnome-keyring owns `org.freedesktop.secrets` (and, if `unlock`, until the
+    /// `login` collection exists unlocked).
+    fn wait_until_ready(&mut self, unlock: bool) {
+        let started = Instant::now();
+        loop {
+            let ready = if unlock {
+                self.login_locked() == Some(false)
+            } else {
+                self.secrets_name_has_owner()
+            };
+            if ready {
+                return;
+            }
+            let keyring = self.keyring.as_mut().expect("keyring child");
+            if let Ok(Some(status)) = keyring.try_wait() {
+                panic!(
+                    "gnome-keyring-daemon exited early ({status})\n{}",
+                    self.logs()
+                );
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                panic!(
+                    "gnome-keyring-daemon not ready after {READY_TIMEOUT:?} \
+                     (waiting for {})\n{}",
+                    if unlock {
+                        "an unlocked login collection"
+                    } else {
+                        "the name org.freedesktop.secrets"
+                    },
+                    self.logs()
+                );
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// `sh` that SIGKILLs the daemons and removes the temp dir when its stdin (held by us,
+    /// close-on-exec) reaches EOF, i.e. when this process dies without running `Drop`.
+    fn spawn_watchdog(&self) -> Child {
+        const SCRIPT: &str = r#"read -r line
+dir=$1; shift
+kill -s KILL "$@" 2>/dev/null
+rm -rf -- "$dir" 2>/dev/null || { sleep 1; rm -rf -- "$dir"; }"#;
+        let mut pids = vec![self.dbus.id().to_string()];
+        pids.extend(self.keyring_pid().map(|p| p.to_string()));
+        Command::new("sh")
+            .args(["-c", SCRIPT, "fluxloop-secret-service-watchdog"])
+            .arg(self.dir.path())
+            .args(pids)
+            .env_clear()
+            .env("PATH", path_var())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn watchdog sh")
+    }
+}
+
+impl Drop for SecretService {
+    fn drop(&mut self) {
+        // Watchdog first, so it cannot kill a recycled pid later.
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
+        if let Some(mut keyring) = self.keyring.take() {
+            // SIGKILL also ends a stopped process; SIGCONT anyway so nothing lingers stopped.
+            if process_state(keyring.id()) == Some('T') {
+                signal(keyring.id(), "CONT");
+            }
+            let _ = keyring.kill();
+            let _ = keyring.wait();
+        }
+        let _ = self.dbus.kill();
+        let _ = self.dbus.wait();
+        // `dir` is removed when the TempDir field drops.
+    }
+}
+
+/// Run `cmd` with `stdin` (or /dev/null), capturing stdout and stderr; SIGKILL it once
+/// `timeout` has passed (then `status` is `None`). Never blocks much longer than `timeout`.
+pub fn run_with_timeout(cmd: &mut Command, stdin: Option<&[u8]>, timeout: Duration) -> Finished {
+    run(cmd, stdin, timeout, false)
+}
+
+fn run(cmd: &mut Command, stdin: Option<&[u8]>, timeout: Duration, merge: bool) -> Finished {
+    let started = Instant::now();
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let merged_reader = if merge {
+        let (reader, writer) = std::io::pipe().expect("create pipe");
+        cmd.stdout(writer.try_clone().expect("dup pipe"))
+            .stderr(writer);
+        Some(reader)
+    } else {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        None
+    };
+    let spawned = cmd.spawn();
+    // Drop the Command's copies of the pipe's write end, or we would never see EOF.
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = spawned.unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()));
+    if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let bytes = bytes.to_vec();
+        thread::spawn(move || {
+            let _ = pipe.write_all(&bytes);
+        });
+    }
+    let stdout = match merged_reader {
+        Some(reader) => read_in_background(reader),
+        None => read_in_background(child.stdout.take().expect("stdout")),
+    };
+    let stderr = (!merge).then(|| read_in_background(child.stderr.take().expect("stderr")));
+
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() >= timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(2)),
+            Err(e) => panic!("waiting for {:?}: {e}", cmd.get_program()),
+        }
+    };
+    // A grandchild may still hold the pipes; don't wait for it for long.
+    let collect = |rx: mpsc::Receiver<Vec<u8>>| {
+        rx.recv_timeout(Duration::from_secs(1))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_else(|_| "<output unavailable: pipe still held open>".to_owned())
+    };
+    Finished {
+        status,
+        stdout: collect(stdout),
+        stderr: stderr.map(collect).unwrap_or_default(),
+        elapsed: started.elapsed(),
+    }
+}
+
+fn read_in_background(mut source: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = source.read_to_end(&mut buf);
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+/// Parse the (stdout+stderr merged) output of `secret-tool search --all`:
+///
+/// ```text
+/// [/1]
+/// label = keyring:dev@fluxloop
+/// secret = s3cret                  (absent if locked; may span lines)
+/// created = 2026-11-26 15:48:54
+/// modified = 2026-11-26 15:48:54
+/// schema = org.freedesktop.Secret.Generic   (only sometimes; ignored)
+/// attribute.service = fluxloop     (from stderr)
+/// attribute.username = dev         (from stderr)
+/// ```
+///
+/// plus `secret-tool: <message>` lines (e.g. for locked items), which are skipped.
+/// A secret containing a newline is read up to the following `created = ` line.
+pub fn parse_search_output(output: &str) -> Vec<Item> {
+    let mut items: Vec<Item> = Vec::new();
+    let mut in_secret = false;
+    let bad = |line: &str| -> ! {
+        panic!("unexpected line {line:?} in secret-tool search output:\n{output}")
+    };
+    for line in output.lines() {
+        if in_secret {
+            if !line.starts_with("created = ") {
+                let secret = items.last_mut().and_then(|i| i.secret.as_mut());
+                let secret = secret.expect("secret being read");
+                secret.push('\n');
+                secret.push_str(line);
+                continue;
+            }
+            in_secret = false;
+        }
+        if line.starts_with("secret-tool: ") {
+            continue;
+        }
+        if let Some(path) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            items.push(Item {
+                path: path.to_owned(),
+                label: String::new(),
+                secret: None,
+                attributes: BTreeMap::new(),
+            });
+            continue;
+        }
+        let Some(item) = items.last_mut() else {
+            bad(line)
+        };
+        if let Some(label) = line.strip_prefix("label = ") {
+            item.label = label.to_owned();
+        } else if let Some(secret) = line.strip_prefix("secret = ") {
+            item.secret = Some(secret.to_owned());
+            in_secret = true;
+        } else if let Some(attr) = line.strip_prefix("attribute.") {
+            let Some((key, value)) = attr.split_once(" = ") else {
+                bad(line)
+            };
+            item.attributes.insert(key.to_owned(), value.to_owned());
+        } else if !["created = ", "modified = ", "schema = "]
+            .iter()
+            .any(|p| line.starts_with(p))
+        {
+            bad(line);
+        }
+    }
+    items
+}
+
+fn bus_config(listen_dir: &Path) -> String {
+    format!(
+        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<!-- Private session bus for one test: no service directories, so nothing is ever
+     auto-activated. -->
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#,
+        listen_dir.display()
+    )
+}
+
+fn log_file(dir: &Path, name: &str) -> File {
+    File::create(dir.join(name)).expect("create log file")
+}
+
+fn path_var() -> OsString {
+    std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into())
+}
+
+/// Send SIGSTOP/SIGCONT/... via the shell's `kill` builtin (no extra crates needed).
+fn signal(pid: u32, name: &str) {
+    let out = run_with_timeout(
+        Command::new("sh")
+            .args(["-c", r#"kill -s "$0" "$1""#, name, &pid.to_string()])
+            .env_clear()
+            .env("PATH", path_var()),
+        None,
+        COMMAND_TIMEOUT,
+    );
+    assert!(
+        out.success() || name == "CONT",
+        "kill -s {name} {pid} failed: {out:?}"
+    );
+}
+
+/// The state letter from /proc/<pid>/stat (`R`, `S`, `T`, `Z`, ...).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) S ..." — comm may contain spaces and parentheses.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
