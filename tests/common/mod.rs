@@ -1,3 +1,4 @@
 //! Support code shared by the integration tests (`mod common;` in a test file).
 
+pub mod env;
 pub mod secret_service;
