@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use keyring_core::{CredentialStore, Entry};
 use secrecy::{ExposeSecret, SecretString};
+use tracing::info;
 use zeroize::Zeroize;
 
 use super::{Backend, Result, SecretStore, SecretStoreError, bounded};
@@ -26,15 +27,15 @@ impl KeyringStore {
         }
     }
 
-    /// Runs `op` against the platform store on a worker thread, within the timeout.
-    fn run<T, F>(&self, op: F) -> Result<T>
+    /// Runs `op` against the platform store on a worker thread, within `budget`.
+    fn run<T, F>(&self, budget: Duration, op: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Arc<CredentialStore>, &str) -> Result<T> + Send + 'static,
     {
         let slot = self.store.clone();
         let service = self.service.clone();
-        bounded::call(self.timeout, move || {
+        bounded::call(budget, move || {
             let store = {
                 // A previous call that timed out may still hold the lock; fail rather than wait.
                 let mut guard = slot
@@ -57,6 +58,33 @@ impl KeyringStore {
         })
     }
 
+    /// The budget for a read, keeping [`PROBE_RESERVE`] of the overall timeout for
+    /// [`Self::explain_timeout`].
+    fn read_budget(&self) -> Duration {
+        if self.timeout > 2 * PROBE_RESERVE {
+            self.timeout - PROBE_RESERVE
+        } else {
+            self.timeout
+        }
+    }
+
+    /// A read that timed out may have been waiting on an unlock prompt nobody can answer: ask
+    /// the service directly (no prompt), within what is left of the overall timeout, so the
+    /// user hears "locked" or "not set up" when that is the truth.
+    fn explain_timeout(&self, started: Instant, e: SecretStoreError) -> SecretStoreError {
+        let SecretStoreError::Timeout(_) = e else {
+            return e;
+        };
+        let left = self.timeout.saturating_sub(started.elapsed());
+        if left < Duration::from_millis(200) {
+            return e;
+        }
+        match bounded::call(left, platform::check_ready) {
+            Err(found @ (SecretStoreError::Locked | SecretStoreError::NoCollection)) => found,
+            _ => e,
+        }
+    }
+
     fn entry(store: &Arc<CredentialStore>, service: &str, profile: &str) -> Result<Entry> {
         let label = format!("FluxLoop API key ({profile})");
         let mods = HashMap::from([("label", label.as_str())]);
@@ -70,47 +98,114 @@ impl SecretStore for KeyringStore {
     }
 
     fn check_ready(&self) -> Result<()> {
-        bounded::call(self.timeout, platform::check_ready)
+        let started = Instant::now();
+        let result = bounded::call(self.timeout, platform::check_ready).map_err(|e| match e {
+            SecretStoreError::Timeout(_) => SecretStoreError::Timeout(self.timeout),
+            other => other,
+        });
+        log("check", None, &result, started);
+        result
     }
 
     fn get(&self, profile: &str) -> Result<Option<SecretString>> {
-        let p = profile.to_string();
-        let found = self.run(move |store, service| {
-            let entry = Self::entry(store, service, &p)?;
-            match entry.get_secret() {
-                Ok(mut bytes) => {
-                    let text = std::str::from_utf8(&bytes)
-                        .map(|s| SecretString::from(s.trim()))
-                        .map_err(|_| SecretStoreError::BadData(p.clone()));
-                    bytes.zeroize();
-                    text.map(Some)
-                }
-                Err(keyring_core::Error::NoEntry) => Ok(None),
-                Err(e) => Err(map_profile_error(e, &p)),
-            }
-        })?;
-        if found.is_none() {
-            // Secret Service reports a missing or locked collection as "no entry": tell the
-            // truth instead of "not logged in".
-            self.check_ready()?;
-        }
-        Ok(found)
+        let started = Instant::now();
+        let result = self.get_inner(profile, started);
+        log(
+            "get",
+            Some(profile),
+            &result.as_ref().map(Option::is_some),
+            started,
+        );
+        result
     }
 
     fn set(&self, profile: &str, key: &SecretString) -> Result<()> {
+        let started = Instant::now();
         let p = profile.to_string();
         let key = SecretString::from(key.expose_secret());
-        self.run(move |store, service| {
+        let result = self.run(self.timeout, move |store, service| {
             let entry = Self::entry(store, service, &p)?;
             entry
                 .set_password(key.expose_secret())
                 .map_err(|e| map_profile_error(e, &p))
-        })
+        });
+        log("set", Some(profile), &result, started);
+        result
     }
 
     fn delete(&self, profile: &str) -> Result<bool> {
+        let started = Instant::now();
+        let result = self.delete_inner(profile, started);
+        log("delete", Some(profile), &result, started);
+        result
+    }
+
+    fn list(&self) -> Result<Vec<String>> {
+        let started = Instant::now();
+        let result = self.run(self.timeout, |store, service| {
+            let mut names: Vec<String> = platform::search(store, service)?
+                .iter()
+                .filter_map(|e| platform::profile_of(e, service))
+                .collect();
+            names.sort();
+            names.dedup();
+            Ok(names)
+        });
+        log("search", None, &result.as_ref().map(Vec::len), started);
+        result
+    }
+
+    fn delete_all(&self) -> Result<usize> {
+        let started = Instant::now();
+        let result = self.run(self.timeout, |store, service| {
+            let entries = platform::search(store, service)?;
+            for e in &entries {
+                match e.delete_credential() {
+                    Ok(()) | Err(keyring_core::Error::NoEntry) => {}
+                    Err(err) => return Err(map_error(err)),
+                }
+            }
+            Ok(entries.len())
+        });
+        log("delete all", None, &result, started);
+        result
+    }
+}
+
+impl KeyringStore {
+    fn get_inner(&self, profile: &str, started: Instant) -> Result<Option<SecretString>> {
         let p = profile.to_string();
-        self.run(move |store, service| {
+        let found = self
+            .run(self.read_budget(), move |store, service| {
+                let entry = Self::entry(store, service, &p)?;
+                match entry.get_secret() {
+                    Ok(mut bytes) => {
+                        let text = std::str::from_utf8(&bytes)
+                            .map(|s| SecretString::from(s.trim()))
+                            .map_err(|_| SecretStoreError::BadData(p.clone()));
+                        bytes.zeroize();
+                        text.map(Some)
+                    }
+                    Err(keyring_core::Error::NoEntry) => Ok(None),
+                    Err(e) => Err(map_profile_error(e, &p)),
+                }
+            })
+            .map_err(|e| self.explain_timeout(started, e))?;
+        if found.is_none() {
+            // Secret Service reports a missing or locked collection as "no entry": tell the
+            // truth instead of "not logged in".
+            let left = self.timeout.saturating_sub(started.elapsed());
+            bounded::call(left.max(PROBE_RESERVE), platform::check_ready).map_err(|e| match e {
+                SecretStoreError::Timeout(_) => SecretStoreError::Timeout(self.timeout),
+                other => other,
+            })?;
+        }
+        Ok(found)
+    }
+
+    fn delete_inner(&self, profile: &str, started: Instant) -> Result<bool> {
+        let p = profile.to_string();
+        self.run(self.read_budget(), move |store, service| {
             let entry = Self::entry(store, service, &p)?;
             match entry.delete_credential() {
                 Ok(()) => Ok(true),
@@ -125,31 +220,27 @@ impl SecretStore for KeyringStore {
                 Err(e) => Err(map_profile_error(e, &p)),
             }
         })
+        .map_err(|e| self.explain_timeout(started, e))
     }
+}
 
-    fn list(&self) -> Result<Vec<String>> {
-        self.run(|store, service| {
-            let mut names: Vec<String> = platform::search(store, service)?
-                .iter()
-                .filter_map(|e| platform::profile_of(e, service))
-                .collect();
-            names.sort();
-            names.dedup();
-            Ok(names)
-        })
-    }
+/// Part of the timeout kept back for asking why a read timed out.
+const PROBE_RESERVE: Duration = Duration::from_secs(1);
 
-    fn delete_all(&self) -> Result<usize> {
-        self.run(|store, service| {
-            let entries = platform::search(store, service)?;
-            for e in &entries {
-                match e.delete_credential() {
-                    Ok(()) | Err(keyring_core::Error::NoEntry) => {}
-                    Err(err) => return Err(map_error(err)),
-                }
-            }
-            Ok(entries.len())
-        })
+/// One line per keychain operation (`-v`): what, for which profile, the outcome and how long it
+/// took. Outcomes are counts and booleans, never secrets.
+fn log<T: std::fmt::Debug, E: std::fmt::Display>(
+    op: &str,
+    profile: Option<&str>,
+    result: &std::result::Result<T, E>,
+    started: Instant,
+) {
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let profile = profile.unwrap_or("-");
+    let backend = super::Backend::for_this_os().id();
+    match result {
+        Ok(outcome) => info!(op, profile, ?outcome, elapsed_ms, backend, "keychain"),
+        Err(e) => info!(op, profile, error = %e, elapsed_ms, backend, "keychain call failed"),
     }
 }
 

@@ -66,6 +66,12 @@ async fn logout_one(
         .profiles
         .update(|f| {
             let removed_key = match ctx.secrets.delete(name) {
+                // Secret Service reports a locked or missing collection as "no entry"; say that
+                // rather than "not logged in" when the key would have been in the keychain.
+                Ok(false) if !keychain_optional => match ctx.secrets.check_ready() {
+                    Ok(()) => false,
+                    Err(e) => return (Err(errors::keychain_error(e, backend)), false),
+                },
                 Ok(removed) => removed,
                 Err(e) if keychain_optional && no_keychain_here(&e) => false,
                 Err(e) => return (Err(errors::keychain_error(e, backend)), false),
