@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{load_profiles, resolve_key, warn_expiry};
+use super::{KeySource, load_profiles, resolve_key, warn_expiry};
 use crate::api::Whoami;
 use crate::cli::WhoamiArgs;
 use crate::commands::errors;
@@ -16,20 +16,27 @@ pub async fn run(args: &WhoamiArgs, ctx: &Context, p: &Printer) -> CliResult {
     let file = load_profiles(ctx, p)?;
     let resolved = resolve_key(ctx, &file, p)?;
     let url = ctx.api_url(resolved.profile.as_ref())?;
-    let who = ctx
-        .client(url)?
+    let client = ctx.client(url)?;
+    let who = client
         .whoami(&resolved.key)
         .await
         .map_err(|e| errors::api_error(e, &resolved.origin(ctx)))?;
-    // whoami does not return the expiry; the date saved at login is the best we know.
-    warn_expiry(
-        p,
-        resolved
-            .profile
-            .as_ref()
-            .and_then(|pr| pr.expires)
-            .and_then(|e| e.at()),
-    );
+    // whoami does not return the expiry. The date saved at login describes the profile's key
+    // only; for any other key (FLUXLOOP_API_KEY) or no saved date, ask the platform.
+    let saved = match resolved.source {
+        KeySource::Env => None,
+        _ => resolved.profile.as_ref().and_then(|pr| pr.expires),
+    };
+    let expires = match saved {
+        Some(e) => e.at(),
+        // Only for the warning: the answer is already in hand, so a failure here is not fatal.
+        None => client
+            .introspect_key(&resolved.key)
+            .await
+            .ok()
+            .and_then(|info| info.key.expires_at),
+    };
+    warn_expiry(p, expires);
     if args.json {
         p.json(&document(&who));
     } else {

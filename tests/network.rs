@@ -1,0 +1,482 @@
+//! How the CLI talks HTTP (issues 2 and 3): connection failures, platform faults, retries,
+//! timeouts, the body cap, redirects, plain http, proxies, and exactly what a request carries.
+//! `status` with FLUXLOOP_API_KEY is the probe: one GET /api/auth/key, no keychain involved.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use common::env::{Fault, Platform, Run, TestEnv, keys};
+
+/// `fluxloop auth status` with the VALID key from the environment, plus `envs`.
+fn status(env: &TestEnv, args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let mut all = vec![("FLUXLOOP_API_KEY", keys::VALID)];
+    all.extend_from_slice(envs);
+    let mut argv = vec!["auth", "status"];
+    argv.extend_from_slice(args);
+    let run = env.run_with(&argv, None, &all);
+    run.never_shows(keys::VALID);
+    run
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A stand-in for an HTTP proxy (or any TCP peer): records the first line each connection
+/// sends, then hangs up without answering.
+struct Recorder {
+    port: u16,
+    lines: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Recorder {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (lines, stop) = (Arc::clone(&lines), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            let line = first_line(stream);
+                            lines.lock().unwrap().push(line);
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            })
+        };
+        Self {
+            port,
+            lines,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads up to the end of the first line (or 8 KiB, or 5 s), then closes the connection.
+fn first_line(mut stream: TcpStream) -> String {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while buf.len() < 8192 && !buf.ends_with(b"\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => buf.push(byte[0]),
+            _ => break,
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+    String::from_utf8_lossy(&buf).trim_end().to_string()
+}
+
+#[test]
+fn connection_refused_is_a_network_error_with_the_proxy_hint() {
+    let env = TestEnv::new();
+    let port = closed_port();
+    let run = status(
+        &env,
+        &[],
+        &[("FLUXLOOP_API_URL", &format!("http://127.0.0.1:{port}"))],
+    );
+    run.assert_code(5)
+        .stderr_has("❌ Error: Unable to connect to FluxLoop API")
+        .stderr_has(&format!("Failed to connect to 127.0.0.1:{port}"))
+        .stderr_has("HTTPS_PROXY");
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+#[test]
+fn connection_refused_during_login_stores_nothing() {
+    let env = TestEnv::new();
+    let before = env.snapshot();
+    let port = closed_port();
+    let url = format!("http://127.0.0.1:{port}");
+    env.run_with(
+        &["auth", "login"],
+        Some(&format!("{}\n", keys::VALID)),
+        &[("FLUXLOOP_API_URL", &url)],
+    )
+    .assert_code(5)
+    .stderr_has("Unable to connect to FluxLoop API")
+    .never_shows(keys::VALID);
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn persistent_server_error_is_retried_a_bounded_number_of_times() {
+    let env = TestEnv::new();
+    env.platform.set_fault(Some(Fault::ServerError));
+    let run = status(&env, &[], &[]);
+    run.assert_code(5)
+        .stderr_has("❌ Error: The FluxLoop API failed (HTTP 500)")
+        .stderr_has("Internal server error");
+    let attempts = env.platform.requests().len();
+    assert!((2..=5).contains(&attempts), "{attempts} attempts");
+}
+
+#[test]
+fn html_bad_gateway_is_reported_without_dumping_the_page() {
+    let env = TestEnv::new();
+    env.platform.set_fault(Some(Fault::HtmlBadGateway));
+    let run = status(&env, &[], &[]);
+    run.assert_code(5).stderr_has("HTTP 502");
+    assert!(
+        !run.stderr.contains("<html>") && !run.stderr.contains("nginx"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+#[test]
+fn truncated_json_is_an_unexpected_response() {
+    let env = TestEnv::new();
+    env.platform.set_fault(Some(Fault::TruncatedJson));
+    let run = status(&env, &[], &[]);
+    run.assert_code(5)
+        .stderr_has("❌ Error: Unexpected response from the FluxLoop API");
+    assert!(
+        run.stderr.contains("cut off") || run.stderr.contains("truncated"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+#[test]
+fn truncated_json_during_login_stores_nothing() {
+    let env = TestEnv::new();
+    let before = env.snapshot();
+    env.platform.set_fault(Some(Fault::TruncatedJson));
+    env.run_stdin(&["auth", "login"], &format!("{}\n", keys::VALID))
+        .assert_code(5)
+        .never_shows(keys::VALID);
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn a_body_over_1_mib_is_refused() {
+    let env = TestEnv::new();
+    env.platform.set_fault(Some(Fault::HugeBody));
+    status(&env, &[], &[])
+        .assert_code(5)
+        .stderr_has("larger than 1 MiB");
+}
+
+/// Serves one connection: a 200 with a chunked body (no Content-Length, so the size is only
+/// known while reading) that starts like valid JSON and goes on for `total` bytes. Returns how
+/// many bytes the client let it write before hanging up.
+fn endless_chunked_server(total: usize) -> (u16, JoinHandle<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        let _ = stream.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        let chunk = vec![b' '; 64 * 1024];
+        let framed = [
+            format!("{:x}\r\n", chunk.len()).into_bytes(),
+            chunk,
+            b"\r\n".to_vec(),
+        ]
+        .concat();
+        let _ = stream.write_all(b"1\r\n{\r\n");
+        let mut sent = 0;
+        while sent < total {
+            if stream.write_all(&framed).is_err() {
+                break;
+            }
+            sent += framed.len();
+        }
+        sent
+    });
+    (port, handle)
+}
+
+#[test]
+fn the_body_cap_is_enforced_while_streaming() {
+    let env = TestEnv::new();
+    let total = 512 * 1024 * 1024;
+    let (port, server) = endless_chunked_server(total);
+    status(
+        &env,
+        &[],
+        &[("FLUXLOOP_API_URL", &format!("http://127.0.0.1:{port}"))],
+    )
+    .assert_code(5)
+    .stderr_has("larger than 1 MiB");
+    let sent = server.join().unwrap();
+    // A client that buffered the whole body before checking would have read all of it.
+    assert!(sent < total, "the client read all {sent} bytes");
+}
+
+#[test]
+fn a_redirect_is_not_followed_and_the_key_never_reaches_its_target() {
+    let env = TestEnv::new();
+    let target = Platform::start();
+    env.platform.set_fault(Some(Fault::Redirect {
+        location: format!("{}/api/auth/key", target.url()),
+    }));
+    status(&env, &[], &[])
+        .assert_code(5)
+        .stderr_has("redirect")
+        .stderr_has(&target.url());
+    assert!(target.requests().is_empty(), "{:?}", target.requests());
+    assert_eq!(env.platform.requests().len(), 1);
+}
+
+#[test]
+fn a_silent_server_times_out_after_fluxloop_timeout() {
+    let env = TestEnv::new();
+    env.platform.set_fault(Some(Fault::Silent));
+    status(&env, &[], &[("FLUXLOOP_TIMEOUT", "2")])
+        .assert_code(5)
+        .stderr_has("did not answer within 2 s")
+        .stderr_has("FLUXLOOP_TIMEOUT");
+    // The deadline covers the whole command: no retry after it passed.
+    assert_eq!(env.platform.requests().len(), 1);
+}
+
+#[test]
+fn an_invalid_fluxloop_timeout_is_a_usage_error() {
+    let env = TestEnv::new();
+    for bad in ["abc", "0", "-5", "1e9"] {
+        status(&env, &[], &[("FLUXLOOP_TIMEOUT", bad)])
+            .assert_code(2)
+            .stderr_has("Invalid FLUXLOOP_TIMEOUT");
+    }
+    assert!(env.platform.requests().is_empty());
+}
+
+#[test]
+fn rate_limiting_is_retried_after_retry_after() {
+    let env = TestEnv::new();
+    env.platform.set_fault(Some(Fault::RateLimited {
+        retry_after: 1,
+        times: 2,
+    }));
+    let run = status(&env, &[], &[]);
+    run.assert_ok().stdout_has("✅ Authenticated");
+    assert_eq!(env.platform.requests().len(), 3);
+}
+
+#[test]
+fn persistent_rate_limiting_gives_up_with_a_clear_error() {
+    let env = TestEnv::new();
+    env.platform.set_fault(Some(Fault::RateLimited {
+        retry_after: 0,
+        times: 1000,
+    }));
+    status(&env, &[], &[])
+        .assert_code(5)
+        .stderr_has("Rate limited by the FluxLoop API");
+    let attempts = env.platform.requests().len();
+    assert!((2..=5).contains(&attempts), "{attempts} attempts");
+}
+
+#[test]
+fn a_temporarily_unavailable_platform_is_retried() {
+    let env = TestEnv::new();
+    env.platform
+        .set_fault(Some(Fault::Unavailable { times: 2 }));
+    status(&env, &[], &[])
+        .assert_ok()
+        .stdout_has("✅ Authenticated");
+    assert_eq!(env.platform.requests().len(), 3);
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_refused_before_connecting() {
+    let env = TestEnv::new();
+    // Anything that tried to connect would go through this "proxy" first.
+    let proxy = Recorder::start();
+    let proxied = [("HTTP_PROXY", proxy.url()), ("ALL_PROXY", proxy.url())];
+    let proxied: Vec<(&str, &str)> = proxied.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    let mut envs = proxied.clone();
+    status(&env, &["--api-url", "http://example.com"], &envs)
+        .assert_code(2)
+        .stderr_has("Refusing to use http://example.com")
+        .stderr_has("https://");
+
+    envs.push(("FLUXLOOP_API_URL", "http://10.1.2.3:8080"));
+    status(&env, &[], &envs)
+        .assert_code(2)
+        .stderr_has("Refusing to use http://10.1.2.3:8080");
+
+    // Login refuses too, and stores nothing.
+    let before = env.snapshot();
+    let mut login = proxied.clone();
+    login.push(("FLUXLOOP_API_URL", "http://localhost.example.com"));
+    env.run_with(
+        &["auth", "login"],
+        Some(&format!("{}\n", keys::VALID)),
+        &login,
+    )
+    .assert_code(2)
+    .never_shows(keys::VALID);
+    assert_eq!(env.snapshot(), before);
+
+    assert!(proxy.lines().is_empty(), "{:?}", proxy.lines());
+    assert!(env.platform.requests().is_empty());
+}
+
+#[test]
+fn plain_http_to_localhost_is_allowed() {
+    let env = TestEnv::new();
+    let url = format!("http://localhost:{}", env.platform.port());
+    let run = status(&env, &["--api-url", &url], &[]);
+    run.assert_ok().stdout_has(&url);
+    assert_eq!(env.platform.requests().len(), 1);
+}
+
+#[test]
+fn http_proxy_is_used_for_http_urls_and_no_proxy_bypasses_it() {
+    // reqwest (hyper-util's matcher) does not exempt loopback hosts by itself, so a proxy set
+    // in the environment applies to localhost too unless NO_PROXY names it.
+    let env = TestEnv::new();
+    let proxy = Recorder::start();
+    let url = format!("http://localhost:{}", env.platform.port());
+
+    status(
+        &env,
+        &["--api-url", &url],
+        &[("HTTP_PROXY", &proxy.url()), ("FLUXLOOP_TIMEOUT", "5")],
+    )
+    .assert_code(5);
+    assert_eq!(
+        proxy.lines(),
+        [format!(
+            "GET http://localhost:{}/api/auth/key HTTP/1.1",
+            env.platform.port()
+        )]
+    );
+    assert!(env.platform.requests().is_empty());
+
+    status(
+        &env,
+        &["--api-url", &url],
+        &[("HTTP_PROXY", &proxy.url()), ("NO_PROXY", "localhost")],
+    )
+    .assert_ok();
+    assert_eq!(proxy.lines().len(), 1, "{:?}", proxy.lines());
+    assert_eq!(env.platform.requests().len(), 1);
+}
+
+#[test]
+fn https_proxy_tunnels_https_urls_without_seeing_the_key() {
+    let env = TestEnv::new();
+    let proxy = Recorder::start();
+    status(
+        &env,
+        &["--api-url", "https://api.fluxloop.ai"],
+        &[("HTTPS_PROXY", &proxy.url()), ("FLUXLOOP_TIMEOUT", "5")],
+    )
+    .assert_code(5);
+    let lines = proxy.lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("CONNECT api.fluxloop.ai:443 "),
+        "{lines:?}"
+    );
+    assert!(!lines[0].contains(keys::VALID));
+
+    // NO_PROXY wins for the hosts it names: the proxy sees no new connection (the direct
+    // attempt then fails or not; nothing here reaches it either way, the timeout is short).
+    let bypass_port = closed_port();
+    let before = proxy.lines().len();
+    status(
+        &env,
+        &["--api-url", &format!("https://127.0.0.1:{bypass_port}")],
+        &[
+            ("HTTPS_PROXY", &proxy.url()),
+            ("NO_PROXY", "127.0.0.1"),
+            ("FLUXLOOP_TIMEOUT", "5"),
+        ],
+    )
+    .assert_code(5)
+    .stderr_has(&format!("127.0.0.1:{bypass_port}"));
+    assert_eq!(proxy.lines().len(), before, "{:?}", proxy.lines());
+}
+
+#[test]
+fn requests_carry_the_key_only_as_a_bearer_header() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    env.run(&["auth", "status"]).assert_ok();
+    env.run(&["auth", "whoami"]).assert_ok();
+    let requests = env.platform.requests();
+    assert!(requests.len() >= 3, "{requests:?}");
+    let agent = format!("fluxloop/{} (linux)", env!("CARGO_PKG_VERSION"));
+    let secret = keys::VALID.rsplit('_').next().unwrap();
+    for r in &requests {
+        assert!(
+            r.target == "/api/auth/key" || r.target == "/api/auth/whoami",
+            "unexpected target {}",
+            r.target
+        );
+        assert!(!r.target.contains(secret));
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {}", keys::VALID).as_str())
+        );
+        assert_eq!(
+            r.headers
+                .iter()
+                .filter(|(n, _)| n == "authorization")
+                .count(),
+            1
+        );
+        assert_eq!(r.header("user-agent"), Some(agent.as_str()));
+        // Nowhere else in the request: not in another header, not in a body.
+        let elsewhere = r
+            .headers
+            .iter()
+            .filter(|(n, _)| n != "authorization")
+            .any(|(_, v)| v.contains(secret));
+        assert!(!elsewhere, "{:?}", r.headers);
+        assert!(!String::from_utf8_lossy(&r.body).contains(secret));
+    }
+    let paths: Vec<&str> = requests.iter().map(|r| r.target.as_str()).collect();
+    assert!(paths.contains(&"/api/auth/whoami"), "{paths:?}");
+}
