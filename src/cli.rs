@@ -36,6 +36,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Profile to use [default: default]
     #[arg(long, global = true, env = env::PROFILE, value_name = "NAME")]
