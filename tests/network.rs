@@ -301,6 +301,22 @@ fn rate_limiting_is_retried_after_retry_after() {
 }
 
 #[test]
+fn a_retry_after_beyond_the_deadline_is_not_waited_for() {
+    // Proves Retry-After is read without timing anything: waiting 30 s would pass the 2 s
+    // budget, so the CLI stops at once and passes the platform's advice on.
+    let env = TestEnv::new();
+    env.platform.set_fault(Some(Fault::RateLimited {
+        retry_after: 30,
+        times: 5,
+    }));
+    status(&env, &[], &[("FLUXLOOP_TIMEOUT", "2")])
+        .assert_code(5)
+        .stderr_has("Rate limited by the FluxLoop API")
+        .stderr_has("Try again in 30 s");
+    assert_eq!(env.platform.requests().len(), 1);
+}
+
+#[test]
 fn persistent_rate_limiting_gives_up_with_a_clear_error() {
     let env = TestEnv::new();
     env.platform.set_fault(Some(Fault::RateLimited {

@@ -258,6 +258,42 @@ fn status_json_not_logged_in_prints_a_document_and_exits_3() {
 }
 
 #[test]
+fn status_when_the_keychain_entry_is_gone_but_metadata_remains() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    let cleared = env.ss.secret_tool(
+        &[
+            "clear",
+            "service",
+            common::env::SERVICE,
+            "username",
+            "default",
+        ],
+        None,
+    );
+    assert!(cleared.success(), "{cleared:?}");
+    let before = env.snapshot();
+    env.run(&["auth", "status"])
+        .assert_code(3)
+        .stderr_has("Not logged in (profile 'default')")
+        .stderr_has("its key is missing from the Secret Service")
+        .stderr_has("fluxloop auth login");
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn status_without_a_login_keyring_says_the_keychain_is_not_set_up() {
+    // A missing collection reads as "no entry"; the user must hear the real reason.
+    let env = TestEnv::with(SecretService::start_without_login_collection());
+    let run = env.run(&["auth", "status"]);
+    run.assert_code(6)
+        .stderr_has("Secret Service")
+        .stderr_has("FLUXLOOP_API_KEY");
+    assert!(!run.stderr.contains("Not logged in"), "{}", run.stderr);
+    assert!(env.platform.requests().is_empty());
+}
+
+#[test]
 fn status_with_an_expired_stored_key_says_expired_not_invalid() {
     let env = TestEnv::new();
     // Login refuses an expired key, so plant it as an earlier login would have left it.
