@@ -147,9 +147,13 @@ pub fn profile_error(e: ProfileError) -> CliError {
     let title = capitalise(&e.to_string());
     let err = CliError::new(ExitStatus::Failure, "credentials_file", title);
     match &e {
-        ProfileError::WritableByOthers { path, .. } => err
+        ProfileError::WritableByOthers { path, is_dir, .. } => err
             .detail("Other users could change which API URL your key is sent to, so fluxloop will not use it.")
-            .hint(format!("Run: chmod 600 {}  (and chmod 700 on its directory)", path.display())),
+            .hint(if *is_dir {
+                format!("Run: chmod 700 {}", path.display())
+            } else {
+                format!("Run: chmod 600 {}  (and chmod 700 on its directory)", path.display())
+            }),
         ProfileError::NotOwned { path, .. } => err
             .detail("fluxloop only trusts a credentials file that belongs to you.")
             .hint(format!("Check who created it; if it should be yours: sudo chown \"$USER\" {}", path.display())),

@@ -30,7 +30,12 @@ pub enum ProfileError {
     #[error("{path} is not a regular file")]
     NotAFile { path: PathBuf },
     #[error("{path} is writable by other users (mode {mode:03o})")]
-    WritableByOthers { path: PathBuf, mode: u32 },
+    WritableByOthers {
+        path: PathBuf,
+        mode: u32,
+        /// The directory rather than the file: the fix is a different chmod.
+        is_dir: bool,
+    },
     #[error("{path} is owned by another user (uid {owner})")]
     NotOwned { path: PathBuf, owner: u32 },
     #[error("{path} is larger than 1 MiB")]
@@ -158,22 +163,28 @@ impl ProfileStore {
                 .map(|d| d.subsec_nanos())
                 .unwrap_or(0)
         ));
-        let werr = |source| ProfileError::Write {
+        self.replace_via(&tmp, body.as_bytes())
+    }
+
+    /// Writes `body` to `tmp` (which must not exist yet), then renames it over the file.
+    fn replace_via(&self, tmp: &Path, body: &[u8]) -> Result<()> {
+        let path = self.path();
+        // Anything already at `tmp` (a planted symlink) is not ours: leave it, fail.
+        let mut out = secure::create_new(tmp).map_err(|source| ProfileError::Write {
             path: path.clone(),
             source,
-        };
+        })?;
         let result = (|| {
-            let mut out = secure::create_new(&tmp)?;
             out.write_all(HEADER.as_bytes())?;
-            out.write_all(body.as_bytes())?;
+            out.write_all(body)?;
             out.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
+            std::fs::rename(tmp, &path)?;
             secure::sync_dir(&self.dir)
         })();
         if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = std::fs::remove_file(tmp);
         }
-        result.map_err(werr)
+        result.map_err(|source| ProfileError::Write { path, source })
     }
 }
 
@@ -259,7 +270,7 @@ mod secure {
                 path: dir.to_path_buf(),
             });
         }
-        check_owner_and_mode(dir, meta.uid(), meta.mode())?;
+        check_owner_and_mode(dir, meta.uid(), meta.mode(), true)?;
         if meta.mode() & 0o077 != 0 {
             std::fs::set_permissions(dir, Permissions::from_mode(0o700)).map_err(write_err(dir))?;
             return Ok(Some(dir.to_path_buf()));
@@ -267,7 +278,7 @@ mod secure {
         Ok(None)
     }
 
-    fn check_owner_and_mode(path: &Path, uid: u32, mode: u32) -> Result<()> {
+    fn check_owner_and_mode(path: &Path, uid: u32, mode: u32, is_dir: bool) -> Result<()> {
         let me = rustix::process::geteuid().as_raw();
         if uid != me {
             return Err(ProfileError::NotOwned {
@@ -279,6 +290,7 @@ mod secure {
             return Err(ProfileError::WritableByOthers {
                 path: path.to_path_buf(),
                 mode: mode & 0o777,
+                is_dir,
             });
         }
         Ok(())
@@ -304,7 +316,7 @@ mod secure {
                 path: path.to_path_buf(),
             });
         }
-        check_owner_and_mode(path, meta.uid(), meta.mode())?;
+        check_owner_and_mode(path, meta.uid(), meta.mode(), false)?;
         if meta.len() > MAX_FILE_SIZE {
             return Err(ProfileError::TooLarge {
                 path: path.to_path_buf(),
@@ -545,6 +557,27 @@ mod tests {
         .unwrap();
         let err = s.load().unwrap_err().to_string();
         assert!(!err.contains("abc123def456ghi789jkl012mno34"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn never_writes_through_a_symlink_planted_at_the_temp_path() {
+        let (t, s) = store();
+        add(&s, "default");
+        let original = std::fs::read(s.path()).unwrap();
+        let target = t.path().join("target");
+        std::fs::write(&target, "theirs").unwrap();
+        let nowhere = t.path().join("nowhere");
+        for (name, points_to) in [("existing", &target), ("dangling", &nowhere)] {
+            let tmp = s.dir().join(format!(".credentials.tmp-{name}"));
+            std::os::unix::fs::symlink(points_to, &tmp).unwrap();
+            let err = s.replace_via(&tmp, b"profiles: {}\n").unwrap_err();
+            assert!(matches!(err, ProfileError::Write { .. }), "{err}");
+            assert!(std::fs::symlink_metadata(&tmp).unwrap().is_symlink());
+        }
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "theirs");
+        assert!(!nowhere.exists());
+        assert_eq!(std::fs::read(s.path()).unwrap(), original);
     }
 
     #[cfg(unix)]

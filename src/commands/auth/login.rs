@@ -112,15 +112,17 @@ fn print_account(p: &Printer, info: &KeyInfo) {
 fn save_to_keychain(ctx: &Context, key: &SecretString, meta: Profile) -> CliResult<()> {
     let backend = ctx.secrets.backend();
     let name = ctx.profile.as_str();
+    // Set once the keychain was changed: what it held before, to put back if the file fails.
     let mut previous = None;
     let outcome = ctx.profiles.update(|file| {
-        previous = match ctx.secrets.get(name) {
+        let old = match ctx.secrets.get(name) {
             Ok(prev) => prev,
             Err(e) => return (Err(errors::keychain_error(e, backend)), false),
         };
         if let Err(e) = ctx.secrets.set(name, key) {
             return (Err(errors::keychain_error(e, backend)), false);
         }
+        previous = Some(old);
         if name == crate::cli::DEFAULT_PROFILE {
             // A legacy top-level plaintext key is superseded by this login.
             file.api_key = None;
@@ -131,8 +133,10 @@ fn save_to_keychain(ctx: &Context, key: &SecretString, meta: Profile) -> CliResu
     });
     match outcome {
         Ok((result, _)) => result,
+        // The file was refused before the keychain was touched (lock, load): nothing to undo.
+        Err(e) if previous.is_none() => Err(errors::profile_error(e)),
         Err(e) => {
-            let restored = match &previous {
+            let restored = match previous.as_ref().and_then(Option::as_ref) {
                 Some(old) => ctx.secrets.set(name, old),
                 None => ctx.secrets.delete(name).map(|_| ()),
             };
