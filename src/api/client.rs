@@ -335,12 +335,8 @@ impl ApiClient {
                 host: self.host(),
                 reason: chain,
             }
-        } else if e.is_connect() {
-            ApiError::Connect {
-                host: self.host(),
-                reason: chain,
-            }
         } else {
+            // Refused, reset, DNS and proxy failures all mean the platform was not reached.
             ApiError::Connect {
                 host: self.host(),
                 reason: chain,
