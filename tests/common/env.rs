@@ -2,7 +2,8 @@
 //! stand-in platform on 127.0.0.1, and a temporary HOME and TMPDIR. The `fluxloop` binary runs
 //! with a cleared environment, so nothing of the developer's machine leaks in or out.
 
-#![allow(dead_code)]
+// Each test binary uses a different subset, re-exports included.
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
