@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
 use std::sync::Barrier;
 
 use common::env::{Fault, Run, SERVICE, TestEnv, keys};
@@ -872,4 +873,101 @@ fn concurrent_logins_to_the_same_profile_end_consistent() {
             "round {round}: metadata describes a different key than the keychain holds"
         );
     }
+}
+
+// --- Failure halfway through -----------------------------------------------------------------
+
+/// Makes a directory refuse new entries for as long as it lives: mode 0500, and for root (whom
+/// modes do not stop) the immutable attribute. Undone on drop, even when the test panics.
+struct ReadOnlyDir(std::path::PathBuf);
+
+impl ReadOnlyDir {
+    /// `None` if this machine lets us create files in it regardless.
+    fn new(dir: &std::path::Path) -> Option<Self> {
+        let guard = ReadOnlyDir(dir.to_path_buf());
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+        if guard.writable() {
+            let _ = Command::new("chattr").arg("+i").arg(dir).output();
+        }
+        (!guard.writable()).then_some(guard)
+    }
+
+    fn writable(&self) -> bool {
+        let probe = self.0.join(".probe");
+        let created = std::fs::File::create_new(&probe).is_ok();
+        let _ = std::fs::remove_file(&probe);
+        created
+    }
+}
+
+impl Drop for ReadOnlyDir {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).output();
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
+    }
+}
+
+#[test]
+fn metadata_write_failure_leaves_the_keychain_as_it_was() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    let before = env.snapshot();
+    let Some(_read_only) = ReadOnlyDir::new(&env.fluxloop_dir()) else {
+        eprintln!("skipped: cannot make a directory read-only here (no chattr for root)");
+        return;
+    };
+
+    // Rotation whose metadata cannot be written: the old key stays in the keychain.
+    env.run_stdin(&["auth", "login"], &format!("{}\n", keys::EXPIRING_SOON))
+        .assert_code(1)
+        .stderr_has("nothing changed")
+        .never_shows(keys::EXPIRING_SOON);
+    assert_eq!(env.snapshot(), before);
+
+    // A new profile: the entry it created is removed again.
+    env.run_stdin(
+        &["auth", "login", "--profile", "work"],
+        &format!("{}\n", keys::EXPIRING_SOON),
+    )
+    .assert_code(1);
+    assert_eq!(env.snapshot(), before);
+    assert_eq!(env.keychain_profiles(), ["default"]);
+    env.assert_not_on_disk(keys::EXPIRING_SOON);
+}
+
+#[test]
+fn no_save_needs_no_keychain() {
+    let env = TestEnv::with(SecretService::start_bus_only());
+    env.run_stdin(
+        &["auth", "login", "--no-save"],
+        &format!("{}\n", keys::VALID),
+    )
+    .assert_ok()
+    .stderr_has("Your account: john@example.com")
+    .never_shows(keys::VALID);
+    assert!(env.credentials().is_none());
+    env.assert_not_on_disk(keys::VALID);
+}
+
+#[test]
+fn never_expiring_key_is_saved_as_never() {
+    let env = TestEnv::new();
+    env.login(keys::PROJECT_SCOPED, None);
+    assert_eq!(text(&profiles(&env)["default"], "expires"), "never");
+}
+
+#[test]
+#[ignore = "BUG: a key given without --api-key is echoed by clap's usage error (src/lib.rs calls Cli::parse; the error text should go through keys::redact)"]
+fn key_given_as_a_stray_argument_is_not_echoed() {
+    let env = TestEnv::new();
+    let before = env.snapshot();
+    for args in [
+        &["auth", "login", keys::VALID][..],
+        &["auth", "logout", keys::VALID],
+        &["auth", "login", "--profile", "work", keys::VALID],
+    ] {
+        env.run(args).assert_code(2).never_shows(keys::VALID);
+    }
+    assert_eq!(env.snapshot(), before);
+    assert!(env.platform.requests().is_empty());
 }

@@ -439,3 +439,26 @@ fn env_api_key_still_set_at_logout_warns() {
         quiet.stderr
     );
 }
+
+#[test]
+fn revoke_without_a_saved_key_does_not_claim_it_was_revoked() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    // The keychain entry is gone (removed by another tool); only the metadata is left.
+    let cleared = env
+        .ss
+        .secret_tool(&["clear", "service", SERVICE, "username", "default"], None);
+    assert!(cleared.success(), "{cleared:?}");
+
+    let run = env.run(&["auth", "logout", "--revoke"]);
+    run.assert_ok()
+        .stderr_has("nothing to revoke")
+        .stderr_has("NOT revoked");
+    assert!(
+        !run.stderr.contains("The key was revoked"),
+        "claims a revocation that never happened:\n{}",
+        run.stderr
+    );
+    assert!(deletes(&env).is_empty());
+    assert!(metadata_profiles(&env).is_empty());
+}

@@ -38,6 +38,7 @@ async fn logout_one(
     let profile = file.profile(name);
     let location = profile.as_ref().map(|p| p.key_location());
 
+    let mut revoked = false;
     if args.revoke {
         let key = match (&profile, location) {
             (Some(prof), Some(KeyLocation::File | KeyLocation::LegacyPlaintext)) => {
@@ -49,7 +50,10 @@ async fn logout_one(
                 .map_err(|e| errors::keychain_error(e, backend))?,
         };
         match key {
-            Some(key) => revoke(ctx, &key, profile.as_ref(), name).await?,
+            Some(key) => {
+                revoke(ctx, &key, profile.as_ref(), name).await?;
+                revoked = true;
+            }
             None => p.info(format!(
                 "No saved key for profile '{name}'; nothing to revoke."
             )),
@@ -106,7 +110,7 @@ async fn logout_one(
             ctx.profiles.path().display()
         ));
     }
-    not_revoked_note(args, p);
+    revocation_note(args.revoke, revoked, p);
     Ok(ExitStatus::Success)
 }
 
@@ -139,8 +143,8 @@ async fn logout_all(
     };
     let orphans: Vec<&String> = in_keychain.iter().filter(|n| !names.contains(n)).collect();
 
+    let mut revoked = 0;
     if args.revoke {
-        let mut revoked = 0;
         for name in names.iter().chain(orphans.iter().copied()) {
             let prof = file.profile(name);
             let key = match prof
@@ -209,7 +213,7 @@ async fn logout_all(
         ));
     }
     p.info(format!("   Cleared {}", ctx.profiles.path().display()));
-    not_revoked_note(args, p);
+    revocation_note(args.revoke, revoked > 0, p);
     Ok(ExitStatus::Success)
 }
 
@@ -245,9 +249,18 @@ async fn revoke(
     })
 }
 
-fn not_revoked_note(args: &LogoutArgs, p: &Printer) {
-    if args.revoke {
+/// Says whether the key still works elsewhere. Only a revocation that happened counts: with
+/// `--revoke` but no saved key there was nothing to send, so the key (if any) still works.
+fn revocation_note(requested: bool, revoked: bool, p: &Printer) {
+    if revoked {
         p.info("   The key was revoked on the platform and no longer works anywhere.");
+    } else if requested {
+        p.info("");
+        p.info("Note: the key was NOT revoked on the platform: no saved key was found to revoke.");
+        p.info(format!(
+            "If it still exists, revoke it at {}",
+            errors::KEYS_PAGE
+        ));
     } else {
         p.info("");
         p.info("Note: the key was NOT revoked on the platform and still works wherever else it is used.");
