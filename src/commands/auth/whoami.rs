@@ -17,24 +17,25 @@ pub async fn run(args: &WhoamiArgs, ctx: &Context, p: &Printer) -> CliResult {
     let resolved = resolve_key(ctx, &file, p)?;
     let url = ctx.api_url(resolved.profile.as_ref())?;
     let client = ctx.client(url)?;
-    let who = client
-        .whoami(&resolved.key)
-        .await
-        .map_err(|e| errors::api_error(e, &resolved.origin(ctx)))?;
     // whoami does not return the expiry. The date saved at login describes the profile's key
-    // only; for any other key (FLUXLOOP_API_KEY) or no saved date, ask the platform.
+    // only; for any other key (FLUXLOOP_API_KEY) or no saved date, ask the platform, at the same
+    // time as the whoami request so the command still costs one round trip.
     let saved = match resolved.source {
         KeySource::Env => None,
         _ => resolved.profile.as_ref().and_then(|pr| pr.expires),
     };
+    let expiry_lookup = async {
+        match saved {
+            Some(_) => None,
+            // Only for the warning: a failure here is not fatal.
+            None => client.introspect_key(&resolved.key).await.ok(),
+        }
+    };
+    let (who, info) = tokio::join!(client.whoami(&resolved.key), expiry_lookup);
+    let who = who.map_err(|e| errors::api_error(e, &resolved.origin(ctx)))?;
     let expires = match saved {
         Some(e) => e.at(),
-        // Only for the warning: the answer is already in hand, so a failure here is not fatal.
-        None => client
-            .introspect_key(&resolved.key)
-            .await
-            .ok()
-            .and_then(|info| info.key.expires_at),
+        None => info.and_then(|info| info.key.expires_at),
     };
     warn_expiry(p, expires);
     if args.json {
