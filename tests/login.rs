@@ -908,12 +908,14 @@ impl Drop for ReadOnlyDir {
 }
 
 #[test]
+// Root in a container may lack CAP_LINUX_IMMUTABLE; the test then says it skipped, loudly.
+#[allow(clippy::print_stderr)]
 fn metadata_write_failure_leaves_the_keychain_as_it_was() {
     let env = TestEnv::new();
     env.login(keys::VALID, None);
     let before = env.snapshot();
     let Some(_read_only) = ReadOnlyDir::new(&env.fluxloop_dir()) else {
-        eprintln!("skipped: cannot make a directory read-only here (no chattr for root)");
+        eprintln!("SKIPPED: cannot make a directory read-only here (root without chattr +i)");
         return;
     };
 
