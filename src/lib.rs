@@ -21,6 +21,48 @@ use crate::context::Context;
 use crate::error::CliError;
 use crate::output::Printer;
 
+/// Every heap block is wiped when freed, so copies of a key that other crates make and drop
+/// (hyper's request buffer, header values, parser scratch space) do not linger in memory.
+#[global_allocator]
+static ALLOCATOR: wipe_on_free::WipeOnFree = wipe_on_free::WipeOnFree;
+
+mod wipe_on_free {
+    // The one place that needs `unsafe`: a global allocator cannot be written without it.
+    #![allow(unsafe_code)]
+
+    use std::alloc::{GlobalAlloc, Layout, System};
+
+    use zeroize::Zeroize;
+
+    pub struct WipeOnFree;
+
+    // SAFETY: every call is forwarded to `System` with the caller's arguments; `dealloc` only
+    // writes within the block it is given (still owned by the caller) before freeing it.
+    // `realloc` is not overridden: the default allocates, copies and frees the old block through
+    // `dealloc`, so the old block is wiped too.
+    unsafe impl GlobalAlloc for WipeOnFree {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: as for `alloc`.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: `ptr` was returned by `alloc` with `layout`, so it points to
+            // `layout.size()` bytes that the caller owns until it is freed below. `zeroize`
+            // uses volatile writes, which the compiler may not remove as dead stores.
+            unsafe {
+                std::slice::from_raw_parts_mut(ptr, layout.size()).zeroize();
+                System.dealloc(ptr, layout);
+            }
+        }
+    }
+}
+
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
 pub fn run() -> ExitCode {
     install_panic_hook();

@@ -313,6 +313,7 @@ fn readable_file_and_directory_are_tightened_and_reported() {
 const NOBODY: u32 = 65534;
 
 /// Chowns to `nobody`; false when this process may not (not root), so the test is skipped.
+#[allow(clippy::print_stderr, reason = "say why the test did nothing")]
 fn give_to_nobody(path: &Path) -> bool {
     match std::os::unix::fs::chown(path, Some(NOBODY), None) {
         Ok(()) => true,

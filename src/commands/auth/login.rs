@@ -1,6 +1,6 @@
 //! `fluxloop auth login`: read a key, validate it with the platform, then store it.
 
-use std::io::{BufRead, IsTerminal, Read};
+use std::io::{IsTerminal, Read};
 
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
@@ -192,13 +192,26 @@ fn read_key(flag: Option<String>, p: &Printer) -> CliResult<SecretString> {
 }
 
 fn read_stdin() -> CliResult<SecretString> {
-    let mut line = Zeroizing::new(String::new());
-    let stdin = std::io::stdin();
-    let mut reader = stdin.lock().take(MAX_STDIN);
-    reader.read_line(&mut line).map_err(|e| {
-        CliError::usage(format!(
-            "Could not read the API key from standard input: {e}"
-        ))
+    // Read into a buffer we wipe, never through std's stdin buffer, which would keep a copy of
+    // the key until exit: a read at least as large as that 8 KiB buffer bypasses it.
+    let mut buf = Zeroizing::new(vec![0u8; MAX_STDIN as usize]);
+    let mut len = 0;
+    let mut stdin = std::io::stdin().lock();
+    while len < buf.len() && !buf[..len].contains(&b'\n') {
+        match stdin.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(CliError::usage(format!(
+                    "Could not read the API key from standard input: {e}"
+                )));
+            }
+        }
+    }
+    let first = buf[..len].split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = std::str::from_utf8(first).map_err(|_| {
+        CliError::usage("Could not read the API key from standard input: it is not UTF-8 text")
     })?;
     if line.trim().is_empty() {
         return Err(

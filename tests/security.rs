@@ -1,0 +1,424 @@
+//! The security promises of SECURITY.md that need the whole binary: the key never reaches a
+//! file, a log line, a crash report or the process's memory after use.
+//! (Issue 3: "Input", "Logs", "Disk", "Memory".)
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::env::{Fault, Run, TestEnv, keys};
+use common::secret_service::{SecretService, run_with_timeout};
+
+fn key_line(key: &str) -> String {
+    format!("{key}\n")
+}
+
+/// The secret part of a key: what must never show, even without its prefix.
+fn secret_part(key: &str) -> &str {
+    key.rsplit('_').next().unwrap()
+}
+
+#[track_caller]
+fn assert_never_leaks(run: &Run, key: &str) {
+    run.never_shows(key).never_shows(secret_part(key));
+    for stream in [&run.stdout, &run.stderr] {
+        assert!(
+            !stream.contains("Bearer"),
+            "the Authorization header leaked:\n{stream}"
+        );
+        assert!(
+            !stream.to_ascii_lowercase().contains("authorization:"),
+            "the Authorization header leaked:\n{stream}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disk
+
+#[test]
+fn no_file_holds_the_key_after_any_command_or_failure() {
+    let env = TestEnv::new();
+    let fast = [("FLUXLOOP_TIMEOUT", "2")];
+    // Checked after every step, so a copy made and later removed is caught too.
+    let check = |what: &str, run: Run| {
+        assert_eq!(run.code, Some(0), "{what}: {run:?}");
+        assert_never_leaks(&run, keys::VALID);
+        assert_never_leaks(&run, keys::ECHO);
+        env.assert_not_on_disk(keys::VALID);
+        env.assert_not_on_disk(secret_part(keys::VALID));
+        env.assert_not_on_disk(keys::ECHO);
+    };
+    check("login", env.login(keys::VALID, None));
+    check("status", env.run(&["auth", "status"]));
+    check("status --json", env.run(&["auth", "status", "--json"]));
+    check("whoami", env.run(&["auth", "whoami"]));
+    check(
+        "login --no-save",
+        env.run_stdin(&["auth", "login", "--no-save"], &key_line(keys::ECHO)),
+    );
+    check(
+        "login --api-key",
+        env.run(&[
+            "auth",
+            "login",
+            "--profile",
+            "flag",
+            "--api-key",
+            keys::ECHO,
+        ]),
+    );
+    check("logout", env.run(&["auth", "logout"]));
+
+    // Logins that fail halfway, after the key was read and sent.
+    for fault in [
+        Fault::ServerError,
+        Fault::HtmlBadGateway,
+        Fault::TruncatedJson,
+        Fault::Silent,
+    ] {
+        env.platform.set_fault(Some(fault));
+        let run = env.run_with(&["auth", "login"], Some(&key_line(keys::VALID)), &fast);
+        run.assert_code(5);
+        assert_never_leaks(&run, keys::VALID);
+        env.assert_not_on_disk(keys::VALID);
+        env.assert_not_on_disk(secret_part(keys::VALID));
+    }
+    env.platform.set_fault(None);
+    for bad in [keys::REVOKED, keys::EXPIRED] {
+        let run = env.run_stdin(&["auth", "login"], &key_line(bad));
+        run.assert_code(3);
+        assert_never_leaks(&run, bad);
+        env.assert_not_on_disk(bad);
+    }
+    // Only the `--api-key` login's entry: no failed login stored anything.
+    assert_eq!(env.keychain_profiles(), ["flag"]);
+}
+
+#[test]
+fn no_file_holds_the_key_after_a_login_refused_by_a_locked_keychain() {
+    let env = TestEnv::with(SecretService::start_locked());
+    let run = env.run_stdin(&["auth", "login"], &key_line(keys::VALID));
+    run.assert_code(6).stderr_has("the keychain is locked");
+    assert_never_leaks(&run, keys::VALID);
+    env.assert_not_on_disk(keys::VALID);
+    env.assert_not_on_disk(secret_part(keys::VALID));
+    // The same with the key on the command line, which is read before anything else.
+    let run = env.run(&["auth", "login", "--api-key", keys::VALID]);
+    run.assert_code(6);
+    assert_never_leaks(&run, keys::VALID);
+    env.assert_not_on_disk(keys::VALID);
+    // Refused before the key left the machine.
+    assert!(env.platform.requests().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logs
+
+/// Each way of asking for diagnostics.
+const VERBOSITY: [(&str, Option<&str>, Option<&str>); 5] = [
+    ("-v", Some("-v"), None),
+    ("-vv", Some("-vv"), None),
+    ("-vvv", Some("-vvv"), None),
+    ("RUST_LOG=trace", None, Some("trace")),
+    ("RUST_LOG=trace -vvv", Some("-vvv"), Some("trace")),
+];
+
+fn run_logged(
+    env: &TestEnv,
+    args: &[&str],
+    stdin: Option<&str>,
+    flag: Option<&str>,
+    rust_log: Option<&str>,
+) -> Run {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(flag);
+    let mut envs = vec![];
+    if let Some(spec) = rust_log {
+        envs.push(("RUST_LOG", spec));
+    }
+    env.run_with(&all, stdin, &envs)
+}
+
+#[test]
+fn logs_show_requests_and_keychain_calls_but_never_the_key() {
+    for key in [keys::VALID, keys::ECHO] {
+        for (name, flag, rust_log) in VERBOSITY {
+            let env = TestEnv::new();
+            let context = format!("{name}, key {}", &key[..12]);
+
+            let login = run_logged(
+                &env,
+                &["auth", "login"],
+                Some(&key_line(key)),
+                flag,
+                rust_log,
+            );
+            login.assert_ok();
+            let status = run_logged(&env, &["auth", "status", "--json"], None, flag, rust_log);
+            status.assert_ok();
+            let whoami = run_logged(&env, &["auth", "whoami"], None, flag, rust_log);
+            whoami.assert_ok();
+            let logout = run_logged(&env, &["auth", "logout"], None, flag, rust_log);
+            logout.assert_ok();
+
+            for (what, run, path) in [
+                ("login", &login, Some("/api/auth/key")),
+                ("status", &status, Some("/api/auth/key")),
+                ("whoami", &whoami, Some("/api/auth/whoami")),
+                ("logout", &logout, None),
+            ] {
+                assert_never_leaks(run, key);
+                let log = &run.stderr;
+                if let Some(path) = path {
+                    for needle in ["GET", path, "status=200", "elapsed_ms="] {
+                        assert!(
+                            log.contains(needle),
+                            "{what} ({context}): no {needle:?} in the log:\n{log}"
+                        );
+                    }
+                }
+                assert!(
+                    log.contains("keychain") && log.contains("backend=\"secret-service\""),
+                    "{what} ({context}): no keychain operation in the log:\n{log}"
+                );
+            }
+            // The keychain operations themselves, named.
+            login.stderr_has("op=\"set\"");
+            status.stderr_has("op=\"get\"");
+            logout.stderr_has("op=\"delete\"");
+        }
+    }
+}
+
+#[test]
+fn logs_of_failures_never_show_the_key() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    env.platform.set_fault(Some(Fault::ServerError));
+    let run = env.run_with(
+        &["auth", "status", "-vvv"],
+        None,
+        &[("RUST_LOG", "trace"), ("FLUXLOOP_TIMEOUT", "2")],
+    );
+    run.assert_code(5).stderr_has("status=500");
+    assert_never_leaks(&run, keys::VALID);
+    env.platform.set_fault(None);
+    for bad in [keys::REVOKED, keys::UNKNOWN, keys::READ_ONLY] {
+        let run = env.run_with(
+            &["auth", "whoami", "-vvv"],
+            None,
+            &[("RUST_LOG", "trace"), ("FLUXLOOP_API_KEY", bad)],
+        );
+        assert!(matches!(run.code, Some(3 | 4)), "{run:?}");
+        assert_never_leaks(&run, bad);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crashes
+
+#[test]
+fn panic_hook_prints_a_short_report_without_the_key() {
+    let env = TestEnv::new();
+    let run = env.run_with(
+        &["auth", "status"],
+        None,
+        &[
+            ("FLUXLOOP_DEBUG_PANIC", keys::VALID),
+            ("RUST_BACKTRACE", "full"),
+        ],
+    );
+    run.assert_code(101)
+        .stderr_has("crashed. This is a bug.")
+        .stderr_has("Please report it at")
+        .stderr_has("never include an API key")
+        // The payload is there, masked, so the report is still useful.
+        .stderr_has("debug panic requested with flux_dev_abc1...mno34");
+    assert_never_leaks(&run, keys::VALID);
+    assert!(
+        run.stderr.lines().count() <= 5,
+        "not a short report:\n{}",
+        run.stderr
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command line
+
+#[test]
+fn api_key_flag_warns_about_shell_history_and_the_process_list() {
+    let env = TestEnv::new();
+    let run = env.run(&["auth", "login", "--api-key", keys::VALID]);
+    run.assert_ok()
+        .stderr_has("visible in shell history and the process list");
+    assert_never_leaks(&run, keys::VALID);
+    assert_eq!(env.keychain()[0].secret.as_deref(), Some(keys::VALID));
+    // The documented ways do not warn.
+    for args in [
+        &["auth", "login"][..],
+        &["auth", "login", "--api-key", "-"][..],
+    ] {
+        let run = env.run_stdin(args, &key_line(keys::VALID));
+        run.assert_ok();
+        assert!(!run.stderr.contains("shell history"), "{}", run.stderr);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory
+
+/// A process held at the end of `run()` by the debug hook `FLUXLOOP_DEBUG_PAUSE_AT_EXIT`.
+struct Paused {
+    child: std::process::Child,
+    pid: u32,
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `fluxloop <args>` with `stdin` and waits until it has finished its work and paused.
+fn run_until_paused(env: &TestEnv, args: &[&str], stdin: Option<&str>, marker: &str) -> Paused {
+    let pid_file = env.ss.dir().join(format!("pid-{marker}"));
+    let mut cmd = env.cmd();
+    cmd.args(args)
+        .env("FLUXLOOP_DEBUG_PAUSE_AT_EXIT", &pid_file)
+        // Positive control: a string certainly in the process's memory (its environment).
+        .env("FLUXLOOP_TEST_MARKER", marker)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn fluxloop");
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+    }
+    let mut paused = Paused { child, pid: 0 };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    paused.pid = loop {
+        if let Ok(text) = std::fs::read_to_string(&pid_file)
+            && let Ok(pid) = text.trim().parse()
+        {
+            break pid;
+        }
+        if let Ok(Some(status)) = paused.child.try_wait() {
+            panic!("fluxloop {args:?} exited ({status}) instead of pausing");
+        }
+        assert!(Instant::now() < deadline, "fluxloop {args:?} never paused");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    paused
+}
+
+/// The whole memory of the paused process, via gdb's `gcore`.
+fn core_dump(env: &TestEnv, paused: &Paused) -> Vec<u8> {
+    let prefix: PathBuf = env.ss.dir().join("core");
+    let done = run_with_timeout(
+        Command::new("gcore")
+            .arg("-o")
+            .arg(&prefix)
+            .arg(paused.pid.to_string()),
+        None,
+        Duration::from_secs(50),
+    );
+    assert!(done.success(), "gcore failed (is gdb installed?): {done:?}");
+    let path = Path::new(&format!("{}.{}", prefix.display(), paused.pid)).to_path_buf();
+    let bytes = std::fs::read(&path).expect("read the core file");
+    std::fs::remove_file(&path).unwrap();
+    bytes
+}
+
+fn count(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
+}
+
+/// Where each copy of `needle` sits, with some bytes around it, to find who made it.
+fn describe_hits(core: &[u8], needle: &[u8]) -> String {
+    let mut out = String::new();
+    for (i, _) in core
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+    {
+        let from = i.saturating_sub(64);
+        let to = (i + needle.len() + 64).min(core.len());
+        out += &format!(
+            "  at offset {i:#x}: {:?}\n",
+            String::from_utf8_lossy(&core[from..to])
+        );
+    }
+    out
+}
+
+#[track_caller]
+fn assert_key_not_in_memory(env: &TestEnv, paused: &Paused, key: &str, marker: &str, what: &str) {
+    let core = core_dump(env, paused);
+    assert!(
+        count(&core, marker.as_bytes()) > 0,
+        "{what}: the positive control is missing from the core dump, so the search proves nothing"
+    );
+    for needle in [key, secret_part(key)] {
+        assert_eq!(
+            count(&core, needle.as_bytes()),
+            0,
+            "{what}: the key is still in the memory of the finished process:\n{}",
+            describe_hits(&core, needle.as_bytes())
+        );
+    }
+}
+
+#[test]
+fn key_is_gone_from_memory_after_login_status_and_logout() {
+    let env = TestEnv::new();
+    let paused = run_until_paused(
+        &env,
+        &["auth", "login"],
+        Some(&key_line(keys::VALID)),
+        "marker-login-7Qk2",
+    );
+    // Only the documented `--api-key` puts the key where `ps` shows it.
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", paused.pid)).unwrap();
+    assert_eq!(count(&cmdline, keys::VALID.as_bytes()), 0);
+    assert_key_not_in_memory(&env, &paused, keys::VALID, "marker-login-7Qk2", "login");
+    drop(paused);
+    assert_eq!(
+        env.keychain_profiles(),
+        ["default"],
+        "the login did not finish"
+    );
+
+    let paused = run_until_paused(&env, &["auth", "status"], None, "marker-status-3Vx9");
+    assert_key_not_in_memory(&env, &paused, keys::VALID, "marker-status-3Vx9", "status");
+    drop(paused);
+
+    let paused = run_until_paused(&env, &["auth", "logout"], None, "marker-logout-8Hn4");
+    assert_key_not_in_memory(&env, &paused, keys::VALID, "marker-logout-8Hn4", "logout");
+    drop(paused);
+    assert!(env.keychain().is_empty(), "the logout did not finish");
+}
+
+#[test]
+fn key_echoed_in_responses_is_gone_from_memory_too() {
+    let env = TestEnv::new();
+    env.login(keys::ECHO, None);
+    for (args, marker) in [
+        (&["auth", "status", "--json"][..], "marker-echo-status-5Tb1"),
+        (&["auth", "whoami"][..], "marker-echo-whoami-2Wp6"),
+    ] {
+        let paused = run_until_paused(&env, args, None, marker);
+        assert_key_not_in_memory(&env, &paused, keys::ECHO, marker, args[1]);
+    }
+}
