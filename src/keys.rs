@@ -39,6 +39,15 @@ pub fn check_format(key: &SecretString) -> Result<(), KeyFormatError> {
         return Err(KeyFormatError::Empty);
     }
     let Some(rest) = key.strip_prefix("flux_") else {
+        // A quote or stray character pasted before the key is the likelier story.
+        if let Some(first) = key.chars().next()
+            && let Some(what) = stray(first)
+            && key
+                .trim_start_matches(|c| stray(c).is_some())
+                .starts_with("flux_")
+        {
+            return Err(KeyFormatError::BadCharacter { position: 1, what });
+        }
         return Err(KeyFormatError::MissingPrefix);
     };
     let Some((env, secret)) = rest.split_once('_') else {
@@ -56,17 +65,9 @@ pub fn check_format(key: &SecretString) -> Result<(), KeyFormatError> {
         .enumerate()
         .find(|(_, c)| !c.is_ascii_alphanumeric())
     {
-        let what = match c {
-            c if c.is_whitespace() => "white space",
-            '"' | '\'' | '`' => "a quote",
-            '_' | '-' => "an extra separator",
-            c if c.is_control() => "a control character",
-            c if !c.is_ascii() => "a non-ASCII character",
-            _ => "punctuation",
-        };
         return Err(KeyFormatError::BadCharacter {
             position: offset + i + 1,
-            what,
+            what: stray(c).unwrap_or("punctuation"),
         });
     }
     let len = secret.len();
@@ -77,6 +78,19 @@ pub fn check_format(key: &SecretString) -> Result<(), KeyFormatError> {
         return Err(KeyFormatError::TooLong { len });
     }
     Ok(())
+}
+
+/// Names a character that cannot be part of a key, for the error message.
+fn stray(c: char) -> Option<&'static str> {
+    Some(match c {
+        c if c.is_ascii_alphanumeric() => return None,
+        c if c.is_whitespace() => "white space",
+        '"' | '\'' | '`' | '\u{201c}' | '\u{201d}' | '\u{2018}' | '\u{2019}' => "a quote",
+        '_' | '-' => "an extra separator",
+        c if c.is_control() => "a control character",
+        c if !c.is_ascii() => "a non-ASCII character",
+        _ => "punctuation",
+    })
 }
 
 /// `flux_dev_abc123...xyz` becomes `flux_dev_abc1...mno34`: the prefix and environment, the first
@@ -196,6 +210,23 @@ mod tests {
                 ..
             })
         ));
+        let at_start = |k: &str, what: &str| {
+            matches!(check_format(&s(k)),
+                Err(KeyFormatError::BadCharacter { what: w, position: 1 }) if w == what)
+        };
+        assert!(at_start("\"flux_dev_abc123def456ghi789jkl012\"", "a quote"));
+        assert!(at_start(
+            "\u{201c}flux_dev_abc123def456ghi789jkl012",
+            "a quote"
+        ));
+        assert!(at_start(
+            " flux_dev_abc123def456ghi789jkl012",
+            "white space"
+        ));
+        assert_eq!(
+            check_format(&s("\"hello")),
+            Err(KeyFormatError::MissingPrefix)
+        );
     }
 
     #[test]

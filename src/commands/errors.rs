@@ -139,6 +139,15 @@ pub fn keychain_error(e: SecretStoreError, backend: Backend) -> CliError {
             .detail("The keyring daemon may be hung, or waiting for an unlock prompt that nobody can see.")
             .hint("Restart the keyring daemon (or your session), then retry")
             .hint(env_hint),
+        SecretStoreError::Ambiguous { ref profile, .. } => {
+            let flag = if profile.is_empty() || profile == crate::cli::DEFAULT_PROFILE {
+                String::new()
+            } else {
+                format!(" --profile {profile}")
+            };
+            err.detail("Another tool created a second entry for the same profile, so fluxloop cannot tell which key is meant.")
+                .hint(format!("Remove them all with `fluxloop auth logout{flag}`, then log in again"))
+        }
         _ => err.hint(env_hint),
     }
 }
