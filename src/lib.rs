@@ -66,7 +66,10 @@ mod wipe_on_free {
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
 pub fn run() -> ExitCode {
     install_panic_hook();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_exit(&e),
+    };
     output::init_color(cli.global.color);
     logging::init(cli.global.verbose);
     let printer = Printer;
@@ -86,6 +89,19 @@ pub fn run() -> ExitCode {
     };
     debug_hooks::at_exit();
     ExitCode::from(status.code())
+}
+
+/// Prints clap's message (help, version, or a usage error) with any key in it masked: a usage
+/// error quotes the offending argument, which may be a key typed without `--api-key`.
+fn usage_exit(e: &clap::Error) -> ExitCode {
+    use std::io::Write;
+    let text = keys::redact(&e.render().ansi().to_string());
+    let _ = if e.use_stderr() {
+        write!(anstream::stderr(), "{text}")
+    } else {
+        write!(anstream::stdout(), "{text}")
+    };
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 
 /// A crash prints a short bug report, never a key: the payload is redacted.
