@@ -543,8 +543,14 @@ fn legacy_top_level_key_keeps_working_with_a_warning_everywhere() {
     env.run(&["auth", "status", "--profile", "other"])
         .assert_ok()
         .stderr_has(&warning);
-    // The legacy key was never copied anywhere by these commands.
-    assert_eq!(env.keychain_profiles(), ["other"]);
+    env.run(&["auth", "logout", "--profile", "other"])
+        .assert_ok()
+        .stderr_has(&warning);
+    // The legacy key was never copied anywhere by these commands, and still works.
+    assert!(env.keychain().is_empty());
+    env.run(&["auth", "status"])
+        .assert_ok()
+        .stderr_has(&warning);
 }
 
 #[test]
