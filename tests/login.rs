@@ -226,11 +226,7 @@ fn malformed_keys_are_refused_before_any_request_without_echoing_them() {
             good.trim_start_matches("flux_").to_string(),
             "does not start with `flux_`",
         ),
-        (
-            "quotes",
-            format!("\"{good}\""),
-            "does not start with `flux_`",
-        ),
+        ("quotes", format!("\"{good}\""), "a quote at character 1"),
         ("quote at the end", format!("{good}'"), "a quote"),
         (
             "uppercase environment",
