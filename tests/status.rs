@@ -9,27 +9,9 @@ use common::env::{Platform, Run, TestEnv, keys};
 use common::secret_service::SecretService;
 use serde_json::{Value, json};
 
-/// Stdout lines with the label padding collapsed, so `Profile:       default` reads
-/// `Profile: default`.
-fn lines(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect()
-}
-
-#[track_caller]
-fn assert_line(run: &Run, line: &str) {
-    assert!(
-        lines(&run.stdout).iter().any(|l| l == line),
-        "stdout has no line {line:?}\n--- stdout\n{}\n--- stderr\n{}",
-        run.stdout,
-        run.stderr
-    );
-}
-
 /// The lines after `Permissions:` that carry a ✅/❌ mark, in the order printed.
 fn permission_lines(run: &Run) -> Vec<String> {
-    lines(&run.stdout)
+    run.lines()
         .into_iter()
         .skip_while(|l| l != "Permissions:")
         .skip(1)
@@ -58,7 +40,7 @@ fn status_text_is_the_documented_report() {
     env.login(keys::VALID, None);
     let run = env.run(&["auth", "status"]);
     run.assert_ok().never_shows(keys::VALID);
-    assert_eq!(lines(&run.stdout)[0], "✅ Authenticated");
+    assert_eq!(run.lines()[0], "✅ Authenticated");
     for line in [
         "Profile: default",
         "Account: john@example.com",
@@ -75,7 +57,7 @@ fn status_text_is_the_documented_report() {
         "Scopes: All Projects",
         &format!("API URL: {}", env.platform.url()),
     ] {
-        assert_line(&run, line);
+        run.assert_line(line);
     }
     // The contract example's five permissions, in its order, granted or not.
     assert_eq!(
@@ -98,7 +80,7 @@ fn status_shows_unknown_permissions_in_the_platforms_order() {
     env.login(keys::UNKNOWN_PERMISSION, None);
     let run = env.run(&["auth", "status"]);
     run.assert_ok().never_shows(keys::UNKNOWN_PERMISSION);
-    assert_line(&run, "Account: future@example.com");
+    run.assert_line("Account: future@example.com");
     assert_eq!(
         permission_lines(&run),
         [
@@ -119,11 +101,11 @@ fn status_of_a_project_scoped_key_that_never_expires() {
     env.login(keys::PROJECT_SCOPED, None);
     let run = env.run(&["auth", "status"]);
     run.assert_ok().never_shows(keys::PROJECT_SCOPED);
-    assert_line(&run, "Account: scoped@example.com");
-    assert_line(&run, "• Acme Inc (admin)");
-    assert_line(&run, "API key: flux_prod_scop...Xd1Lg");
-    assert_line(&run, "Expires: never");
-    assert_line(&run, "Scopes: customer-support-bot, sales-assistant");
+    run.assert_line("Account: scoped@example.com");
+    run.assert_line("• Acme Inc (admin)");
+    run.assert_line("API key: flux_prod_scop...Xd1Lg");
+    run.assert_line("Expires: never");
+    run.assert_line("Scopes: customer-support-bot, sales-assistant");
     assert!(!run.stdout.contains("All Projects"), "{}", run.stdout);
 }
 
@@ -376,10 +358,10 @@ fn env_key_takes_precedence_over_the_stored_key() {
     run.assert_ok()
         .never_shows(keys::PROJECT_SCOPED)
         .never_shows(keys::VALID);
-    assert_line(&run, "Account: scoped@example.com");
-    assert_line(&run, "API key: flux_prod_scop...Xd1Lg");
+    run.assert_line("Account: scoped@example.com");
+    run.assert_line("API key: flux_prod_scop...Xd1Lg");
     assert!(
-        lines(&run.stdout)
+        run.lines()
             .iter()
             .any(|l| l.starts_with("Key source:") && l.contains("FLUXLOOP_API_KEY")),
         "{}",
@@ -402,7 +384,7 @@ fn env_key_works_without_any_keychain() {
         &[("FLUXLOOP_API_KEY", keys::VALID)],
     );
     run.assert_ok().never_shows(keys::VALID);
-    assert_line(&run, "Account: john@example.com");
+    run.assert_line("Account: john@example.com");
     let run = env.run_with(
         &["auth", "whoami"],
         None,
@@ -444,14 +426,11 @@ fn a_key_expiring_within_14_days_gets_a_warning() {
         date_in(3),
         keys::EXPIRING_SOON_DAYS_REMAINING
     ));
-    assert_line(
-        &run,
-        &format!(
-            "Expires: {} ({} days remaining)",
-            date_in(3),
-            keys::EXPIRING_SOON_DAYS_REMAINING
-        ),
-    );
+    run.assert_line(&format!(
+        "Expires: {} ({} days remaining)",
+        date_in(3),
+        keys::EXPIRING_SOON_DAYS_REMAINING
+    ));
     // The warning is for people, on stderr; the JSON on stdout stays parseable.
     let run = env.run(&["auth", "status", "--json"]);
     run.assert_ok().stderr_has("warning");
@@ -466,18 +445,18 @@ fn profiles_come_from_the_flag_then_fluxloop_profile() {
 
     let default = env.run(&["auth", "status"]);
     default.assert_ok();
-    assert_line(&default, "Profile: default");
-    assert_line(&default, "Account: scoped@example.com");
+    default.assert_line("Profile: default");
+    default.assert_line("Account: scoped@example.com");
 
     let flag = env.run(&["auth", "status", "--profile", "work"]);
     flag.assert_ok();
-    assert_line(&flag, "Profile: work");
-    assert_line(&flag, "Account: john@example.com");
+    flag.assert_line("Profile: work");
+    flag.assert_line("Account: john@example.com");
 
     let from_env = env.run_with(&["auth", "status"], None, &[("FLUXLOOP_PROFILE", "work")]);
     from_env.assert_ok();
-    assert_line(&from_env, "Profile: work");
-    assert_line(&from_env, "Account: john@example.com");
+    from_env.assert_line("Profile: work");
+    from_env.assert_line("Account: john@example.com");
 
     // The flag wins over the variable.
     let both = env.run_with(
@@ -486,7 +465,7 @@ fn profiles_come_from_the_flag_then_fluxloop_profile() {
         &[("FLUXLOOP_PROFILE", "work")],
     );
     both.assert_ok();
-    assert_line(&both, "Account: scoped@example.com");
+    both.assert_line("Account: scoped@example.com");
 
     // A profile that does not exist is "not logged in", naming it and the others.
     env.run(&["auth", "status", "--profile", "ci"])
@@ -518,7 +497,7 @@ fn api_url_precedence_flag_then_env_then_saved_then_default() {
         .env_remove("FLUXLOOP_API_URL");
     let run = env.run_cmd(&mut saved, None);
     run.assert_ok();
-    assert_line(&run, &format!("API URL: {}", a.url()));
+    run.assert_line(&format!("API URL: {}", a.url()));
     assert_eq!((a.requests().len(), b.requests().len()), (2, 0));
 
     // FLUXLOOP_API_URL beats the saved URL.
@@ -528,7 +507,7 @@ fn api_url_precedence_flag_then_env_then_saved_then_default() {
         .env("FLUXLOOP_API_URL", b.url());
     let run = env.run_cmd(&mut from_env, None);
     run.assert_ok();
-    assert_line(&run, &format!("API URL: {}", b.url()));
+    run.assert_line(&format!("API URL: {}", b.url()));
     assert_eq!((a.requests().len(), b.requests().len()), (2, 1));
 
     // --api-url beats FLUXLOOP_API_URL.
@@ -537,7 +516,7 @@ fn api_url_precedence_flag_then_env_then_saved_then_default() {
         .env("FLUXLOOP_API_URL", b.url());
     let run = env.run_cmd(&mut flag, None);
     run.assert_ok();
-    assert_line(&run, &format!("API URL: {}", a.url()));
+    run.assert_line(&format!("API URL: {}", a.url()));
     assert_eq!((a.requests().len(), b.requests().len()), (3, 1));
     // None of this went to the harness's own platform.
     assert!(env.platform.requests().is_empty());

@@ -3,25 +3,8 @@
 
 mod common;
 
-use common::env::{Run, TestEnv, keys};
+use common::env::{TestEnv, keys};
 use serde_json::json;
-
-/// Stdout lines with the label padding collapsed.
-fn lines(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect()
-}
-
-#[track_caller]
-fn assert_line(run: &Run, line: &str) {
-    assert!(
-        lines(&run.stdout).iter().any(|l| l == line),
-        "stdout has no line {line:?}\n--- stdout\n{}\n--- stderr\n{}",
-        run.stdout,
-        run.stderr
-    );
-}
 
 #[test]
 fn whoami_text_is_the_documented_report() {
@@ -42,7 +25,7 @@ fn whoami_text_is_the_documented_report() {
         "Plan: Team (1,000 runs/month)",
         "Usage this month: 234 / 1,000 runs",
     ] {
-        assert_line(&run, line);
+        run.assert_line(line);
     }
     let sent: Vec<String> = env
         .platform
@@ -63,15 +46,17 @@ fn whoami_says_when_the_plan_is_unlimited() {
     env.login(keys::PROJECT_SCOPED, None);
     let run = env.run(&["auth", "whoami"]);
     run.assert_ok().never_shows(keys::PROJECT_SCOPED);
-    assert_line(&run, "Email: scoped@example.com");
-    assert_line(&run, "• Acme Inc (admin)");
-    let plan = lines(&run.stdout)
+    run.assert_line("Email: scoped@example.com");
+    run.assert_line("• Acme Inc (admin)");
+    let plan = run
+        .lines()
         .into_iter()
         .find(|l| l.starts_with("Plan:"))
         .expect("a Plan line");
     assert!(plan.starts_with("Plan: Enterprise"), "{plan}");
     assert!(plan.contains("unlimited"), "{plan}");
-    let usage = lines(&run.stdout)
+    let usage = run
+        .lines()
         .into_iter()
         .find(|l| l.starts_with("Usage this month:"))
         .expect("a usage line");
@@ -179,7 +164,7 @@ fn whoami_uses_fluxloop_api_key_first() {
         &[("FLUXLOOP_API_KEY", keys::PROJECT_SCOPED)],
     );
     run.assert_ok();
-    assert_line(&run, "Email: scoped@example.com");
+    run.assert_line("Email: scoped@example.com");
     let last = env.platform.requests().pop().unwrap();
     assert_eq!(
         last.header("authorization"),
@@ -194,13 +179,13 @@ fn whoami_selects_the_profile() {
     env.login(keys::PROJECT_SCOPED, Some("work"));
     let run = env.run(&["auth", "whoami", "--profile", "work"]);
     run.assert_ok();
-    assert_line(&run, "Email: scoped@example.com");
+    run.assert_line("Email: scoped@example.com");
     let run = env.run_with(&["auth", "whoami"], None, &[("FLUXLOOP_PROFILE", "work")]);
     run.assert_ok();
-    assert_line(&run, "Email: scoped@example.com");
+    run.assert_line("Email: scoped@example.com");
     let run = env.run(&["auth", "whoami"]);
     run.assert_ok();
-    assert_line(&run, "Email: john@example.com");
+    run.assert_line("Email: john@example.com");
 }
 
 #[test]
@@ -212,7 +197,7 @@ fn whoami_warns_when_the_stored_key_expires_soon() {
         "({} days remaining)",
         keys::EXPIRING_SOON_DAYS_REMAINING
     ));
-    assert_line(&run, "Email: soon@example.com");
+    run.assert_line("Email: soon@example.com");
 }
 
 #[test]
@@ -240,6 +225,6 @@ fn whoami_does_not_warn_about_a_stored_key_it_is_not_using() {
         &[("FLUXLOOP_API_KEY", keys::VALID)],
     );
     run.assert_ok();
-    assert_line(&run, "Email: john@example.com");
+    run.assert_line("Email: john@example.com");
     assert!(!run.stderr.contains("expires"), "{}", run.stderr);
 }

@@ -83,6 +83,27 @@ impl Run {
         self
     }
 
+    /// Stdout lines with label padding collapsed, so `Profile:       default` reads
+    /// `Profile: default`.
+    pub fn lines(&self) -> Vec<String> {
+        self.stdout
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    /// Stdout has exactly this line (padding collapsed, see [`Run::lines`]).
+    #[track_caller]
+    pub fn assert_line(&self, line: &str) -> &Self {
+        assert!(
+            self.lines().iter().any(|l| l == line),
+            "stdout has no line {line:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
