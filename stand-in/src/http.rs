@@ -2,7 +2,6 @@
 //! modes control exactly which bytes reach the client and when the socket closes.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
 
 use crate::RecordedRequest;
 
@@ -177,18 +176,12 @@ fn reason(status: u16) -> &'static str {
 
 /// Writes the reply. Errors are ignored: a client that hangs up early (say, on a huge body)
 /// is something the tests provoke on purpose.
-pub(crate) fn write_reply(stream: &mut TcpStream, reply: &Reply) {
+pub(crate) fn write_reply(stream: &mut impl Write, reply: &Reply) {
     let _ = try_write(stream, reply);
     let _ = stream.flush();
 }
 
-/// Ends the response: with `Connection: close`, the client sees the end of the body (or of
-/// a truncated one) only here.
-pub(crate) fn close(stream: TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
-}
-
-fn try_write(stream: &mut TcpStream, reply: &Reply) -> io::Result<()> {
+fn try_write(stream: &mut impl Write, reply: &Reply) -> io::Result<()> {
     let length = match &reply.body {
         Body::Full(b) | Body::Truncated(b) => b.len(),
         Body::Streamed {

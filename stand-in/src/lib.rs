@@ -3,6 +3,9 @@
 //! without the network, including the ways a real platform or its proxies misbehave.
 //!
 //! Responses are chosen by the bearer token: see [`keys`] for the scenarios.
+//!
+//! [`Platform::start_tls`] serves the same routes and faults over HTTPS, with a certificate
+//! from a CA made up at start-up ([`Platform::ca_pem`]).
 
 #![forbid(unsafe_code)]
 
@@ -10,12 +13,15 @@ mod api;
 mod faults;
 mod http;
 pub mod keys;
+mod tls;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use tls::Conn;
 
 pub use faults::HUGE_BODY_LEN;
 
@@ -106,8 +112,8 @@ struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     fault: Mutex<Option<Fault>>,
     revoked: Mutex<Vec<String>>,
-    /// Sockets of unanswered ([`Fault::Silent`]) requests, closed on drop.
-    held: Mutex<Vec<TcpStream>>,
+    /// Connections of unanswered ([`Fault::Silent`]) requests, closed on drop.
+    held: Mutex<Vec<Conn>>,
     logger: Mutex<Option<Logger>>,
 }
 
@@ -139,6 +145,8 @@ pub struct Platform {
     addr: SocketAddr,
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
+    /// PEM of the CA that signed the server certificate; `None` for plain HTTP.
+    ca_pem: Option<String>,
 }
 
 impl Platform {
@@ -150,25 +158,56 @@ impl Platform {
 
     /// Starts on a given port (0 for an ephemeral one), for the demo binary.
     pub fn start_on(port: u16) -> std::io::Result<Platform> {
+        Platform::launch(port, None)
+    }
+
+    /// Starts over HTTPS on an ephemeral port, with a certificate for `localhost` and
+    /// `127.0.0.1` signed by a CA made for this instance alone (see [`Platform::ca_pem`]).
+    pub fn start_tls() -> Platform {
+        Platform::start_tls_for(&["localhost", "127.0.0.1"])
+    }
+
+    /// Starts over HTTPS with a certificate for exactly `names` (DNS names or IP
+    /// addresses), e.g. only `other.example` to serve a certificate for the wrong host.
+    pub fn start_tls_for(names: &[&str]) -> Platform {
+        let tls = tls::generate(names).expect("cannot make the stand-in's TLS certificate");
+        Platform::launch(0, Some(tls)).expect("cannot bind the stand-in platform to 127.0.0.1")
+    }
+
+    fn launch(port: u16, tls: Option<tls::Tls>) -> std::io::Result<Platform> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
+        let (config, ca_pem) = match tls {
+            Some(t) => (Some(t.config), Some(t.ca_pem)),
+            None => (None, None),
+        };
         let acceptor = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("stand-in-accept".into())
-                .spawn(move || accept_loop(&listener, &shared))?
+                .spawn(move || accept_loop(&listener, &shared, config.as_ref()))?
         };
         Ok(Platform {
             addr,
             shared,
             acceptor: Some(acceptor),
+            ca_pem,
         })
     }
 
-    /// Base URL without a trailing slash.
+    /// Base URL without a trailing slash. Over TLS the host is `localhost`, the name a
+    /// certificate is normally checked against.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.ca_pem {
+            None => format!("http://{}", self.addr),
+            Some(_) => format!("https://localhost:{}", self.addr.port()),
+        }
+    }
+
+    /// The PEM certificate of the CA to trust for this instance; `None` for plain HTTP.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
     }
 
     pub fn port(&self) -> u16 {
@@ -207,13 +246,17 @@ impl Drop for Platform {
         {
             let _ = acceptor.join();
         }
-        for stream in lock(&self.shared.held).drain(..) {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+        for conn in lock(&self.shared.held).drain(..) {
+            let _ = conn.tcp().shutdown(std::net::Shutdown::Both);
         }
     }
 }
 
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+fn accept_loop(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+) {
     for stream in listener.incoming() {
         if shared.stopping.load(Ordering::SeqCst) {
             return;
@@ -223,25 +266,29 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             std::thread::sleep(Duration::from_millis(10));
             continue;
         };
+        // Bounds how long a client that never finishes its request (or its TLS handshake)
+        // can pin a thread.
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let Ok(conn) = Conn::new(stream, tls) else {
+            continue;
+        };
         let shared = Arc::clone(shared);
         let spawned = std::thread::Builder::new()
             .name("stand-in-conn".into())
-            .spawn(move || serve(&shared, stream));
+            .spawn(move || serve(&shared, conn));
         if spawned.is_err() {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
 }
 
-fn serve(shared: &Shared, mut stream: TcpStream) {
-    // Bounds how long a client that never finishes its request can pin a thread.
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+fn serve(shared: &Shared, mut stream: Conn) {
     let req = match http::read_request(&mut stream) {
         Ok(req) => req,
         Err(http::ReadError::Closed) => return,
         Err(http::ReadError::Malformed(why)) => {
             http::write_reply(&mut stream, &api::error(400, "bad_request", why));
-            http::close(stream);
+            stream.close();
             return;
         }
         Err(http::ReadError::TooLarge) => {
@@ -249,7 +296,7 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
                 &mut stream,
                 &api::error(413, "bad_request", "request too large"),
             );
-            http::close(stream);
+            stream.close();
             return;
         }
     };
@@ -276,7 +323,7 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
 
     if !silent {
         http::write_reply(&mut stream, &reply);
-        http::close(stream);
+        stream.close();
         return;
     }
     let mut held = lock(&shared.held);

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
