@@ -115,19 +115,30 @@ impl ApiClient {
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
             .https_only(false);
         if let Some(path) = &options.extra_roots {
-            let pem = std::fs::read(path)
-                .map_err(|e| ApiError::Setup(format!("cannot read {}: {e}", path.display())))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                ApiError::Setup(format!(
-                    "{} is not a PEM certificate bundle: {e}",
-                    path.display()
-                ))
-            })?;
-            builder = builder.tls_certs_merge(certs);
+            builder = builder.tls_certs_merge(extra_roots(path)?);
         }
-        let http = builder
-            .build()
-            .map_err(|e| ApiError::Setup(error_chain(&e)))?;
+        // The variable's mere presence, even empty, is what makes the platform verifier skip
+        // the system store (see `system_roots`), so it is what brings the store back.
+        if std::env::var_os("SSL_CERT_FILE").is_some()
+            && let Some(system) = system_roots()
+        {
+            debug!(
+                system = system.len(),
+                "trusted CA certificates: the system's, plus SSL_CERT_FILE's"
+            );
+            builder = builder.tls_certs_merge(system);
+        }
+        let http = builder.build().map_err(|e| {
+            let reason = error_chain(&e);
+            // The certificates are only parsed here, by rustls: say where a bad one came from.
+            ApiError::Setup(match &options.extra_roots {
+                Some(path) => format!(
+                    "{} (SSL_CERT_FILE) holds a certificate that cannot be used: {reason}",
+                    path.display()
+                ),
+                None => reason,
+            })
+        })?;
         Ok(Self {
             http,
             base,
@@ -361,6 +372,67 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
             format!("unexpected JSON: {e}")
         },
     })
+}
+
+/// The CA certificates of `SSL_CERT_FILE`.
+fn extra_roots(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>> {
+    let shown = path.display();
+    let pem = std::fs::read(path)
+        .map_err(|e| ApiError::Setup(format!("cannot read {shown} (SSL_CERT_FILE): {e}")))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        ApiError::Setup(format!(
+            "{shown} (SSL_CERT_FILE) is not a PEM certificate bundle: {e}"
+        ))
+    })?;
+    // The PEM reader skips whatever is not a PEM certificate, so a DER file or any other
+    // text comes back empty rather than as an error.
+    if certs.is_empty() {
+        return Err(ApiError::Setup(format!(
+            "{shown} (SSL_CERT_FILE) holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        )));
+    }
+    debug!(count = certs.len(), file = %shown, "CA certificates from SSL_CERT_FILE");
+    Ok(certs)
+}
+
+/// The system trust store, for `SSL_CERT_FILE` to add to. On Linux and the BSDs the platform
+/// verifier reads the store through rustls-native-certs, which follows OpenSSL and loads
+/// `SSL_CERT_FILE` *instead of* the system bundle whenever the variable is set; the store is
+/// therefore loaded here as it would be without that variable (`SSL_CERT_DIR` if set, else
+/// the distribution's directories) and handed over as extra roots. Certificates that fail to
+/// load are skipped, as the verifier skips them. `None` where the OS verifier keeps its own
+/// store and only adds the extra roots to it.
+#[cfg(all(unix, not(target_vendor = "apple"), not(target_os = "android")))]
+fn system_roots() -> Option<Vec<reqwest::Certificate>> {
+    // An empty SSL_CERT_DIR counts as unset, as rustls-native-certs counts it.
+    let mut dirs: Vec<PathBuf> = std::env::var_os("SSL_CERT_DIR")
+        .map(|dirs| std::env::split_paths(&dirs).collect())
+        .unwrap_or_default();
+    dirs.retain(|p| !p.as_os_str().is_empty());
+    if dirs.is_empty() {
+        dirs = openssl_probe::candidate_cert_dirs()
+            .map(PathBuf::from)
+            .collect();
+    }
+    let mut ders = Vec::new();
+    for dir in &dirs {
+        ders.extend(rustls_native_certs::load_certs_from_paths(None, Some(dir)).certs);
+    }
+    ders.sort_unstable_by(|a, b| a.as_ref().cmp(b.as_ref()));
+    ders.dedup();
+    // One odd certificate in the system store must not fail every request, nor be blamed
+    // on SSL_CERT_FILE: keep only those rustls accepts as roots.
+    ders.retain(|der| rustls::RootCertStore::empty().add(der.clone()).is_ok());
+    Some(
+        ders.iter()
+            .filter_map(|der| reqwest::Certificate::from_der(der).ok())
+            .collect(),
+    )
+}
+
+#[cfg(not(all(unix, not(target_vendor = "apple"), not(target_os = "android"))))]
+fn system_roots() -> Option<Vec<reqwest::Certificate>> {
+    None
 }
 
 /// `fluxloop/<version> (<os>)`.

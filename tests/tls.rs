@@ -1,0 +1,285 @@
+//! TLS against a real HTTPS stand-in (rustls, a CA made up for each platform): a server the
+//! trust store does not vouch for never sees the key, `SSL_CERT_FILE` adds a CA rather than
+//! turning verification off, and a bad `SSL_CERT_FILE` is a usage error before any request.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::env::{Platform, TestEnv, keys};
+
+/// Writes the platform's CA where the CLI can read it, as a user would save a corporate CA.
+fn save_ca(env: &TestEnv, platform: &Platform, name: &str) -> PathBuf {
+    let path = env.tmp().join(name);
+    std::fs::write(&path, platform.ca_pem().expect("a TLS platform")).unwrap();
+    path
+}
+
+fn status_with(env: &TestEnv, platform: &Platform, extra: &[(&str, &str)]) -> common::env::Run {
+    let url = platform.url();
+    let mut envs = vec![
+        ("FLUXLOOP_API_URL", url.as_str()),
+        ("FLUXLOOP_API_KEY", keys::VALID),
+        ("FLUXLOOP_TIMEOUT", "10"),
+    ];
+    envs.extend_from_slice(extra);
+    env.run_with(&["auth", "status"], None, &envs)
+}
+
+#[track_caller]
+fn assert_no_request(platform: &Platform) {
+    let reqs = platform.requests();
+    assert!(
+        reqs.is_empty(),
+        "the platform received {} request(s); the key must not be sent on an unverified connection",
+        reqs.len()
+    );
+}
+
+#[test]
+fn a_ca_outside_the_trust_store_is_refused_before_the_key_is_sent() {
+    let env = TestEnv::new();
+    let tls = Platform::start_tls();
+
+    let run = status_with(&env, &tls, &[]);
+    run.assert_code(5)
+        .stderr_has("Unable to connect to FluxLoop API securely")
+        .stderr_has(&format!("TLS with localhost:{} failed", tls.port()))
+        .stderr_has("certificate")
+        .stderr_has("Point SSL_CERT_FILE at its CA certificate (PEM)")
+        .never_shows(keys::VALID);
+    assert_no_request(&tls);
+}
+
+#[test]
+fn ssl_cert_file_adds_a_ca_and_the_request_goes_through() {
+    let env = TestEnv::new();
+    let tls = Platform::start_tls();
+    let ca = save_ca(&env, &tls, "corporate-ca.pem");
+
+    status_with(&env, &tls, &[("SSL_CERT_FILE", ca.to_str().unwrap())])
+        .assert_ok()
+        .stdout_has("✅ Authenticated")
+        .stdout_has("flux_dev_abc1...mno34")
+        .never_shows(keys::VALID);
+    let reqs = tls.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0].path(), "/api/auth/key");
+    assert_eq!(
+        reqs[0].header("authorization"),
+        Some(format!("Bearer {}", keys::VALID).as_str())
+    );
+}
+
+/// Trusting one extra CA is not trusting everything: a server whose certificate comes from
+/// some other CA is still refused.
+#[test]
+fn ssl_cert_file_with_another_ca_still_refuses_the_server() {
+    let env = TestEnv::new();
+    let tls = Platform::start_tls();
+    let stranger = Platform::start_tls();
+    let ca = save_ca(&env, &stranger, "other-ca.pem");
+
+    status_with(&env, &tls, &[("SSL_CERT_FILE", ca.to_str().unwrap())])
+        .assert_code(5)
+        .stderr_has("Unable to connect to FluxLoop API securely")
+        .stderr_has("certificate")
+        .never_shows(keys::VALID);
+    assert_no_request(&tls);
+}
+
+/// `SSL_CERT_FILE` adds to the trust store; it does not replace it. Offline, no server can
+/// present a certificate from a real public CA, so the OS store's own CAs cannot be shown to
+/// verify a connection here. What can be shown: `SSL_CERT_DIR` relocates the store (the
+/// OpenSSL convention rustls-native-certs follows), and with it set to one CA and
+/// `SSL_CERT_FILE` to another, servers of both CAs are accepted in the same configuration.
+#[test]
+fn ssl_cert_file_and_the_trust_store_are_used_together() {
+    let env = TestEnv::new();
+    let from_store = Platform::start_tls();
+    let from_file = Platform::start_tls();
+    let store = env.tmp().join("store");
+    std::fs::create_dir(&store).unwrap();
+    save_ca(&env, &from_store, "store/store-ca.pem");
+    let file = save_ca(&env, &from_file, "corporate-ca.pem");
+    let trust = [
+        ("SSL_CERT_DIR", store.to_str().unwrap()),
+        ("SSL_CERT_FILE", file.to_str().unwrap()),
+    ];
+
+    status_with(&env, &from_store, &trust)
+        .assert_ok()
+        .stdout_has("✅ Authenticated");
+    status_with(&env, &from_file, &trust)
+        .assert_ok()
+        .stdout_has("✅ Authenticated");
+    assert_eq!(from_store.requests().len(), 1);
+    assert_eq!(from_file.requests().len(), 1);
+}
+
+/// The default store (no `SSL_CERT_DIR`) is still loaded when `SSL_CERT_FILE` is set: the
+/// debug log counts the roots from each. Needs the distribution's CA bundle (package
+/// ca-certificates), as every machine that talks to the real platform has.
+#[test]
+fn ssl_cert_file_keeps_the_system_roots() {
+    let env = TestEnv::new();
+    let tls = Platform::start_tls();
+    let ca = save_ca(&env, &tls, "corporate-ca.pem");
+    let url = tls.url();
+
+    let run = env.run_with(
+        &["-vv", "auth", "status"],
+        None,
+        &[
+            ("FLUXLOOP_API_URL", &url),
+            ("FLUXLOOP_API_KEY", keys::VALID),
+            ("SSL_CERT_FILE", ca.to_str().unwrap()),
+        ],
+    );
+    run.assert_ok().never_shows(keys::VALID);
+    // `name=<number>` on the log line that contains `message`.
+    let field = |message: &str, name: &str| -> usize {
+        let line = run
+            .stderr
+            .lines()
+            .find(|l| l.contains(message))
+            .unwrap_or_else(|| panic!("no {message:?} in the log\n{}", run.stderr));
+        line.split(&format!(" {name}="))
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {name}=<number> in {line:?}"))
+    };
+    assert_eq!(field("CA certificates from SSL_CERT_FILE", "count"), 1);
+    assert!(
+        field("trusted CA certificates", "system") > 0,
+        "the system roots were dropped\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn ssl_cert_file_that_does_not_exist_is_a_usage_error() {
+    let env = TestEnv::new();
+    let tls = Platform::start_tls();
+    let missing = env.tmp().join("no-such-ca.pem");
+    let before = env.snapshot();
+
+    status_with(&env, &tls, &[("SSL_CERT_FILE", missing.to_str().unwrap())])
+        .assert_code(2)
+        .stderr_has("SSL_CERT_FILE")
+        .stderr_has(missing.to_str().unwrap())
+        .stderr_has("No such file")
+        .never_shows(keys::VALID);
+    assert_no_request(&tls);
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn ssl_cert_file_that_is_not_pem_is_a_usage_error() {
+    let env = TestEnv::new();
+    let tls = Platform::start_tls();
+    let garbage = env.tmp().join("ca.der");
+    std::fs::write(&garbage, b"\x30\x82\x01\x0a not a PEM file at all\n").unwrap();
+
+    status_with(&env, &tls, &[("SSL_CERT_FILE", garbage.to_str().unwrap())])
+        .assert_code(2)
+        .stderr_has("SSL_CERT_FILE")
+        .stderr_has(garbage.to_str().unwrap())
+        .stderr_has("holds no PEM certificate")
+        .never_shows(keys::VALID);
+    assert_no_request(&tls);
+}
+
+/// A PEM block that says CERTIFICATE but holds no valid certificate.
+#[test]
+fn ssl_cert_file_with_a_broken_certificate_is_a_usage_error() {
+    let env = TestEnv::new();
+    let tls = Platform::start_tls();
+    let broken = env.tmp().join("broken.pem");
+    std::fs::write(
+        &broken,
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+
+    status_with(&env, &tls, &[("SSL_CERT_FILE", broken.to_str().unwrap())])
+        .assert_code(2)
+        .stderr_has("SSL_CERT_FILE")
+        .stderr_has(broken.to_str().unwrap())
+        .never_shows(keys::VALID);
+    assert_no_request(&tls);
+}
+
+#[test]
+fn a_certificate_for_another_host_is_refused_before_the_key_is_sent() {
+    let env = TestEnv::new();
+    let tls = Platform::start_tls_for(&["other.example"]);
+    // The CA is trusted: only the host name is wrong.
+    let ca = save_ca(&env, &tls, "ca.pem");
+
+    status_with(&env, &tls, &[("SSL_CERT_FILE", ca.to_str().unwrap())])
+        .assert_code(5)
+        .stderr_has("Unable to connect to FluxLoop API securely")
+        .stderr_has("not valid for name \"localhost\"")
+        .never_shows(keys::VALID);
+    assert_no_request(&tls);
+}
+
+#[test]
+fn login_over_tls_with_ssl_cert_file_stores_the_key_and_url() {
+    let env = TestEnv::new();
+    let tls = Platform::start_tls();
+    let ca = save_ca(&env, &tls, "corporate-ca.pem");
+    let url = tls.url();
+    let trust = ("SSL_CERT_FILE", ca.to_str().unwrap());
+
+    env.run_with(
+        &["auth", "login"],
+        Some(&format!("{}\n", keys::VALID)),
+        &[("FLUXLOOP_API_URL", &url), trust],
+    )
+    .assert_ok()
+    .stderr_has("✅ Successfully authenticated!")
+    .stderr_has("Your account: john@example.com")
+    .never_shows(keys::VALID);
+    assert_eq!(env.keychain_profiles(), ["default"]);
+    assert_eq!(env.keychain()[0].secret.as_deref(), Some(keys::VALID));
+    let credentials = env.credentials().unwrap();
+    assert!(credentials.contains(&url), "{credentials}");
+    env.assert_not_on_disk(keys::VALID);
+
+    // Later commands find the saved https:// URL on their own, and still need the CA.
+    let mut cmd = env.cmd();
+    cmd.env_remove("FLUXLOOP_API_URL")
+        .env(trust.0, trust.1)
+        .args(["auth", "status"]);
+    env.run_cmd(&mut cmd, None)
+        .assert_ok()
+        .stdout_has("✅ Authenticated");
+    let mut cmd = env.cmd();
+    cmd.env_remove("FLUXLOOP_API_URL").args(["auth", "status"]);
+    env.run_cmd(&mut cmd, None)
+        .assert_code(5)
+        .stderr_has("Unable to connect to FluxLoop API securely");
+    assert_eq!(tls.requests().len(), 2, "login and the first status only");
+    assert!(
+        env.platform.requests().is_empty(),
+        "nothing went to plain http"
+    );
+}
+
+/// An empty `SSL_CERT_FILE` (say, `export SSL_CERT_FILE=` in a profile script) means unset:
+/// the system store stays in use and the error is the ordinary unknown-CA one.
+#[test]
+fn an_empty_ssl_cert_file_counts_as_unset() {
+    let env = TestEnv::new();
+    let tls = Platform::start_tls();
+
+    status_with(&env, &tls, &[("SSL_CERT_FILE", "")])
+        .assert_code(5)
+        .stderr_has("Unable to connect to FluxLoop API securely")
+        .stderr_has("UnknownIssuer")
+        .never_shows(keys::VALID);
+    assert_no_request(&tls);
+}
