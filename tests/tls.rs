@@ -222,6 +222,8 @@ fn a_certificate_for_another_host_is_refused_before_the_key_is_sent() {
         .assert_code(5)
         .stderr_has("Unable to connect to FluxLoop API securely")
         .stderr_has("not valid for name \"localhost\"")
+        .stderr_has("certificate is for another host name")
+        .stderr_has("Your key was not sent")
         .never_shows(keys::VALID);
     assert_no_request(&tls);
 }

@@ -84,9 +84,17 @@ pub fn api_error(e: ApiError, origin: &KeyOrigin) -> CliError {
             .detail(format!("Cause: {reason}"))
             .hint("Check your internet connection and the API URL (--api-url, FLUXLOOP_API_URL)")
             .hint("Behind a proxy? Set HTTPS_PROXY (and NO_PROXY for hosts that bypass it)"),
-        ApiError::Tls { host, reason } => CliError::new(Network, "tls_failed", "Unable to connect to FluxLoop API securely")
-            .detail(format!("TLS with {host} failed: {reason}"))
-            .hint(format!("Behind a TLS-inspecting proxy? Point {} at its CA certificate (PEM)", env::SSL_CERT_FILE)),
+        ApiError::Tls { host, reason } => {
+            let err = CliError::new(Network, "tls_failed", "Unable to connect to FluxLoop API securely")
+                .detail(format!("TLS with {host} failed: {reason}"))
+                .detail("Your key was not sent.");
+            if reason.contains("not valid for name") {
+                // The certificate is fine but for another host: a wrong URL, not a missing CA.
+                err.hint("The server's certificate is for another host name; check the API URL (--api-url, FLUXLOOP_API_URL)")
+            } else {
+                err.hint(format!("Behind a TLS-inspecting proxy? Point {} at its CA certificate (PEM)", env::SSL_CERT_FILE))
+            }
+        }
         ApiError::Timeout { after } => CliError::new(Network, "timeout", format!("The FluxLoop API did not answer within {} s", fmt_secs(after)))
             .hint(format!("Check your connection, or allow longer with {}=<seconds>", env::TIMEOUT)),
         ApiError::Redirect { .. } => CliError::new(Network, "redirect", "Unexpected redirect from the FluxLoop API")
