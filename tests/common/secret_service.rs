@@ -380,7 +380,27 @@ impl SecretService {
         out.stdout.contains("boolean true")
     }
 
+    /// Starts the daemons; a start-up that fails (gnome-keyring has been seen to die while
+    /// starting on a heavily loaded machine) is retried with fresh daemons, twice at most, so
+    /// such a failure is reported only when it is not a fluke.
     fn launch(keyring: Keyring) -> Self {
+        const ATTEMPTS: u32 = 3;
+        for attempt in 1..ATTEMPTS {
+            // Unwinding drops the half-started instance, which kills its daemons.
+            match std::panic::catch_unwind(|| Self::launch_once(keyring)) {
+                Ok(ss) => return ss,
+                Err(_) => {
+                    #[allow(clippy::print_stderr)]
+                    {
+                        eprintln!("secret service start-up failed (attempt {attempt}); retrying");
+                    }
+                }
+            }
+        }
+        Self::launch_once(keyring)
+    }
+
+    fn launch_once(keyring: Keyring) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("fluxloop-ss-")
             .tempdir()
