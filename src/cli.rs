@@ -13,6 +13,7 @@ pub mod env {
     /// Keychain service name; lets the demo and tests keep their entries apart from real ones.
     pub const KEYRING_SERVICE: &str = "FLUXLOOP_KEYRING_SERVICE";
     pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+    pub const SSL_CERT_DIR: &str = "SSL_CERT_DIR";
     pub const RUST_LOG: &str = "RUST_LOG";
 }
 

@@ -23,6 +23,7 @@ pub struct Context {
     pub storage: Option<StorageChoice>,
     pub timeout: Duration,
     pub extra_roots: Option<PathBuf>,
+    pub system_cert_dirs: Option<Vec<PathBuf>>,
     pub env_key: Option<SecretString>,
     pub profiles: ProfileStore,
     pub secrets: Box<dyn SecretStore>,
@@ -50,6 +51,15 @@ impl Context {
         let extra_roots = std::env::var_os(env::SSL_CERT_FILE)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
+        // Empty entries (and an empty SSL_CERT_DIR) count as unset, as in rustls-native-certs.
+        let system_cert_dirs = std::env::var_os(env::SSL_CERT_FILE).map(|_| {
+            std::env::var_os(env::SSL_CERT_DIR)
+                .map(|dirs| std::env::split_paths(&dirs).collect::<Vec<_>>())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
         let dir = match std::env::var_os(env::HOME).filter(|v| !v.is_empty()) {
             Some(dir) => PathBuf::from(dir),
             None => dirs::home_dir()
@@ -71,6 +81,7 @@ impl Context {
             storage: global.storage,
             timeout,
             extra_roots,
+            system_cert_dirs,
             env_key,
             profiles: ProfileStore::new(dir),
             secrets: Box::new(KeyringStore::new(&service, secrets::CALL_TIMEOUT)),
@@ -98,6 +109,7 @@ impl Context {
         let options = ClientOptions {
             timeout: self.timeout,
             extra_roots: self.extra_roots.clone(),
+            system_cert_dirs: self.system_cert_dirs.clone(),
         };
         ApiClient::new(base, &options).map_err(|e| {
             crate::commands::errors::api_error(e, &crate::commands::errors::KeyOrigin::None)

@@ -67,6 +67,10 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// Extra PEM roots (corporate CAs), from `SSL_CERT_FILE`.
     pub extra_roots: Option<PathBuf>,
+    /// `Some` when `SSL_CERT_FILE` is present at all (even empty): the platform verifier then
+    /// skips the system store (see [`system_roots`]), so the client loads it from these
+    /// directories (`SSL_CERT_DIR`; the distribution's when empty) and adds it back.
+    pub system_cert_dirs: Option<Vec<PathBuf>>,
 }
 
 pub struct ApiClient {
@@ -117,10 +121,8 @@ impl ApiClient {
         if let Some(path) = &options.extra_roots {
             builder = builder.tls_certs_merge(extra_roots(path)?);
         }
-        // The variable's mere presence, even empty, is what makes the platform verifier skip
-        // the system store (see `system_roots`), so it is what brings the store back.
-        if std::env::var_os("SSL_CERT_FILE").is_some()
-            && let Some(system) = system_roots()
+        if let Some(dirs) = &options.system_cert_dirs
+            && let Some(system) = system_roots(dirs)
         {
             debug!(
                 system = system.len(),
@@ -398,22 +400,19 @@ fn extra_roots(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>> {
 /// The system trust store, for `SSL_CERT_FILE` to add to. On Linux and the BSDs the platform
 /// verifier reads the store through rustls-native-certs, which follows OpenSSL and loads
 /// `SSL_CERT_FILE` *instead of* the system bundle whenever the variable is set; the store is
-/// therefore loaded here as it would be without that variable (`SSL_CERT_DIR` if set, else
-/// the distribution's directories) and handed over as extra roots. Certificates that fail to
+/// therefore loaded here as it would be without that variable (from `dirs`, else the
+/// distribution's directories) and handed over as extra roots. Certificates that fail to
 /// load are skipped, as the verifier skips them. `None` where the OS verifier keeps its own
 /// store and only adds the extra roots to it.
 #[cfg(all(unix, not(target_vendor = "apple"), not(target_os = "android")))]
-fn system_roots() -> Option<Vec<reqwest::Certificate>> {
-    // An empty SSL_CERT_DIR counts as unset, as rustls-native-certs counts it.
-    let mut dirs: Vec<PathBuf> = std::env::var_os("SSL_CERT_DIR")
-        .map(|dirs| std::env::split_paths(&dirs).collect())
-        .unwrap_or_default();
-    dirs.retain(|p| !p.as_os_str().is_empty());
-    if dirs.is_empty() {
-        dirs = openssl_probe::candidate_cert_dirs()
+fn system_roots(dirs: &[PathBuf]) -> Option<Vec<reqwest::Certificate>> {
+    let dirs: Vec<PathBuf> = if dirs.is_empty() {
+        openssl_probe::candidate_cert_dirs()
             .map(PathBuf::from)
-            .collect();
-    }
+            .collect()
+    } else {
+        dirs.to_vec()
+    };
     let mut ders = Vec::new();
     for dir in &dirs {
         ders.extend(rustls_native_certs::load_certs_from_paths(None, Some(dir)).certs);
@@ -431,7 +430,7 @@ fn system_roots() -> Option<Vec<reqwest::Certificate>> {
 }
 
 #[cfg(not(all(unix, not(target_vendor = "apple"), not(target_os = "android"))))]
-fn system_roots() -> Option<Vec<reqwest::Certificate>> {
+fn system_roots(_dirs: &[PathBuf]) -> Option<Vec<reqwest::Certificate>> {
     None
 }
 
@@ -504,6 +503,7 @@ mod tests {
         let opts = ClientOptions {
             timeout: Duration::from_secs(1),
             extra_roots: None,
+            system_cert_dirs: None,
         };
         let c = ApiClient::new(parse_base_url("https://h/prefix/").unwrap(), &opts).unwrap();
         assert_eq!(
