@@ -149,10 +149,6 @@ impl ApiClient {
         })
     }
 
-    pub fn base(&self) -> &Url {
-        &self.base
-    }
-
     /// `GET /api/auth/key`: validates the key and describes it.
     pub async fn introspect_key(&self, key: &SecretString) -> Result<KeyInfo> {
         let body = self.request(Method::GET, "/api/auth/key", key).await?;

@@ -113,6 +113,7 @@ impl ProfileStore {
         let mut loaded = self.load()?;
         let (value, changed) = change(&mut loaded.file);
         if changed {
+            loaded.file.version = Some(FORMAT_VERSION);
             self.write(&loaded.file)?;
         }
         Ok((value, loaded))
@@ -142,14 +143,7 @@ impl ProfileStore {
     /// rename over the old file, fsync the directory.
     fn write(&self, file: &CredentialsFile) -> Result<()> {
         let path = self.path();
-        let mut doc = CredentialsFile {
-            version: Some(FORMAT_VERSION),
-            ..CredentialsFile::default()
-        };
-        doc.profiles.clone_from(&file.profiles);
-        doc.api_key.clone_from(&file.api_key);
-        doc.api_url.clone_from(&file.api_url);
-        let body = zeroize::Zeroizing::new(serde_saphyr::to_string(&doc).map_err(|e| {
+        let body = zeroize::Zeroizing::new(serde_saphyr::to_string(file).map_err(|e| {
             ProfileError::Malformed {
                 path: path.clone(),
                 reason: crate::keys::redact(&e.to_string()),
