@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 
-use super::load_profiles;
+use super::{load_profiles, stored_key};
 use crate::cli::{LogoutArgs, env};
 use crate::commands::errors::{self, KeyOrigin};
 use crate::context::Context;
@@ -40,15 +40,7 @@ async fn logout_one(
 
     let mut revoked = false;
     if args.revoke {
-        let key = match (&profile, location) {
-            (Some(prof), Some(KeyLocation::File | KeyLocation::LegacyPlaintext)) => {
-                prof.api_key.clone()
-            }
-            _ => ctx
-                .secrets
-                .get(name)
-                .map_err(|e| errors::keychain_error(e, backend))?,
-        };
+        let key = stored_key(ctx, name, profile.as_ref())?.map(|(key, _)| key);
         match key {
             Some(key) => {
                 revoke(ctx, &key, profile.as_ref(), name).await?;
@@ -147,16 +139,14 @@ async fn logout_all(
     if args.revoke {
         for name in names.iter().chain(orphans.iter().copied()) {
             let prof = file.profile(name);
-            let key = match prof
+            // Only names the keychain listed are looked up there: the others have no entry.
+            let in_file = prof
                 .as_ref()
-                .map(|pr| (pr.key_location(), pr.api_key.clone()))
-            {
-                Some((KeyLocation::File | KeyLocation::LegacyPlaintext, key)) => key,
-                _ if in_keychain.contains(name) => ctx
-                    .secrets
-                    .get(name)
-                    .map_err(|e| errors::keychain_error(e, backend))?,
-                _ => None,
+                .is_some_and(|pr| pr.key_location() != KeyLocation::Keychain);
+            let key = if in_file || in_keychain.contains(name) {
+                stored_key(ctx, name, prof.as_ref())?.map(|(key, _)| key)
+            } else {
+                None
             };
             if let Some(key) = key {
                 revoke(ctx, &key, prof.as_ref(), name).await?;

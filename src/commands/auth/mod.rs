@@ -154,43 +154,47 @@ pub(crate) fn resolve_key(
         name: ctx.profile.to_string(),
         expires: None,
     };
-    if let Some(prof) = &profile {
-        let location = prof.key_location();
-        if let (KeyLocation::File | KeyLocation::LegacyPlaintext, Some(key)) =
-            (location, &prof.api_key)
-        {
-            keys::check_format(key).map_err(|e| errors::key_format_error(e, &origin))?;
-            if location == KeyLocation::File {
-                p.warn(format!(
-                    "using the PLAINTEXT key of profile '{}' from {}",
-                    ctx.profile,
-                    ctx.profiles.path().display()
-                ));
+    let Some((key, source)) = stored_key(ctx, ctx.profile.as_str(), profile.as_ref())? else {
+        return Err(not_logged_in(ctx, file, profile.is_some()));
+    };
+    keys::check_format(&key).map_err(|e| errors::key_format_error(e, &origin))?;
+    if source == KeySource::File {
+        p.warn(format!(
+            "using the PLAINTEXT key of profile '{}' from {}",
+            ctx.profile,
+            ctx.profiles.path().display()
+        ));
+    }
+    Ok(ResolvedKey {
+        key,
+        source,
+        profile,
+    })
+}
+
+/// A profile's saved key, wherever its metadata says it is: the credentials file for
+/// `--storage file` and legacy profiles, the keychain otherwise. `None`: no key saved.
+pub(crate) fn stored_key(
+    ctx: &Context,
+    name: &str,
+    profile: Option<&Profile>,
+) -> CliResult<Option<(SecretString, KeySource)>> {
+    if let Some(prof) = profile
+        && let Some(key) = &prof.api_key
+    {
+        match prof.key_location() {
+            KeyLocation::File => return Ok(Some((key.clone(), KeySource::File))),
+            KeyLocation::LegacyPlaintext => {
+                return Ok(Some((key.clone(), KeySource::LegacyPlaintext)));
             }
-            return Ok(ResolvedKey {
-                key: key.clone(),
-                source: if location == KeyLocation::File {
-                    KeySource::File
-                } else {
-                    KeySource::LegacyPlaintext
-                },
-                profile,
-            });
+            KeyLocation::Keychain => {}
         }
     }
     let backend = ctx.secrets.backend();
-    match ctx.secrets.get(ctx.profile.as_str()) {
-        Ok(Some(key)) => {
-            keys::check_format(&key).map_err(|e| errors::key_format_error(e, &origin))?;
-            Ok(ResolvedKey {
-                key,
-                source: KeySource::Keychain(backend),
-                profile,
-            })
-        }
-        Ok(None) => Err(not_logged_in(ctx, file, profile.is_some())),
-        Err(e) => Err(errors::keychain_error(e, backend)),
-    }
+    ctx.secrets
+        .get(name)
+        .map(|found| found.map(|key| (key, KeySource::Keychain(backend))))
+        .map_err(|e| errors::keychain_error(e, backend))
 }
 
 fn not_logged_in(ctx: &Context, file: &CredentialsFile, has_metadata: bool) -> CliError {
