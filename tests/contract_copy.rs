@@ -9,7 +9,13 @@ fn docs_copy_of_the_platform_contract_is_identical_to_the_shared_one() {
     let ours = std::fs::read(root.join("docs/platform-api.yaml")).expect("docs/platform-api.yaml");
     let shared_path = root.join("../shared/platform-api.yaml");
     let Ok(shared) = std::fs::read(&shared_path) else {
-        // A clone on its own has no ../shared; CI and our workspaces do.
+        // A clone on its own has no ../shared; CI and our workspaces do, so there a missing
+        // copy fails instead of skipping.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is missing in CI",
+            shared_path.display()
+        );
         #[allow(clippy::print_stderr)]
         {
             eprintln!("SKIPPED: {} not present", shared_path.display());
