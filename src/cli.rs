@@ -2,7 +2,10 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Environment variables read by fluxloop. Documented in README.md ("Environment").
+use crate::secrets::StoreKind;
+
+/// Environment variables read by fluxloop, all in `context::Settings::from_env` and by one rule
+/// (unset and empty are the same). Documented in README.md ("Environment").
 pub mod env {
     pub const API_KEY: &str = "FLUXLOOP_API_KEY";
     pub const API_URL: &str = "FLUXLOOP_API_URL";
@@ -18,7 +21,6 @@ pub mod env {
 }
 
 pub const DEFAULT_API_URL: &str = "https://api.fluxloop.ai";
-pub const DEFAULT_PROFILE: &str = "default";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,17 +41,14 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Profile to use [default: default]
-    #[arg(long, global = true, env = env::PROFILE, value_name = "NAME")]
+    /// Profile to use [env: FLUXLOOP_PROFILE] [default: default]
+    #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
 
-    /// FluxLoop API base URL [default: https://api.fluxloop.ai, or the URL saved at login]
-    #[arg(long, global = true, env = env::API_URL, value_name = "URL")]
+    /// FluxLoop API base URL [env: FLUXLOOP_API_URL] [default: https://api.fluxloop.ai, or the URL
+    /// saved at login]
+    #[arg(long, global = true, value_name = "URL")]
     pub api_url: Option<String>,
-
-    /// Where `login` keeps a new key: the OS keychain, or (opt-in, plaintext) the credentials file
-    #[arg(long, global = true, env = env::STORAGE, value_enum, value_name = "STORE")]
-    pub storage: Option<StorageChoice>,
 
     /// More diagnostics on stderr (-v requests, -vv keychain and timings, -vvv everything)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -65,14 +64,6 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StorageChoice {
-    /// The OS keychain (macOS Keychain, Windows Credential Manager, Secret Service). The default.
-    Keychain,
-    /// PLAINTEXT in ~/.fluxloop/credentials (mode 0600), for machines without a keychain.
-    File,
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,12 +101,17 @@ pub struct LoginArgs {
     pub api_key: Option<String>,
 
     /// Save the key after validating it (the default)
-    #[arg(long, overrides_with = "no_save")]
+    #[arg(long, conflicts_with = "no_save")]
     pub save: bool,
 
     /// Validate the key and show the account, but store nothing
-    #[arg(long, overrides_with = "save")]
+    #[arg(long)]
     pub no_save: bool,
+
+    /// Where to keep the key: the OS keychain, or (opt-in, plaintext) the credentials file
+    /// [env: FLUXLOOP_STORAGE] [default: keychain]
+    #[arg(long, value_enum, value_name = "STORE", conflicts_with = "no_save")]
+    pub storage: Option<StoreKind>,
 }
 
 impl LoginArgs {

@@ -1,6 +1,8 @@
-//! What every command needs, resolved once from flags and the environment: the profile, the API
-//! URL rules, the HTTP budget, the key from `FLUXLOOP_API_KEY`, and the two stores.
+//! What every command needs. [`Settings::from_env`] is the one place that reads the environment
+//! (one rule for every variable: unset and empty are the same); [`Context::from_env`] adds the
+//! real stores; [`Context::new`] takes any parts, so commands can run in-process in tests.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,59 +10,133 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::api::{self, ApiClient, ClientOptions};
-use crate::cli::{self, GlobalArgs, StorageChoice, env};
+use crate::cli::{self, GlobalArgs, env};
 use crate::error::{CliError, CliResult};
 use crate::profiles::{Profile, ProfileName, ProfileStore};
-use crate::secrets::{self, KeyringStore, SecretStore};
+use crate::secrets::{self, Keychain, KeyringStore, StoreKind};
 
 /// The default budget for one command's conversation with the platform.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub struct Context {
+/// Flags and environment, resolved and validated, before any store is opened.
+#[derive(Debug)]
+pub struct Settings {
     pub profile: ProfileName,
+    /// The profile was named with `--profile` (not only `FLUXLOOP_PROFILE`).
+    pub profile_flag: bool,
     /// `--api-url` or `FLUXLOOP_API_URL`, validated.
     pub api_url_override: Option<Url>,
-    pub storage: Option<StorageChoice>,
-    pub timeout: Duration,
-    pub extra_roots: Option<PathBuf>,
-    pub system_cert_dirs: Option<Vec<PathBuf>>,
+    /// `FLUXLOOP_STORAGE`: where `login` saves a key when `--storage` is not given.
+    pub storage: Option<StoreKind>,
+    pub http: ClientOptions,
+    pub env_key: Option<SecretString>,
+    /// The credentials directory (`FLUXLOOP_HOME`, else `~/.fluxloop`).
+    pub home: PathBuf,
+    /// The keychain service name (`FLUXLOOP_KEYRING_SERVICE`, else `fluxloop`).
+    pub keyring_service: String,
+    /// Debug builds: `FLUXLOOP_DEBUG_FAIL_METADATA_WRITE` makes every credentials-file write fail.
+    pub fail_metadata_writes: bool,
+}
+
+pub struct Context {
+    pub profile: ProfileName,
+    pub profile_flag: bool,
+    pub api_url_override: Option<Url>,
+    pub storage: Option<StoreKind>,
+    pub http: ClientOptions,
     pub env_key: Option<SecretString>,
     pub profiles: ProfileStore,
-    pub secrets: Box<dyn SecretStore>,
+    pub keychain: Keychain,
 }
 
 impl Context {
-    pub fn from_args(global: &GlobalArgs) -> CliResult<Self> {
-        let profile =
-            ProfileName::parse(global.profile.as_deref().unwrap_or(cli::DEFAULT_PROFILE))?;
-        let api_url_override = match global.api_url.as_deref() {
-            Some(text) => Some(api::parse_base_url(text).map_err(|e| {
-                crate::commands::errors::api_error(e, &crate::commands::errors::KeyOrigin::None)
-            })?),
+    /// The context of a real run: settings from flags and the environment, the credentials file
+    /// and the OS keychain.
+    pub fn from_env(global: &GlobalArgs) -> CliResult<Self> {
+        let settings = Settings::from_env(global)?;
+        let mut profiles = ProfileStore::new(settings.home.clone());
+        #[cfg(debug_assertions)]
+        if settings.fail_metadata_writes {
+            profiles = profiles.with_failing_writes();
+        }
+        let keychain = Keychain::new(Box::new(KeyringStore::new(
+            &settings.keyring_service,
+            secrets::CALL_TIMEOUT,
+        )));
+        Ok(Self::new(settings, profiles, keychain))
+    }
+
+    pub fn new(settings: Settings, profiles: ProfileStore, keychain: Keychain) -> Self {
+        Self {
+            profile: settings.profile,
+            profile_flag: settings.profile_flag,
+            api_url_override: settings.api_url_override,
+            storage: settings.storage,
+            http: settings.http,
+            env_key: settings.env_key,
+            profiles,
+            keychain,
+        }
+    }
+
+    /// First to last: `--api-url`, `FLUXLOOP_API_URL`, the URL saved with the profile, the default.
+    pub fn api_url(&self, profile: Option<&Profile>) -> CliResult<Url> {
+        if let Some(url) = &self.api_url_override {
+            return Ok(url.clone());
+        }
+        let saved = profile.and_then(|p| p.api_url.as_deref());
+        api::parse_base_url(saved.unwrap_or(cli::DEFAULT_API_URL)).map_err(|e| {
+            CliError::from(e).hint(format!(
+                "The URL comes from profile '{}' in {}; log in again or pass --api-url",
+                self.profile,
+                self.profiles.path().display()
+            ))
+        })
+    }
+
+    pub fn client(&self, base: Url) -> CliResult<ApiClient> {
+        Ok(ApiClient::new(base, &self.http)?)
+    }
+}
+
+impl Settings {
+    /// Reads the flags and every environment variable fluxloop knows, validating each.
+    pub fn from_env(global: &GlobalArgs) -> CliResult<Self> {
+        let env_profile = var(env::PROFILE)?;
+        let profile = match global.profile.as_deref().or(env_profile.as_deref()) {
+            Some(name) => ProfileName::parse(name)?,
+            None => ProfileName::default_profile(),
+        };
+        let api_url_override = match global.api_url.clone().or(var(env::API_URL)?) {
+            Some(text) => Some(api::parse_base_url(&text)?),
             None => None,
         };
-        let timeout = match std::env::var(env::TIMEOUT) {
-            Ok(text) => parse_timeout(&text)?,
-            Err(_) => DEFAULT_TIMEOUT,
+        let storage = match var(env::STORAGE)? {
+            Some(text) => Some(parse_storage(&text)?),
+            None => None,
         };
-        let env_key = std::env::var(env::API_KEY).ok().and_then(|v| {
+        let timeout = match var(env::TIMEOUT)? {
+            Some(text) => parse_timeout(&text)?,
+            None => DEFAULT_TIMEOUT,
+        };
+        let env_key = var(env::API_KEY)?.and_then(|v| {
             let v = zeroize::Zeroizing::new(v);
             let trimmed = v.trim();
             (!trimmed.is_empty()).then(|| SecretString::from(trimmed))
         });
-        let extra_roots = std::env::var_os(env::SSL_CERT_FILE)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from);
-        // Empty entries (and an empty SSL_CERT_DIR) count as unset, as in rustls-native-certs.
+        let cert_file = var_os(env::SSL_CERT_FILE);
+        // OpenSSL's variables, not ours: the platform verifier skips the system store whenever
+        // SSL_CERT_FILE is present, even empty, so its presence is what counts here. Empty
+        // entries (and an empty SSL_CERT_DIR) count as unset, as in rustls-native-certs.
         let system_cert_dirs = std::env::var_os(env::SSL_CERT_FILE).map(|_| {
-            std::env::var_os(env::SSL_CERT_DIR)
+            var_os(env::SSL_CERT_DIR)
                 .map(|dirs| std::env::split_paths(&dirs).collect::<Vec<_>>())
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|p| !p.as_os_str().is_empty())
                 .collect()
         });
-        let dir = match std::env::var_os(env::HOME).filter(|v| !v.is_empty()) {
+        let home = match var_os(env::HOME) {
             Some(dir) => PathBuf::from(dir),
             None => dirs::home_dir()
                 .ok_or_else(|| {
@@ -71,50 +147,73 @@ impl Context {
                 })?
                 .join(".fluxloop"),
         };
-        let service = std::env::var(env::KEYRING_SERVICE)
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| secrets::DEFAULT_SERVICE.to_string());
+        let keyring_service =
+            var(env::KEYRING_SERVICE)?.unwrap_or_else(|| secrets::DEFAULT_SERVICE.to_string());
         Ok(Self {
             profile,
+            profile_flag: global.profile.is_some(),
             api_url_override,
-            storage: global.storage,
-            timeout,
-            extra_roots,
-            system_cert_dirs,
+            storage,
+            http: ClientOptions {
+                timeout,
+                extra_roots: cert_file.map(PathBuf::from),
+                system_cert_dirs,
+            },
             env_key,
-            profiles: ProfileStore::new(dir),
-            secrets: Box::new(KeyringStore::new(&service, secrets::CALL_TIMEOUT)),
+            home,
+            keyring_service,
+            fail_metadata_writes: cfg!(debug_assertions)
+                && var_os("FLUXLOOP_DEBUG_FAIL_METADATA_WRITE").is_some(),
         })
     }
 
-    /// First to last: `--api-url`, `FLUXLOOP_API_URL`, the URL saved with the profile, the default.
-    pub fn api_url(&self, profile: Option<&Profile>) -> CliResult<Url> {
-        if let Some(url) = &self.api_url_override {
-            return Ok(url.clone());
+    /// Settings for an in-process test: profile `default`, `home` for the credentials file, the
+    /// given API URL, nothing from the environment.
+    #[cfg(test)]
+    pub fn for_test(home: PathBuf, api_url: &str) -> Self {
+        Self {
+            profile: ProfileName::default_profile(),
+            profile_flag: false,
+            api_url_override: Some(api::parse_base_url(api_url).unwrap()),
+            storage: None,
+            http: ClientOptions {
+                timeout: Duration::from_secs(5),
+                extra_roots: None,
+                system_cert_dirs: None,
+            },
+            env_key: None,
+            home,
+            keyring_service: secrets::DEFAULT_SERVICE.to_string(),
+            fail_metadata_writes: false,
         }
-        let saved = profile.and_then(|p| p.api_url.as_deref());
-        api::parse_base_url(saved.unwrap_or(cli::DEFAULT_API_URL)).map_err(|e| {
-            crate::commands::errors::api_error(e, &crate::commands::errors::KeyOrigin::None).hint(
-                format!(
-                    "The URL comes from profile '{}' in {}; log in again or pass --api-url",
-                    self.profile,
-                    self.profiles.path().display()
-                ),
-            )
-        })
     }
+}
 
-    pub fn client(&self, base: Url) -> CliResult<ApiClient> {
-        let options = ClientOptions {
-            timeout: self.timeout,
-            extra_roots: self.extra_roots.clone(),
-            system_cert_dirs: self.system_cert_dirs.clone(),
-        };
-        ApiClient::new(base, &options).map_err(|e| {
-            crate::commands::errors::api_error(e, &crate::commands::errors::KeyOrigin::None)
-        })
+/// The one rule for fluxloop's environment variables: unset and empty are the same. A value that
+/// is not valid UTF-8 is a usage error naming the variable.
+fn var(name: &str) -> CliResult<Option<String>> {
+    match std::env::var(name) {
+        Ok(v) if v.is_empty() => Ok(None),
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(CliError::usage(format!("{name} is not valid UTF-8 text"))
+                .hint(format!("Set {name} again, or unset it")))
+        }
     }
+}
+
+/// [`var`] for paths, which need not be UTF-8.
+fn var_os(name: &str) -> Option<OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+fn parse_storage(text: &str) -> CliResult<StoreKind> {
+    <StoreKind as clap::ValueEnum>::from_str(text.trim(), true).map_err(|_| {
+        CliError::usage(format!("Invalid {}: {text:?}", env::STORAGE))
+            .detail("It is `keychain` (the default) or `file` (plaintext, opt-in).")
+            .hint(format!("Example: {}=keychain", env::STORAGE))
+    })
 }
 
 fn parse_timeout(text: &str) -> CliResult<Duration> {
@@ -141,5 +240,12 @@ mod tests {
         for bad in ["0", "-1", "abc", "", "inf", "NaN", "4000"] {
             assert!(parse_timeout(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn storage_values() {
+        assert_eq!(parse_storage("keychain").unwrap(), StoreKind::Keychain);
+        assert_eq!(parse_storage("File").unwrap(), StoreKind::File);
+        assert!(parse_storage("vault").is_err());
     }
 }

@@ -72,8 +72,8 @@ pub fn run() -> ExitCode {
     };
     output::init_color(cli.global.color);
     logging::init(cli.global.verbose);
-    let printer = Printer;
-    let outcome = Context::from_args(&cli.global).and_then(|ctx| {
+    let printer = Printer::stdio();
+    let outcome = Context::from_env(&cli.global).and_then(|ctx| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -87,6 +87,7 @@ pub fn run() -> ExitCode {
             e.status
         }
     };
+    let status = printer.finish(status);
     debug_hooks::at_exit();
     ExitCode::from(status.code())
 }

@@ -1,13 +1,14 @@
 //! All terminal output: data to stdout, messages to stderr. Colour decisions are anstream's
 //! (`--color`, then `NO_COLOR` / `CLICOLOR_FORCE`, then whether the stream is a terminal).
 
+use std::cell::RefCell;
 use std::io::Write;
 
 use anstyle::{AnsiColor, Style};
 use chrono::{DateTime, Utc};
 
 use crate::cli::ColorChoice;
-use crate::error::CliError;
+use crate::error::{CliError, ExitStatus};
 
 const BOLD: Style = Style::new().bold();
 const RED: Style = AnsiColor::Red.on_default().bold();
@@ -25,47 +26,126 @@ pub fn init_color(choice: ColorChoice) {
     c.write_global();
 }
 
-/// Writes to the process's stdout and stderr. Write errors (a closed pipe) are ignored: there is
-/// nowhere left to report them.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Printer;
+/// Where output goes: the process's stdout and stderr, or buffers a test supplies.
+///
+/// Data goes to stdout, messages to stderr. A failed write to stdout (a full disk, a closed pipe)
+/// is remembered, so the command cannot report success for output nobody got; stderr write
+/// errors are ignored, as there is nowhere left to report them.
+pub struct Printer {
+    out: RefCell<Box<dyn Write>>,
+    err: RefCell<Box<dyn Write>>,
+    out_error: RefCell<Option<std::io::Error>>,
+}
 
 impl Printer {
+    /// The process's stdout and stderr, with anstream's colour decisions.
+    pub fn stdio() -> Self {
+        Self::new(Box::new(anstream::stdout()), Box::new(anstream::stderr()))
+    }
+
+    /// Output into any writers (colour codes are written as they are).
+    pub fn new(out: Box<dyn Write>, err: Box<dyn Write>) -> Self {
+        Self {
+            out: RefCell::new(out),
+            err: RefCell::new(err),
+            out_error: RefCell::new(None),
+        }
+    }
+
+    fn write_out(&self, text: &str) {
+        if self.out_error.borrow().is_some() {
+            return;
+        }
+        let mut out = self.out.borrow_mut();
+        if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            *self.out_error.borrow_mut() = Some(e);
+        }
+    }
+
+    fn write_err(&self, text: &str) {
+        let mut err = self.err.borrow_mut();
+        let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+    }
+
     /// A line of data (what scripts read) on stdout.
     pub fn data(&self, line: impl AsRef<str>) {
-        let _ = writeln!(anstream::stdout(), "{}", line.as_ref());
+        self.write_out(&format!("{}\n", line.as_ref()));
     }
 
     /// A line of information for people, on stderr.
     pub fn info(&self, line: impl AsRef<str>) {
-        let _ = writeln!(anstream::stderr(), "{}", line.as_ref());
+        self.write_err(&format!("{}\n", line.as_ref()));
     }
 
     pub fn warn(&self, message: impl AsRef<str>) {
-        let _ = writeln!(
-            anstream::stderr(),
-            "{YELLOW}warning{YELLOW:#}: {}",
+        self.write_err(&format!(
+            "{YELLOW}warning{YELLOW:#}: {}\n",
             message.as_ref()
-        );
+        ));
     }
 
-    pub fn json(&self, value: &serde_json::Value) {
-        let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into());
-        let _ = writeln!(anstream::stdout(), "{text}");
+    /// A `--json` document on stdout.
+    pub fn json(&self, document: &impl serde::Serialize) {
+        match serde_json::to_string_pretty(document) {
+            Ok(text) => self.write_out(&format!("{text}\n")),
+            Err(e) => {
+                *self.out_error.borrow_mut() = Some(std::io::Error::other(e));
+            }
+        }
     }
 
     pub fn error(&self, e: &CliError) {
-        let mut err = anstream::stderr().lock();
-        let _ = writeln!(err, "❌ {RED}Error{RED:#}: {}", e.title);
+        let mut text = format!("❌ {RED}Error{RED:#}: {}\n", e.title);
         for d in &e.details {
-            let _ = writeln!(err, "{d}");
+            text.push_str(d);
+            text.push('\n');
         }
         if !e.hints.is_empty() {
-            let _ = writeln!(err);
+            text.push('\n');
         }
         for h in &e.hints {
-            let _ = writeln!(err, "{CYAN}hint{CYAN:#}: {h}");
+            text.push_str(&format!("{CYAN}hint{CYAN:#}: {h}\n"));
         }
+        self.write_err(&text);
+    }
+
+    /// The exit status once the command is done: `status`, unless writing its output failed.
+    pub fn finish(&self, status: ExitStatus) -> ExitStatus {
+        let Some(e) = self.out_error.borrow_mut().take() else {
+            return status;
+        };
+        self.error(
+            &CliError::failure(format!("Could not write to standard output: {e}"))
+                .detail("The command's output is incomplete or missing.")
+                .hint("Check where the output goes (a full disk, a closed pipe), then retry"),
+        );
+        if status == ExitStatus::Success {
+            ExitStatus::Failure
+        } else {
+            status
+        }
+    }
+}
+
+/// A [`Write`] into a shared buffer, for tests that read what a [`Printer`] wrote.
+#[derive(Clone, Default)]
+pub struct Capture(std::rc::Rc<RefCell<Vec<u8>>>);
+
+impl Capture {
+    /// What was written, without colour codes.
+    pub fn text(&self) -> String {
+        anstream::adapter::strip_str(&String::from_utf8_lossy(&self.0.borrow())).to_string()
+    }
+}
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -5,7 +5,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use std::sync::Barrier;
 
 use common::env::{Fault, Run, SERVICE, TestEnv, keys};
@@ -496,13 +495,14 @@ fn explicit_save_stores_the_key() {
         .stderr_has("API key saved to Secret Service (profile: default)");
     assert_eq!(env.keychain_profiles(), ["default"]);
     assert_eq!(text(&profiles(&env)["default"], "key_hint"), VALID_HINT);
-    // The last of --save / --no-save wins.
+    // --save and --no-save contradict each other: a usage error, and nothing is stored.
     let before = env.snapshot();
     env.run_stdin(
         &["auth", "login", "--save", "--no-save", "--profile", "x"],
         &format!("{}\n", keys::VALID),
     )
-    .assert_ok();
+    .assert_code(2)
+    .stderr_has("the argument '--save' cannot be used with '--no-save'");
     assert_eq!(env.snapshot(), before);
 }
 
@@ -873,59 +873,32 @@ fn concurrent_logins_to_the_same_profile_end_consistent() {
 
 // --- Failure halfway through -----------------------------------------------------------------
 
-/// Makes a directory refuse new entries for as long as it lives: mode 0500, and for root (whom
-/// modes do not stop) the immutable attribute. Undone on drop, even when the test panics.
-struct ReadOnlyDir(std::path::PathBuf);
-
-impl ReadOnlyDir {
-    /// `None` if this machine lets us create files in it regardless.
-    fn new(dir: &std::path::Path) -> Option<Self> {
-        let guard = ReadOnlyDir(dir.to_path_buf());
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o500)).unwrap();
-        if guard.writable() {
-            let _ = Command::new("chattr").arg("+i").arg(dir).output();
-        }
-        (!guard.writable()).then_some(guard)
-    }
-
-    fn writable(&self) -> bool {
-        let probe = self.0.join(".probe");
-        let created = std::fs::File::create_new(&probe).is_ok();
-        let _ = std::fs::remove_file(&probe);
-        created
-    }
-}
-
-impl Drop for ReadOnlyDir {
-    fn drop(&mut self) {
-        let _ = Command::new("chattr").arg("-i").arg(&self.0).output();
-        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
-    }
-}
-
 #[test]
-// Root in a container may lack CAP_LINUX_IMMUTABLE; the test then says it skipped, loudly.
-#[allow(clippy::print_stderr)]
 fn metadata_write_failure_leaves_the_keychain_as_it_was() {
     let env = TestEnv::new();
     env.login(keys::VALID, None);
     let before = env.snapshot();
-    let Some(_read_only) = ReadOnlyDir::new(&env.fluxloop_dir()) else {
-        eprintln!("SKIPPED: cannot make a directory read-only here (root without chattr +i)");
-        return;
-    };
+    // A debug-build hook makes every write of the credentials file fail as a full disk would,
+    // so this runs everywhere, root included (where a read-only directory stops nothing).
+    let fail = [("FLUXLOOP_DEBUG_FAIL_METADATA_WRITE", "1")];
 
     // Rotation whose metadata cannot be written: the old key stays in the keychain.
-    env.run_stdin(&["auth", "login"], &format!("{}\n", keys::EXPIRING_SOON))
-        .assert_code(1)
-        .stderr_has("nothing changed")
-        .never_shows(keys::EXPIRING_SOON);
+    env.run_with(
+        &["auth", "login"],
+        Some(&format!("{}\n", keys::EXPIRING_SOON)),
+        &fail,
+    )
+    .assert_code(1)
+    .stderr_has("No space left on device")
+    .stderr_has("The keychain was restored to what it held before; nothing changed.")
+    .never_shows(keys::EXPIRING_SOON);
     assert_eq!(env.snapshot(), before);
 
     // A new profile: the entry it created is removed again.
-    env.run_stdin(
+    env.run_with(
         &["auth", "login", "--profile", "work"],
-        &format!("{}\n", keys::EXPIRING_SOON),
+        Some(&format!("{}\n", keys::EXPIRING_SOON)),
+        &fail,
     )
     .assert_code(1);
     assert_eq!(env.snapshot(), before);

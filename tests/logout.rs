@@ -43,7 +43,9 @@ fn logout_removes_the_default_profile_and_says_the_key_is_not_revoked() {
         .stderr_has("Logged out of profile 'default'")
         .stderr_has("Removed the API key from the Secret Service")
         .stderr_has(NOT_REVOKED)
-        .stderr_has("fluxloop auth logout --revoke")
+        // The key is gone from this machine, so `--revoke` could no longer reach it: the note
+        // names the key for the dashboard instead.
+        .stderr_has("If you no longer need it, revoke it at https://app.fluxloop.ai/settings/api-keys (key flux_dev_abc1...mno34, id key_01HV8Y3M2N)")
         .never_shows(keys::VALID);
 
     assert_eq!(env.keychain_profiles(), ["work"]);
@@ -343,7 +345,7 @@ fn logout_all_revoke_revokes_every_profile_key() {
     env.login(keys::PROJECT_SCOPED, Some("ci"));
     env.run(&["auth", "logout", "--all", "--revoke"])
         .assert_ok()
-        .stderr_has("Revoked 3 key(s) on the platform")
+        .stderr_has("Revoked 3 keys on the platform.")
         .stderr_has("Logged out of all profiles");
     let mut revoked = env.platform.revoked();
     revoked.sort();

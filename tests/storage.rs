@@ -594,7 +594,7 @@ fn migrate_moves_every_plaintext_key_into_the_keychain() {
     );
     env.run(&["auth", "migrate"])
         .assert_ok()
-        .stderr_has("Moved 2 key(s) into the Secret Service")
+        .stderr_has("Moved 2 keys into the Secret Service")
         .stderr_has("default")
         .stderr_has("work")
         .never_shows(keys::VALID)
@@ -747,7 +747,7 @@ fn storage_file_can_be_migrated_when_a_keychain_appears() {
     desktop
         .run_with(&["auth", "migrate"], None, &home)
         .assert_ok()
-        .stderr_has("Moved 1 key(s) into the Secret Service: default");
+        .stderr_has("Moved 1 key into the Secret Service: default");
     assert_eq!(desktop.keychain()[0].secret.as_deref(), Some(keys::VALID));
     let text = std::fs::read_to_string(shared.join("credentials")).unwrap();
     assert!(

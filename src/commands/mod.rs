@@ -1,7 +1,8 @@
 //! The command layer: one file per command, each returning an exit status or a [`CliError`].
+//!
+//! [`CliError`]: crate::error::CliError
 
 pub mod auth;
-pub mod errors;
 
 use crate::cli::Command;
 use crate::context::Context;

@@ -3,5 +3,7 @@
 mod model;
 mod store;
 
-pub use model::{CredentialsFile, Expiry, KeyLocation, Profile, ProfileName, Storage};
-pub use store::{Loaded, ProfileError, ProfileStore};
+pub use model::{
+    CredentialsFile, DEFAULT_PROFILE, Expiry, PlaintextKey, Profile, ProfileName, ProfileNameError,
+};
+pub use store::{Loaded, ProfileError, ProfileStore, ProfileTx};

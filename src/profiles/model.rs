@@ -8,10 +8,13 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::CliError;
+use crate::secrets::StoreKind;
 
 /// Current file format version, written on every save.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// The profile used when none is named.
+pub const DEFAULT_PROFILE: &str = "default";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct CredentialsFile {
@@ -50,7 +53,7 @@ pub struct Profile {
     /// Where the key is. Absent in files of earlier releases: keychain, or legacy plaintext
     /// when `api_key` is present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage: Option<Storage>,
+    pub storage: Option<StoreKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saved_at: Option<DateTime<Utc>>,
     /// A plaintext key: legacy, or opt-in file storage. Never written for keychain profiles.
@@ -64,30 +67,29 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// Where this profile's key is kept, as the file says.
-    pub fn key_location(&self) -> KeyLocation {
-        match (self.storage, &self.api_key) {
-            (Some(Storage::File), Some(_)) => KeyLocation::File,
-            (_, Some(_)) => KeyLocation::LegacyPlaintext,
-            _ => KeyLocation::Keychain,
+    /// Where this profile's key is kept, as the file says: a plaintext key in the file, or the
+    /// keychain.
+    pub fn store(&self) -> StoreKind {
+        if self.api_key.is_some() {
+            StoreKind::File
+        } else {
+            StoreKind::Keychain
         }
+    }
+
+    /// A plaintext key written by an earlier release, as opposed to one chosen with
+    /// `--storage file`.
+    pub fn is_legacy_plaintext(&self) -> bool {
+        self.api_key.is_some() && self.storage != Some(StoreKind::File)
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Storage {
-    Keychain,
-    File,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyLocation {
-    Keychain,
-    /// Opt-in plaintext storage (`--storage file`).
-    File,
-    /// `api_key:` written by an earlier release.
-    LegacyPlaintext,
+/// A profile whose key is in plaintext in the credentials file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaintextKey {
+    pub profile: String,
+    /// Written by an earlier release rather than chosen with `--storage file`.
+    pub legacy: bool,
 }
 
 /// A key's expiry as last seen from the platform: a date, or `never`.
@@ -147,8 +149,16 @@ fn ser_secret<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S:
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ProfileName(String);
 
+/// A profile name that breaks the rules; it keeps at most 80 characters of the input, for the
+/// message (which redacts anything that looks like a key).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid profile name {shown:?}")]
+pub struct ProfileNameError {
+    pub shown: String,
+}
+
 impl ProfileName {
-    pub fn parse(name: &str) -> Result<Self, CliError> {
+    pub fn parse(name: &str) -> Result<Self, ProfileNameError> {
         let ok_len = (1..=64).contains(&name.chars().count());
         let ok_chars = name
             .chars()
@@ -156,13 +166,18 @@ impl ProfileName {
         if ok_len && ok_chars {
             Ok(Self(name.to_string()))
         } else {
-            Err(CliError::usage(format!(
-                "Invalid profile name {:?}",
-                crate::keys::redact(&name.chars().take(80).collect::<String>())
-            ))
-            .detail("A profile name is 1 to 64 characters: letters, digits, `-`, `_` and `.`.")
-            .hint("Example: --profile work"))
+            Err(ProfileNameError {
+                shown: crate::keys::redact(&name.chars().take(80).collect::<String>()),
+            })
         }
+    }
+
+    pub fn default_profile() -> Self {
+        Self(DEFAULT_PROFILE.to_string())
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.0 == DEFAULT_PROFILE
     }
 
     pub fn as_str(&self) -> &str {
@@ -177,20 +192,23 @@ impl fmt::Display for ProfileName {
 }
 
 impl CredentialsFile {
-    /// Profile names with a plaintext key in the file, legacy or opt-in, including the top-level
+    /// Profiles with a plaintext key in the file, legacy or opt-in, including the top-level
     /// legacy key as `default`.
-    pub fn plaintext_profiles(&self) -> Vec<(String, KeyLocation)> {
-        let mut out: Vec<(String, KeyLocation)> = self
+    pub fn plaintext_keys(&self) -> Vec<PlaintextKey> {
+        let mut out: Vec<PlaintextKey> = self
             .profiles
             .iter()
             .filter(|(_, p)| p.api_key.is_some())
-            .map(|(n, p)| (n.clone(), p.key_location()))
+            .map(|(n, p)| PlaintextKey {
+                profile: n.clone(),
+                legacy: p.is_legacy_plaintext(),
+            })
             .collect();
-        if self.api_key.is_some() && !self.profiles.contains_key(crate::cli::DEFAULT_PROFILE) {
-            out.push((
-                crate::cli::DEFAULT_PROFILE.to_string(),
-                KeyLocation::LegacyPlaintext,
-            ));
+        if self.api_key.is_some() && !self.profiles.contains_key(DEFAULT_PROFILE) {
+            out.push(PlaintextKey {
+                profile: DEFAULT_PROFILE.to_string(),
+                legacy: true,
+            });
         }
         out
     }
@@ -200,7 +218,7 @@ impl CredentialsFile {
         if let Some(p) = self.profiles.get(name) {
             return Some(p.clone());
         }
-        if name == crate::cli::DEFAULT_PROFILE && self.api_key.is_some() {
+        if name == DEFAULT_PROFILE && self.api_key.is_some() {
             return Some(Profile {
                 api_url: self.api_url.clone(),
                 api_key: self.api_key.clone(),
@@ -210,10 +228,28 @@ impl CredentialsFile {
         None
     }
 
+    /// Every profile name the file knows, the legacy top-level key's `default` included.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.profiles.keys().cloned().collect();
+        if self.api_key.is_some() && !self.profiles.contains_key(DEFAULT_PROFILE) {
+            names.push(DEFAULT_PROFILE.to_string());
+        }
+        names
+    }
+
+    /// Saves a profile; a login to `default` supersedes the legacy top-level key.
+    pub fn insert(&mut self, name: &str, profile: Profile) {
+        if name == DEFAULT_PROFILE {
+            self.api_key = None;
+            self.api_url = None;
+        }
+        self.profiles.insert(name.to_string(), profile);
+    }
+
     /// Removes a profile (and the legacy top-level key when it stands for that profile).
     pub fn remove(&mut self, name: &str) -> bool {
         let mut removed = self.profiles.remove(name).is_some();
-        if name == crate::cli::DEFAULT_PROFILE && self.api_key.is_some() {
+        if name == DEFAULT_PROFILE && self.api_key.is_some() {
             self.api_key = None;
             self.api_url = None;
             removed = true;

@@ -58,11 +58,44 @@ pub struct Loaded {
 #[derive(Debug, Clone)]
 pub struct ProfileStore {
     dir: PathBuf,
+    /// Debug builds only: every write fails, so tests can reach the rollback paths.
+    fail_writes: bool,
+}
+
+/// The credentials file read under the exclusive lock, for one read-modify-write. Keychain calls
+/// made while it is held are serialised with the file, so the two cannot drift apart between
+/// concurrent runs. [`ProfileTx::commit`] writes the file; dropping the guard writes nothing and
+/// releases the lock.
+#[derive(Debug)]
+pub struct ProfileTx<'a> {
+    store: &'a ProfileStore,
+    _lock: File,
+    pub file: CredentialsFile,
+    /// Paths whose group/world read permission was removed while loading.
+    pub tightened: Vec<PathBuf>,
+}
+
+impl ProfileTx<'_> {
+    /// Replaces the file with `self.file` (atomically), then releases the lock.
+    pub fn commit(mut self) -> Result<()> {
+        self.file.version = Some(FORMAT_VERSION);
+        self.store.write(&self.file)
+    }
 }
 
 impl ProfileStore {
     pub fn new(dir: PathBuf) -> Self {
-        Self { dir }
+        Self {
+            dir,
+            fail_writes: false,
+        }
+    }
+
+    /// A store whose every write fails as a full disk would: for tests of the rollback paths.
+    #[cfg(any(test, debug_assertions))]
+    pub fn with_failing_writes(mut self) -> Self {
+        self.fail_writes = true;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -101,25 +134,21 @@ impl ProfileStore {
         Ok(loaded)
     }
 
-    /// Read-modify-write under an exclusive lock. `change` returns a value and whether it changed
-    /// the file; the file is only rewritten when it did. Keychain calls made inside `change` are
-    /// serialised with the file, so the two cannot drift apart between concurrent runs.
-    pub fn update<T>(
-        &self,
-        change: impl FnOnce(&mut CredentialsFile) -> (T, bool),
-    ) -> Result<(T, Loaded)> {
+    /// Takes the exclusive lock (waiting up to [`LOCK_WAIT`] for another fluxloop), then reads
+    /// the file, for a read-modify-write: `let mut tx = store.lock()?; ...; tx.commit()?`.
+    pub fn lock(&self) -> Result<ProfileTx<'_>> {
         secure::create_dir(&self.dir)?;
-        let _lock = self.lock()?;
-        let mut loaded = self.load()?;
-        let (value, changed) = change(&mut loaded.file);
-        if changed {
-            loaded.file.version = Some(FORMAT_VERSION);
-            self.write(&loaded.file)?;
-        }
-        Ok((value, loaded))
+        let lock = self.acquire_lock()?;
+        let loaded = self.load()?;
+        Ok(ProfileTx {
+            store: self,
+            _lock: lock,
+            file: loaded.file,
+            tightened: loaded.tightened,
+        })
     }
 
-    fn lock(&self) -> Result<File> {
+    fn acquire_lock(&self) -> Result<File> {
         let path = self.lock_path();
         let file = secure::open_lock(&path)?;
         let deadline = Instant::now() + LOCK_WAIT;
@@ -143,6 +172,12 @@ impl ProfileStore {
     /// rename over the old file, fsync the directory.
     fn write(&self, file: &CredentialsFile) -> Result<()> {
         let path = self.path();
+        if self.fail_writes {
+            return Err(ProfileError::Write {
+                path,
+                source: io::Error::from_raw_os_error(28), // ENOSPC
+            });
+        }
         let body = zeroize::Zeroizing::new(serde_saphyr::to_string(file).map_err(|e| {
             ProfileError::Malformed {
                 path: path.clone(),
@@ -439,7 +474,8 @@ mod secure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profiles::model::{Expiry, Profile, Storage};
+    use crate::profiles::model::{Expiry, Profile};
+    use crate::secrets::StoreKind;
     use secrecy::ExposeSecret;
 
     fn store() -> (tempfile::TempDir, ProfileStore) {
@@ -449,20 +485,46 @@ mod tests {
     }
 
     fn add(store: &ProfileStore, name: &str) {
-        store
-            .update(|f| {
-                f.profiles.insert(
-                    name.into(),
-                    Profile {
-                        account: Some(format!("{name}@example.com")),
-                        expires: Some(Expiry::Never),
-                        storage: Some(Storage::Keychain),
-                        ..Profile::default()
-                    },
-                );
-                ((), true)
-            })
-            .unwrap();
+        let mut tx = store.lock().unwrap();
+        tx.file.insert(
+            name,
+            Profile {
+                account: Some(format!("{name}@example.com")),
+                expires: Some(Expiry::Never),
+                storage: Some(StoreKind::Keychain),
+                ..Profile::default()
+            },
+        );
+        tx.commit().unwrap();
+    }
+
+    #[test]
+    fn a_dropped_transaction_writes_nothing_and_releases_the_lock() {
+        let (_t, s) = store();
+        add(&s, "default");
+        let before = std::fs::read(s.path()).unwrap();
+        {
+            let mut tx = s.lock().unwrap();
+            tx.file.remove("default");
+            tx.file.insert("other", Profile::default());
+        }
+        assert_eq!(std::fs::read(s.path()).unwrap(), before);
+        // The lock was released: a second transaction does not wait for LOCK_WAIT.
+        let started = Instant::now();
+        drop(s.lock().unwrap());
+        assert!(started.elapsed() < LOCK_WAIT);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_file_as_it_was() {
+        let (_t, s) = store();
+        add(&s, "default");
+        let before = std::fs::read(s.path()).unwrap();
+        let failing = s.clone().with_failing_writes();
+        let mut tx = failing.lock().unwrap();
+        tx.file.remove("default");
+        assert!(matches!(tx.commit(), Err(ProfileError::Write { .. })));
+        assert_eq!(std::fs::read(s.path()).unwrap(), before);
     }
 
     #[test]
@@ -537,7 +599,7 @@ mod tests {
             d.api_key.unwrap().expose_secret(),
             "flux_dev_abc123def456ghi789jkl012mno34"
         );
-        assert_eq!(f.plaintext_profiles().len(), 2);
+        assert_eq!(f.plaintext_keys().len(), 2);
     }
 
     #[test]

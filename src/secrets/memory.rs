@@ -1,4 +1,4 @@
-//! An in-memory keychain for unit tests, with switchable faults.
+//! An in-memory keychain for in-process tests, with switchable faults.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -7,11 +7,28 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{Backend, Result, SecretStore, SecretStoreError};
 
+/// One keychain operation, for aiming a fault at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    CheckReady,
+    Get,
+    Set,
+    Delete,
+    List,
+    DeleteAll,
+}
+
+/// Makes the error a fault returns, fresh for each call.
+type MakeError = fn() -> SecretStoreError;
+
 #[derive(Default)]
 pub struct MemoryStore {
     entries: Mutex<BTreeMap<String, SecretString>>,
-    /// When set, every call fails with a copy of this error.
-    fault: Mutex<Option<fn() -> SecretStoreError>>,
+    /// When set, every call fails with a fresh copy of this error.
+    fault: Mutex<Option<MakeError>>,
+    /// Calls of one operation that fail: the `n`-th call (counting from 1) and every later one.
+    fail_from: Mutex<Option<(Op, usize, MakeError)>>,
+    calls: Mutex<Vec<Op>>,
 }
 
 impl MemoryStore {
@@ -19,15 +36,55 @@ impl MemoryStore {
         Self::default()
     }
 
-    pub fn set_fault(&self, fault: Option<fn() -> SecretStoreError>) {
+    /// A store that already holds these entries.
+    pub fn with(entries: &[(&str, &str)]) -> Self {
+        let store = Self::new();
+        for (profile, key) in entries {
+            store
+                .entries
+                .lock()
+                .unwrap()
+                .insert(profile.to_string(), SecretString::from(*key));
+        }
+        store
+    }
+
+    pub fn set_fault(&self, fault: Option<MakeError>) {
         *self.fault.lock().unwrap() = fault;
     }
 
-    fn check(&self) -> Result<()> {
-        match *self.fault.lock().unwrap() {
-            Some(make) => Err(make()),
-            None => Ok(()),
+    /// From the `n`-th call of `op` on (counting from 1), `op` fails with `make()`.
+    pub fn fail_from(&self, op: Op, n: usize, make: MakeError) {
+        *self.fail_from.lock().unwrap() = Some((op, n, make));
+    }
+
+    /// The key held for `profile`, exposed for assertions.
+    pub fn peek(&self, profile: &str) -> Option<String> {
+        self.entries
+            .lock()
+            .unwrap()
+            .get(profile)
+            .map(|k| k.expose_secret().to_string())
+    }
+
+    /// The profiles that have an entry.
+    pub fn profiles(&self) -> Vec<String> {
+        self.entries.lock().unwrap().keys().cloned().collect()
+    }
+
+    fn check(&self, op: Op) -> Result<()> {
+        let mut calls = self.calls.lock().unwrap();
+        calls.push(op);
+        if let Some(make) = *self.fault.lock().unwrap() {
+            return Err(make());
         }
+        if let Some((target, n, make)) = *self.fail_from.lock().unwrap() {
+            let seen = calls.iter().filter(|c| **c == target).count();
+            if op == target && seen >= n {
+                return Err(make());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -37,16 +94,16 @@ impl SecretStore for MemoryStore {
     }
 
     fn check_ready(&self) -> Result<()> {
-        self.check()
+        self.check(Op::CheckReady)
     }
 
     fn get(&self, profile: &str) -> Result<Option<SecretString>> {
-        self.check()?;
+        self.check(Op::Get)?;
         Ok(self.entries.lock().unwrap().get(profile).cloned())
     }
 
     fn set(&self, profile: &str, key: &SecretString) -> Result<()> {
-        self.check()?;
+        self.check(Op::Set)?;
         self.entries
             .lock()
             .unwrap()
@@ -55,17 +112,17 @@ impl SecretStore for MemoryStore {
     }
 
     fn delete(&self, profile: &str) -> Result<bool> {
-        self.check()?;
+        self.check(Op::Delete)?;
         Ok(self.entries.lock().unwrap().remove(profile).is_some())
     }
 
     fn list(&self) -> Result<Vec<String>> {
-        self.check()?;
+        self.check(Op::List)?;
         Ok(self.entries.lock().unwrap().keys().cloned().collect())
     }
 
     fn delete_all(&self) -> Result<usize> {
-        self.check()?;
+        self.check(Op::DeleteAll)?;
         let mut entries = self.entries.lock().unwrap();
         let n = entries.len();
         entries.clear();

@@ -11,13 +11,63 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 pub use self::keyring::KeyringStore;
-pub use self::memory::MemoryStore;
+pub use self::memory::{MemoryStore, Op};
 
 /// The default keychain service name; entries are `service=fluxloop, username=<profile>`.
 pub const DEFAULT_SERVICE: &str = "fluxloop";
 
 /// Every keychain call gives up after this long, with [`SecretStoreError::Timeout`].
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where a saved key lives: the one vocabulary for `login --storage`, the credentials file's
+/// `storage:` field, and what `status` reports. Stores still to come (the kernel keyring, an
+/// encrypted file) are added here.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+#[value(rename_all = "kebab-case")]
+pub enum StoreKind {
+    /// The OS keychain (macOS Keychain, Windows Credential Manager, Secret Service). The default.
+    Keychain,
+    /// PLAINTEXT in the credentials file (mode 0600), for machines without a keychain.
+    File,
+}
+
+impl StoreKind {
+    /// Stable identifier for JSON output and the credentials file.
+    pub fn id(self) -> &'static str {
+        match self {
+            StoreKind::Keychain => "keychain",
+            StoreKind::File => "file",
+        }
+    }
+}
+
+/// Where the key a command uses came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// `FLUXLOOP_API_KEY`.
+    Env,
+    /// Typed, piped or passed to `login`.
+    Input,
+    /// A store, as the profile's metadata says.
+    Store(StoreKind),
+    /// The plaintext `api_key:` of a credentials file written by an earlier release.
+    LegacyFile,
+}
+
+impl KeySource {
+    /// Stable identifier for JSON output.
+    pub fn id(self) -> &'static str {
+        match self {
+            KeySource::Env => "env",
+            KeySource::Input => "input",
+            KeySource::Store(kind) => kind.id(),
+            KeySource::LegacyFile => "plaintext-file",
+        }
+    }
+}
 
 /// Which keychain holds the keys, named as users know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +134,101 @@ pub enum SecretStoreError {
 }
 
 pub type Result<T> = std::result::Result<T, SecretStoreError>;
+
+/// A shared store is a store: tests keep a handle on the one the command uses.
+impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
+    fn backend(&self) -> Backend {
+        (**self).backend()
+    }
+    fn check_ready(&self) -> Result<()> {
+        (**self).check_ready()
+    }
+    fn get(&self, profile: &str) -> Result<Option<SecretString>> {
+        (**self).get(profile)
+    }
+    fn set(&self, profile: &str, key: &SecretString) -> Result<()> {
+        (**self).set(profile, key)
+    }
+    fn delete(&self, profile: &str) -> Result<bool> {
+        (**self).delete(profile)
+    }
+    fn list(&self) -> Result<Vec<String>> {
+        (**self).list()
+    }
+    fn delete_all(&self) -> Result<usize> {
+        (**self).delete_all()
+    }
+}
+
+/// A keychain failure, with the keychain it happened in, so it can be reported without context.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}")]
+pub struct StoreError {
+    pub backend: Backend,
+    pub kind: SecretStoreError,
+}
+
+/// The keychain as the commands use it: a [`SecretStore`] whose failures name the keychain.
+pub struct Keychain {
+    inner: Box<dyn SecretStore>,
+}
+
+impl Keychain {
+    pub fn new(inner: Box<dyn SecretStore>) -> Self {
+        Self { inner }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend()
+    }
+
+    fn named<T>(&self, result: Result<T>) -> std::result::Result<T, StoreError> {
+        result.map_err(|kind| StoreError {
+            backend: self.backend(),
+            kind,
+        })
+    }
+
+    /// See [`SecretStore::check_ready`].
+    pub fn check_ready(&self) -> std::result::Result<(), StoreError> {
+        self.named(self.inner.check_ready())
+    }
+
+    /// See [`SecretStore::get`].
+    pub fn get(&self, profile: &str) -> std::result::Result<Option<SecretString>, StoreError> {
+        self.named(self.inner.get(profile))
+    }
+
+    /// See [`SecretStore::set`].
+    pub fn set(&self, profile: &str, key: &SecretString) -> std::result::Result<(), StoreError> {
+        self.named(self.inner.set(profile, key))
+    }
+
+    /// See [`SecretStore::delete`].
+    pub fn delete(&self, profile: &str) -> std::result::Result<bool, StoreError> {
+        self.named(self.inner.delete(profile))
+    }
+
+    /// See [`SecretStore::list`].
+    pub fn list(&self) -> std::result::Result<Vec<String>, StoreError> {
+        self.named(self.inner.list())
+    }
+
+    /// See [`SecretStore::delete_all`].
+    pub fn delete_all(&self) -> std::result::Result<usize, StoreError> {
+        self.named(self.inner.delete_all())
+    }
+}
+
+impl SecretStoreError {
+    /// The machine has no keychain at all (as opposed to one that is locked or not answering).
+    pub fn is_absent(&self) -> bool {
+        matches!(
+            self,
+            SecretStoreError::NoSessionBus(_) | SecretStoreError::NoProvider
+        )
+    }
+}
 
 /// A keychain holding one secret per profile.
 pub trait SecretStore: Send + Sync {

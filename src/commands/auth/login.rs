@@ -8,26 +8,24 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::{load_profiles, warn_expiry};
 use crate::api::KeyInfo;
-use crate::cli::{LoginArgs, StorageChoice, env};
-use crate::commands::errors::{self, KEYS_PAGE, KeyOrigin};
+use crate::cli::{LoginArgs, env};
 use crate::context::Context;
-use crate::error::{CliError, CliResult, ExitStatus};
+use crate::error::{CliError, CliResult, ErrorCode, ExitStatus, KEYS_PAGE, KeyUsed, capitalise};
 use crate::keys;
 use crate::output::{Printer, bold, green};
-use crate::profiles::{Expiry, Profile, Storage};
+use crate::profiles::{Expiry, Profile};
+use crate::secrets::StoreKind;
 
 /// A line longer than this on stdin is not a key.
 const MAX_STDIN: u64 = 64 * 1024;
 
 pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     let save = args.should_save();
-    let storage = ctx.storage.unwrap_or(StorageChoice::Keychain);
+    let storage = args.storage.or(ctx.storage).unwrap_or(StoreKind::Keychain);
     // Check the places we will write before asking for a key, so nobody pastes one for nothing.
     let file = load_profiles(ctx, p)?;
-    if save && storage == StorageChoice::Keychain {
-        ctx.secrets
-            .check_ready()
-            .map_err(|e| errors::keychain_error(e, ctx.secrets.backend()))?;
+    if save && storage == StoreKind::Keychain {
+        ctx.keychain.check_ready()?;
     }
     if ctx.env_key.is_some() {
         p.warn(format!(
@@ -37,7 +35,8 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     }
 
     let key = read_key(args.api_key.take(), p)?;
-    keys::check_format(&key).map_err(|e| errors::key_format_error(e, &KeyOrigin::Input))?;
+    let used = KeyUsed::input(ctx.profile.as_str());
+    keys::check_format(&key).map_err(|e| CliError::for_key(e, &used))?;
 
     let existing = file.profile(ctx.profile.as_str());
     let base = ctx.api_url(existing.as_ref())?;
@@ -45,7 +44,7 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     let info = client
         .introspect_key(&key)
         .await
-        .map_err(|e| errors::api_error(e, &KeyOrigin::Input))?;
+        .map_err(|e| CliError::for_key(e, &used))?;
 
     if !save {
         p.info(format!("✅ {}", green("Successfully authenticated!")));
@@ -63,30 +62,26 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
         key_id: info.key.id.clone(),
         environment: Some(info.key.environment.clone()),
         organizations: info.organizations.iter().map(|o| o.name.clone()).collect(),
-        storage: Some(match storage {
-            StorageChoice::Keychain => Storage::Keychain,
-            StorageChoice::File => Storage::File,
-        }),
+        storage: Some(storage),
         saved_at: Some(Utc::now()),
-        api_key: (storage == StorageChoice::File).then(|| SecretString::from(key.expose_secret())),
+        api_key: (storage == StoreKind::File).then(|| SecretString::from(key.expose_secret())),
     };
     match storage {
-        StorageChoice::Keychain => save_to_keychain(ctx, &key, meta)?,
-        StorageChoice::File => save_to_file(ctx, meta)?,
+        StoreKind::Keychain => save_to_keychain(ctx, &key, meta)?,
+        StoreKind::File => save_to_file(ctx, meta)?,
     }
 
     p.info(format!("✅ {}", green("Successfully authenticated!")));
     match storage {
-        StorageChoice::Keychain => p.info(format!(
+        StoreKind::Keychain => p.info(format!(
             "   API key saved to {} (profile: {})",
-            ctx.secrets.backend(),
+            ctx.keychain.backend(),
             ctx.profile
         )),
-        StorageChoice::File => p.warn(format!(
-            "API key saved IN PLAINTEXT to {} (profile: {}, --storage file); anyone who can read that file can use it. `fluxloop auth migrate` moves it into the {} later.",
+        StoreKind::File => p.info(format!(
+            "   API key saved IN PLAINTEXT to {} (profile: {}, --storage file)",
             ctx.profiles.path().display(),
             ctx.profile,
-            ctx.secrets.backend()
         )),
     }
     p.info(format!(
@@ -94,6 +89,14 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
         ctx.profiles.path().display()
     ));
     print_account(p, &info);
+    if storage == StoreKind::File {
+        p.info("");
+        p.warn(format!(
+            "anyone who can read {} can use this key; `fluxloop auth migrate` moves it into the {} later.",
+            ctx.profiles.path().display(),
+            ctx.keychain.backend()
+        ));
+    }
     warn_expiry(p, info.key.expires_at);
     Ok(ExitStatus::Success)
 }
@@ -110,65 +113,34 @@ fn print_account(p: &Printer, info: &KeyInfo) {
 /// Keychain entry and metadata change together under the file lock. If the metadata cannot be
 /// written, the keychain goes back to what it held, so a failed rotation loses nothing.
 fn save_to_keychain(ctx: &Context, key: &SecretString, meta: Profile) -> CliResult<()> {
-    let backend = ctx.secrets.backend();
     let name = ctx.profile.as_str();
-    // Set once the keychain was changed: what it held before, to put back if the file fails.
-    let mut previous = None;
-    let outcome = ctx.profiles.update(|file| {
-        let old = match ctx.secrets.get(name) {
-            Ok(prev) => prev,
-            Err(e) => return (Err(errors::keychain_error(e, backend)), false),
-        };
-        if let Err(e) = ctx.secrets.set(name, key) {
-            return (Err(errors::keychain_error(e, backend)), false);
-        }
-        previous = Some(old);
-        if name == crate::cli::DEFAULT_PROFILE {
-            // A legacy top-level plaintext key is superseded by this login.
-            file.api_key = None;
-            file.api_url = None;
-        }
-        file.profiles.insert(name.to_string(), meta);
-        (Ok(()), true)
-    });
-    match outcome {
-        Ok((result, _)) => result,
-        // The file was refused before the keychain was touched (lock, load): nothing to undo.
-        Err(e) if previous.is_none() => Err(errors::profile_error(e)),
-        Err(e) => {
-            let restored = match previous.as_ref().and_then(Option::as_ref) {
-                Some(old) => ctx.secrets.set(name, old),
-                None => ctx.secrets.delete(name).map(|_| ()),
-            };
-            let mut err = errors::profile_error(e);
-            err = match restored {
-                Ok(()) => {
-                    err.detail("The keychain was restored to what it held before; nothing changed.")
-                }
-                Err(_) => err.detail(
-                    "The new key is in the keychain, but the metadata file could not be updated.",
-                ),
-            };
-            Err(err)
-        }
-    }
+    let mut tx = ctx.profiles.lock()?;
+    let previous = ctx.keychain.get(name)?;
+    ctx.keychain.set(name, key)?;
+    tx.file.insert(name, meta);
+    let Err(e) = tx.commit() else {
+        return Ok(());
+    };
+    let restored = match &previous {
+        Some(old) => ctx.keychain.set(name, old),
+        None => ctx.keychain.delete(name).map(|_| ()),
+    };
+    let err = CliError::from(e);
+    Err(match restored {
+        Ok(()) => err.detail("The keychain was restored to what it held before; nothing changed."),
+        Err(_) => err
+            .detail("The new key is in the keychain, but the metadata file could not be updated."),
+    })
 }
 
 fn save_to_file(ctx: &Context, meta: Profile) -> CliResult<()> {
     let name = ctx.profile.as_str();
-    ctx.profiles
-        .update(|file| {
-            if name == crate::cli::DEFAULT_PROFILE {
-                file.api_key = None;
-                file.api_url = None;
-            }
-            file.profiles.insert(name.to_string(), meta);
-            ((), true)
-        })
-        .map_err(errors::profile_error)?;
+    let mut tx = ctx.profiles.lock()?;
+    tx.file.insert(name, meta);
+    tx.commit()?;
     // A keychain entry left from an earlier login would shadow nothing but confuse `logout`;
     // remove it if the keychain is reachable at all. Its absence is the point of file storage.
-    let _ = ctx.secrets.delete(name);
+    let _ = ctx.keychain.delete(name);
     Ok(())
 }
 
@@ -214,12 +186,14 @@ fn read_stdin() -> CliResult<SecretString> {
         CliError::usage("Could not read the API key from standard input: it is not UTF-8 text")
     })?;
     if line.trim().is_empty() {
-        return Err(
-            CliError::new(ExitStatus::Usage, "no_key", "No API key on standard input")
-                .detail("Standard input was empty; nothing was stored.")
-                .hint("Pipe the key in: `printf '%s\\n' \"$FLUXLOOP_KEY\" | fluxloop auth login`")
-                .hint("Or run `fluxloop auth login` in a terminal to be prompted"),
-        );
+        return Err(CliError::new(
+            ExitStatus::Usage,
+            ErrorCode::NoKey,
+            "No API key on standard input",
+        )
+        .detail("Standard input was empty; nothing was stored.")
+        .hint("Pipe the key in: `printf '%s\\n' \"$FLUXLOOP_KEY\" | fluxloop auth login`")
+        .hint("Or run `fluxloop auth login` in a terminal to be prompted"));
     }
     Ok(SecretString::from(line.trim()))
 }
@@ -238,9 +212,9 @@ fn prompt(p: &Printer) -> CliResult<SecretString> {
             let candidate = SecretString::from(input.trim());
             Ok(match keys::check_format(&candidate) {
                 Ok(()) => inquire::validator::Validation::Valid,
-                Err(e) => inquire::validator::Validation::Invalid(
-                    errors::capitalise(&e.to_string()).into(),
-                ),
+                Err(e) => {
+                    inquire::validator::Validation::Invalid(capitalise(&e.to_string()).into())
+                }
             })
         })
         .prompt();
@@ -254,7 +228,7 @@ fn prompt(p: &Printer) -> CliResult<SecretString> {
             inquire::InquireError::OperationCanceled | inquire::InquireError::OperationInterrupted,
         ) => Err(CliError::new(
             ExitStatus::Failure,
-            "cancelled",
+            ErrorCode::Cancelled,
             "Login cancelled; nothing was stored",
         )),
         Err(e) => Err(CliError::failure(format!(

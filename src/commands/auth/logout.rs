@@ -2,21 +2,30 @@
 
 use secrecy::SecretString;
 
-use super::{load_profiles, stored_key};
+use super::{count, load_profiles, stored_key};
 use crate::cli::{LogoutArgs, env};
-use crate::commands::errors::{self, KeyOrigin};
 use crate::context::Context;
-use crate::error::{CliError, CliResult, ExitStatus};
+use crate::error::{CliError, CliResult, ExitStatus, KEYS_PAGE, KeyUsed};
 use crate::output::{Printer, green};
-use crate::profiles::{CredentialsFile, KeyLocation};
-use crate::secrets::SecretStoreError;
+use crate::profiles::{CredentialsFile, Profile};
+use crate::secrets::{KeySource, StoreKind};
 
 pub async fn run(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult {
-    let file = load_profiles(ctx, p)?;
+    if args.all && ctx.profile_flag {
+        return Err(
+            CliError::usage("--all removes every profile; it takes no --profile").hint(format!(
+                "Run `fluxloop auth logout --profile {}` to log out of that profile only",
+                ctx.profile
+            )),
+        );
+    }
+    // Loaded once outside the lock for its warnings (permissions fixed, plaintext keys); the
+    // decisions below are made on the file as read under the lock.
+    load_profiles(ctx, p)?;
     let status = if args.all {
-        logout_all(args, ctx, &file, p).await?
+        logout_all(args, ctx, p).await?
     } else {
-        logout_one(args, ctx, &file, p).await?
+        logout_one(args, ctx, p).await?
     };
     if ctx.env_key.is_some() {
         p.warn(format!(
@@ -27,23 +36,24 @@ pub async fn run(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult {
     Ok(status)
 }
 
-async fn logout_one(
-    args: &LogoutArgs,
-    ctx: &Context,
-    file: &CredentialsFile,
-    p: &Printer,
-) -> CliResult {
+/// Read, revoke and delete under one lock, so a login racing this logout cannot have its new
+/// key deleted unrevoked, nor its metadata removed.
+async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult {
     let name = ctx.profile.as_str();
-    let backend = ctx.secrets.backend();
-    let profile = file.profile(name);
-    let location = profile.as_ref().map(|p| p.key_location());
+    let backend = ctx.keychain.backend();
+    let mut tx = ctx.profiles.lock()?;
+    let profile = tx.file.profile(name);
+    // A profile whose key is in the file may live on a machine without a keychain: an
+    // unreachable keychain cannot hold its key, so it does not block the logout.
+    let in_file = profile
+        .as_ref()
+        .is_some_and(|pr| pr.store() == StoreKind::File);
 
     let mut revoked = false;
     if args.revoke {
-        let key = stored_key(ctx, name, profile.as_ref())?.map(|(key, _)| key);
-        match key {
-            Some(key) => {
-                revoke(ctx, &key, profile.as_ref(), name).await?;
+        match stored_key(ctx, name, profile.as_ref())? {
+            Some((key, source)) => {
+                revoke(ctx, &key, source, profile.as_ref(), name).await?;
                 revoked = true;
             }
             None => p.info(format!(
@@ -52,31 +62,23 @@ async fn logout_one(
         }
     }
 
-    // A profile whose key is in the file may live on a machine without a keychain: an
-    // unreachable keychain cannot hold its key, so it does not block the logout.
-    let keychain_optional = matches!(
-        location,
-        Some(KeyLocation::File | KeyLocation::LegacyPlaintext)
-    );
-    let (result, _) = ctx
-        .profiles
-        .update(|f| {
-            let removed_key = match ctx.secrets.delete(name) {
-                // Secret Service reports a locked or missing collection as "no entry"; say that
-                // rather than "not logged in" when the key would have been in the keychain.
-                Ok(false) if !keychain_optional => match ctx.secrets.check_ready() {
-                    Ok(()) => false,
-                    Err(e) => return (Err(errors::keychain_error(e, backend)), false),
-                },
-                Ok(removed) => removed,
-                Err(e) if keychain_optional && no_keychain_here(&e) => false,
-                Err(e) => return (Err(errors::keychain_error(e, backend)), false),
-            };
-            let removed_meta = f.remove(name);
-            (Ok((removed_key, removed_meta)), removed_meta)
-        })
-        .map_err(errors::profile_error)?;
-    let (removed_key, removed_meta) = result?;
+    let removed_key = match ctx.keychain.delete(name) {
+        // Secret Service reports a locked or missing collection as "no entry"; say that
+        // rather than "not logged in" when the key would have been in the keychain.
+        Ok(false) if !in_file => {
+            ctx.keychain.check_ready()?;
+            false
+        }
+        Ok(removed) => removed,
+        Err(e) if in_file && e.kind.is_absent() => false,
+        Err(e) => return Err(e.into()),
+    };
+    let removed_meta = tx.file.remove(name);
+    if removed_meta {
+        tx.commit()?;
+    } else {
+        drop(tx);
+    }
 
     if !removed_key && !removed_meta {
         p.info(format!(
@@ -92,7 +94,7 @@ async fn logout_one(
         p.info(format!("   Removed the API key from the {backend}"));
     }
     if removed_meta {
-        let what = if keychain_optional {
+        let what = if in_file {
             "the plaintext key and metadata"
         } else {
             "profile metadata"
@@ -102,77 +104,66 @@ async fn logout_one(
             ctx.profiles.path().display()
         ));
     }
-    revocation_note(args.revoke, revoked, p);
+    revocation_note(args.revoke, revoked, profile.as_ref(), p);
     Ok(ExitStatus::Success)
 }
 
-async fn logout_all(
-    args: &LogoutArgs,
-    ctx: &Context,
-    file: &CredentialsFile,
-    p: &Printer,
-) -> CliResult {
-    let backend = ctx.secrets.backend();
-    let mut names: Vec<String> = file.profiles.keys().cloned().collect();
-    for (n, _) in file.plaintext_profiles() {
-        if !names.contains(&n) {
-            names.push(n);
-        }
-    }
-    let (in_keychain, keychain_absent) = match ctx.secrets.list() {
+async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult {
+    let backend = ctx.keychain.backend();
+    let mut tx = ctx.profiles.lock()?;
+    let names = tx.file.names();
+    let (in_keychain, keychain_absent) = match ctx.keychain.list() {
         Ok(found) => (found, false),
         // No keychain at all on this machine: nothing of ours can be in it.
         Err(e)
-            if no_keychain_here(&e)
-                && file
-                    .profiles
-                    .values()
-                    .all(|pr| pr.key_location() != KeyLocation::Keychain) =>
+            if e.kind.is_absent()
+                && names.iter().all(|n| {
+                    tx.file
+                        .profile(n)
+                        .is_some_and(|pr| pr.store() != StoreKind::Keychain)
+                }) =>
         {
             (Vec::new(), true)
         }
-        Err(e) => return Err(errors::keychain_error(e, backend)),
+        Err(e) => return Err(e.into()),
     };
     let orphans: Vec<&String> = in_keychain.iter().filter(|n| !names.contains(n)).collect();
 
     let mut revoked = 0;
     if args.revoke {
         for name in names.iter().chain(orphans.iter().copied()) {
-            let prof = file.profile(name);
+            let prof = tx.file.profile(name);
             // Only names the keychain listed are looked up there: the others have no entry.
             let in_file = prof
                 .as_ref()
-                .is_some_and(|pr| pr.key_location() != KeyLocation::Keychain);
+                .is_some_and(|pr| pr.store() != StoreKind::Keychain);
             let key = if in_file || in_keychain.contains(name) {
-                stored_key(ctx, name, prof.as_ref())?.map(|(key, _)| key)
+                stored_key(ctx, name, prof.as_ref())?
             } else {
                 None
             };
-            if let Some(key) = key {
-                revoke(ctx, &key, prof.as_ref(), name).await?;
+            if let Some((key, source)) = key {
+                revoke(ctx, &key, source, prof.as_ref(), name).await?;
                 revoked += 1;
             }
         }
-        p.info(format!("Revoked {revoked} key(s) on the platform."));
+        p.info(format!(
+            "Revoked {} on the platform.",
+            count(revoked, "key", "keys")
+        ));
     }
 
-    let (result, _) = ctx
-        .profiles
-        .update(|f| {
-            let deleted = if keychain_absent {
-                0
-            } else {
-                match ctx.secrets.delete_all() {
-                    Ok(n) => n,
-                    Err(e) => return (Err(errors::keychain_error(e, backend)), false),
-                }
-            };
-            let had_any = !f.is_empty();
-            *f = CredentialsFile::default();
-            (Ok(deleted), had_any)
-        })
-        .map_err(errors::profile_error)?;
-    let deleted = result?;
+    let deleted = if keychain_absent {
+        0
+    } else {
+        ctx.keychain.delete_all()?
+    };
+    if !tx.file.is_empty() {
+        tx.file = CredentialsFile::default();
+        tx.commit()?;
+    } else {
+        drop(tx);
+    }
 
     if names.is_empty() && deleted == 0 {
         p.info("Not logged in to any profile; nothing to remove.");
@@ -198,12 +189,12 @@ async fn logout_all(
             n => format!(" ({n} had no profile metadata)"),
         };
         p.info(format!(
-            "   Removed {deleted} entr{} from the {backend}{orphan_note}",
-            if deleted == 1 { "y" } else { "ies" }
+            "   Removed {} from the {backend}{orphan_note}",
+            count(deleted, "entry", "entries")
         ));
     }
     p.info(format!("   Cleared {}", ctx.profiles.path().display()));
-    revocation_note(args.revoke, revoked > 0, p);
+    revocation_note(args.revoke, revoked > 0, None, p);
     Ok(ExitStatus::Success)
 }
 
@@ -212,7 +203,8 @@ async fn logout_all(
 async fn revoke(
     ctx: &Context,
     key: &SecretString,
-    profile: Option<&crate::profiles::Profile>,
+    source: KeySource,
+    profile: Option<&Profile>,
     name: &str,
 ) -> CliResult<()> {
     let base = if ctx.profile.as_str() == name {
@@ -224,47 +216,56 @@ async fn revoke(
             profile.and_then(|p| p.api_url.as_deref()),
         ) {
             (Some(url), _) => url.clone(),
-            (None, Some(saved)) => crate::api::parse_base_url(saved)
-                .map_err(|e| errors::api_error(e, &KeyOrigin::None))?,
+            (None, Some(saved)) => crate::api::parse_base_url(saved)?,
             (None, None) => ctx.api_url(None)?,
         }
     };
     let client = ctx.client(base)?;
     client.revoke_key(key).await.map_err(|e| {
-        let origin = KeyOrigin::Profile { name: name.to_string(), expires: None };
-        let mut err: CliError = errors::api_error(e, &origin);
-        err.title = format!("Could not revoke the key of profile '{name}': {}", err.title);
-        err.detail("Nothing was removed: the key is still saved on this machine and still valid.")
+        let used = KeyUsed {
+            source,
+            profile: name,
+            expires: None,
+        };
+        CliError::for_key(e, &used)
+            .context(format!("Could not revoke the key of profile '{name}'"))
+            .detail("Nothing was removed: the key is still saved on this machine and still valid.")
             .hint("Retry `fluxloop auth logout --revoke`, or revoke the key in the dashboard and run `fluxloop auth logout`")
     })
 }
 
 /// Says whether the key still works elsewhere. Only a revocation that happened counts: with
-/// `--revoke` but no saved key there was nothing to send, so the key (if any) still works.
-fn revocation_note(requested: bool, revoked: bool, p: &Printer) {
+/// `--revoke` but no saved key there was nothing to send, so the key (if any) still works. The
+/// key is gone from this machine now, so `--revoke` can no longer reach it: point at the
+/// dashboard, naming the key as the metadata knew it.
+fn revocation_note(requested: bool, revoked: bool, profile: Option<&Profile>, p: &Printer) {
     if revoked {
         p.info("   The key was revoked on the platform and no longer works anywhere.");
-    } else if requested {
-        p.info("");
-        p.info("Note: the key was NOT revoked on the platform: no saved key was found to revoke.");
-        p.info(format!(
-            "If it still exists, revoke it at {}",
-            errors::KEYS_PAGE
-        ));
-    } else {
-        p.info("");
-        p.info("Note: the key was NOT revoked on the platform and still works wherever else it is used.");
-        p.info(format!(
-            "Revoke it with `fluxloop auth logout --revoke`, or at {}",
-            errors::KEYS_PAGE
-        ));
+        return;
     }
-}
-
-/// The machine has no keychain at all (as opposed to one that is locked or not answering).
-fn no_keychain_here(e: &SecretStoreError) -> bool {
-    matches!(
-        e,
-        SecretStoreError::NoSessionBus(_) | SecretStoreError::NoProvider
-    )
+    p.info("");
+    if requested {
+        p.info("Note: the key was NOT revoked on the platform: no saved key was found to revoke.");
+        p.info(format!("If it still exists, revoke it at {KEYS_PAGE}"));
+        return;
+    }
+    p.info(
+        "Note: the key was NOT revoked on the platform and still works wherever else it is used.",
+    );
+    let which = profile
+        .map(|pr| {
+            let parts: Vec<&str> = [pr.key_hint.as_deref(), pr.key_id.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            if parts.is_empty() {
+                String::new()
+            } else {
+                format!(" (key {})", parts.join(", id "))
+            }
+        })
+        .unwrap_or_default();
+    p.info(format!(
+        "If you no longer need it, revoke it at {KEYS_PAGE}{which}"
+    ));
 }

@@ -6,17 +6,19 @@ mod migrate;
 mod status;
 mod whoami;
 
+#[cfg(test)]
+mod tests;
+
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use crate::cli::{AuthCommand, env};
-use crate::commands::errors::{self, KeyOrigin};
 use crate::context::Context;
-use crate::error::{CliError, CliResult, ExitStatus};
+use crate::error::{CliError, CliResult, ErrorCode, ExitStatus, KEYS_PAGE, KeyUsed};
 use crate::keys;
 use crate::output::Printer;
-use crate::profiles::{CredentialsFile, KeyLocation, Profile};
-use crate::secrets::Backend;
+use crate::profiles::{CredentialsFile, Profile};
+use crate::secrets::{KeySource, StoreKind};
 
 /// Warn this many days before a key expires.
 const EXPIRY_WARNING_DAYS: i64 = 14;
@@ -34,97 +36,82 @@ pub async fn run(command: AuthCommand, ctx: &Context, p: &Printer) -> CliResult 
 /// Loads the credentials file and reports what every command must: permissions it tightened,
 /// and plaintext keys on disk.
 pub(crate) fn load_profiles(ctx: &Context, p: &Printer) -> CliResult<CredentialsFile> {
-    let loaded = ctx.profiles.load().map_err(errors::profile_error)?;
-    for path in &loaded.tightened {
+    let loaded = ctx.profiles.load()?;
+    warn_tightened(&loaded.tightened, p);
+    warn_plaintext(&loaded.file, ctx, p);
+    Ok(loaded.file)
+}
+
+fn warn_tightened(paths: &[std::path::PathBuf], p: &Printer) {
+    for path in paths {
         p.warn(format!(
             "{} was readable by other users; fixed its permissions (now owner-only)",
             path.display()
         ));
     }
-    warn_plaintext(&loaded.file, ctx, p);
-    Ok(loaded.file)
 }
 
 fn warn_plaintext(file: &CredentialsFile, ctx: &Context, p: &Printer) {
-    let plaintext = file.plaintext_profiles();
-    let legacy: Vec<&str> = plaintext
-        .iter()
-        .filter(|(_, l)| *l == KeyLocation::LegacyPlaintext)
-        .map(|(n, _)| n.as_str())
-        .collect();
-    let opted: Vec<&str> = plaintext
-        .iter()
-        .filter(|(_, l)| *l == KeyLocation::File)
-        .map(|(n, _)| n.as_str())
-        .collect();
+    let plaintext = file.plaintext_keys();
+    let names = |legacy: bool| -> Vec<&str> {
+        plaintext
+            .iter()
+            .filter(|k| k.legacy == legacy)
+            .map(|k| k.profile.as_str())
+            .collect()
+    };
+    let (legacy, opted) = (names(true), names(false));
     let path = ctx.profiles.path();
+    let backend = ctx.keychain.backend();
     if !legacy.is_empty() {
         p.warn(format!(
-            "a plaintext API key is on disk in {} (profile: {}); run `fluxloop auth migrate` to move it into the {}",
+            "a plaintext API key is on disk in {} (profile: {}); run `fluxloop auth migrate` to move it into the {backend}",
             path.display(),
             legacy.join(", "),
-            ctx.secrets.backend()
         ));
     }
     if !opted.is_empty() {
         p.warn(format!(
-            "profile {} keeps its API key in PLAINTEXT in {} (--storage file); `fluxloop auth migrate` moves it into the {}",
+            "profile {} keeps its API key in PLAINTEXT in {} (--storage file); `fluxloop auth migrate` moves it into the {backend}",
             opted.join(", "),
             path.display(),
-            ctx.secrets.backend()
         ));
     }
 }
 
-/// Where the key in use came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeySource {
-    Env,
-    Keychain(Backend),
-    File,
-    LegacyPlaintext,
-}
-
-impl KeySource {
-    pub fn id(self) -> &'static str {
-        match self {
-            KeySource::Env => "env",
-            KeySource::Keychain(_) => "keychain",
-            KeySource::File => "file",
-            KeySource::LegacyPlaintext => "plaintext-file",
-        }
-    }
-
-    pub fn describe(self, ctx: &Context) -> String {
-        match self {
-            KeySource::Env => format!("{} environment variable", env::API_KEY),
-            KeySource::Keychain(b) => b.to_string(),
-            KeySource::File => format!(
-                "plaintext file {} (--storage file)",
-                ctx.profiles.path().display()
-            ),
-            KeySource::LegacyPlaintext => format!(
-                "plaintext file {} (legacy; run `fluxloop auth migrate`)",
-                ctx.profiles.path().display()
-            ),
-        }
+/// Where a key came from, as `status` says it.
+pub(crate) fn describe_source(source: KeySource, ctx: &Context) -> String {
+    match source {
+        KeySource::Env => format!("{} environment variable", env::API_KEY),
+        KeySource::Input => "input".to_string(),
+        KeySource::Store(StoreKind::Keychain) => ctx.keychain.backend().to_string(),
+        KeySource::Store(StoreKind::File) => format!(
+            "plaintext file {} (--storage file)",
+            ctx.profiles.path().display()
+        ),
+        KeySource::LegacyFile => format!(
+            "plaintext file {} (legacy; run `fluxloop auth migrate`)",
+            ctx.profiles.path().display()
+        ),
     }
 }
 
+/// The key a command uses, where it came from, and the selected profile's saved metadata.
 pub(crate) struct ResolvedKey {
     pub key: SecretString,
     pub source: KeySource,
-    /// The selected profile's saved metadata, if any.
     pub profile: Option<Profile>,
 }
 
 impl ResolvedKey {
-    pub fn origin(&self, ctx: &Context) -> KeyOrigin {
-        match self.source {
-            KeySource::Env => KeyOrigin::Env,
-            _ => KeyOrigin::Profile {
-                name: ctx.profile.to_string(),
-                expires: self
+    /// For error messages about this key.
+    pub fn used<'a>(&self, ctx: &'a Context) -> KeyUsed<'a> {
+        KeyUsed {
+            source: self.source,
+            profile: ctx.profile.as_str(),
+            expires: match self.source {
+                KeySource::Env | KeySource::Input => None,
+                _ => self
                     .profile
                     .as_ref()
                     .and_then(|p| p.expires)
@@ -143,33 +130,35 @@ pub(crate) fn resolve_key(
 ) -> CliResult<ResolvedKey> {
     let profile = file.profile(ctx.profile.as_str());
     if let Some(key) = &ctx.env_key {
-        keys::check_format(key).map_err(|e| errors::key_format_error(e, &KeyOrigin::Env))?;
-        return Ok(ResolvedKey {
+        let resolved = ResolvedKey {
             key: key.clone(),
             source: KeySource::Env,
             profile,
-        });
+        };
+        keys::check_format(key).map_err(|e| CliError::for_key(e, &resolved.used(ctx)))?;
+        return Ok(resolved);
     }
-    let origin = KeyOrigin::Profile {
-        name: ctx.profile.to_string(),
-        expires: None,
-    };
     let Some((key, source)) = stored_key(ctx, ctx.profile.as_str(), profile.as_ref())? else {
         return Err(not_logged_in(ctx, file, profile.is_some()));
     };
-    keys::check_format(&key).map_err(|e| errors::key_format_error(e, &origin))?;
-    if source == KeySource::File {
+    let resolved = ResolvedKey {
+        key,
+        source,
+        profile,
+    };
+    let used = KeyUsed {
+        expires: None,
+        ..resolved.used(ctx)
+    };
+    keys::check_format(&resolved.key).map_err(|e| CliError::for_key(e, &used))?;
+    if source == KeySource::Store(StoreKind::File) {
         p.warn(format!(
             "using the PLAINTEXT key of profile '{}' from {}",
             ctx.profile,
             ctx.profiles.path().display()
         ));
     }
-    Ok(ResolvedKey {
-        key,
-        source,
-        profile,
-    })
+    Ok(resolved)
 }
 
 /// A profile's saved key, wherever its metadata says it is: the credentials file for
@@ -182,47 +171,38 @@ pub(crate) fn stored_key(
     if let Some(prof) = profile
         && let Some(key) = &prof.api_key
     {
-        match prof.key_location() {
-            KeyLocation::File => return Ok(Some((key.clone(), KeySource::File))),
-            KeyLocation::LegacyPlaintext => {
-                return Ok(Some((key.clone(), KeySource::LegacyPlaintext)));
-            }
-            KeyLocation::Keychain => {}
-        }
+        let source = if prof.is_legacy_plaintext() {
+            KeySource::LegacyFile
+        } else {
+            KeySource::Store(StoreKind::File)
+        };
+        return Ok(Some((key.clone(), source)));
     }
-    let backend = ctx.secrets.backend();
-    ctx.secrets
-        .get(name)
-        .map(|found| found.map(|key| (key, KeySource::Keychain(backend))))
-        .map_err(|e| errors::keychain_error(e, backend))
+    let found = ctx.keychain.get(name)?;
+    Ok(found.map(|key| (key, KeySource::Store(StoreKind::Keychain))))
 }
 
 fn not_logged_in(ctx: &Context, file: &CredentialsFile, has_metadata: bool) -> CliError {
     let mut err = CliError::new(
         ExitStatus::Auth,
-        "not_logged_in",
+        ErrorCode::NotLoggedIn,
         format!("Not logged in (profile '{}')", ctx.profile),
     );
     if has_metadata {
         err = err.detail(format!(
             "{} lists this profile, but its key is missing from the {}.",
             ctx.profiles.path().display(),
-            ctx.secrets.backend()
+            ctx.keychain.backend()
         ));
     }
-    let others: Vec<&str> = file
-        .profiles
-        .keys()
-        .map(String::as_str)
-        .filter(|n| *n != ctx.profile.as_str())
+    let others: Vec<String> = file
+        .names()
+        .into_iter()
+        .filter(|n| n != ctx.profile.as_str())
         .collect();
-    let login = if ctx.profile.as_str() == crate::cli::DEFAULT_PROFILE {
-        "fluxloop auth login".to_string()
-    } else {
-        format!("fluxloop auth login --profile {}", ctx.profile)
-    };
     err = err.hint(format!(
-        "Run `{login}`, or set {} for this shell or CI job",
+        "Run `{}`, or set {} for this shell or CI job",
+        login_command(ctx),
         env::API_KEY
     ));
     if !others.is_empty() {
@@ -234,15 +214,32 @@ fn not_logged_in(ctx: &Context, file: &CredentialsFile, has_metadata: bool) -> C
     err
 }
 
+/// `fluxloop auth login`, with `--profile` when the profile is not the default one.
+pub(crate) fn login_command(ctx: &Context) -> String {
+    if ctx.profile.is_default() {
+        "fluxloop auth login".to_string()
+    } else {
+        format!("fluxloop auth login --profile {}", ctx.profile)
+    }
+}
+
 /// Warns on stderr when the key expires within two weeks.
 pub(crate) fn warn_expiry(p: &Printer, expires: Option<DateTime<Utc>>) {
     let Some(at) = expires else { return };
     let now = Utc::now();
     if at > now && crate::output::days_until(at, now) < EXPIRY_WARNING_DAYS {
         p.warn(format!(
-            "this API key expires {}; create a new one at {} and run `fluxloop auth login`",
+            "this API key expires {}; create a new one at {KEYS_PAGE} and run `fluxloop auth login`",
             crate::output::expiry_text(Some(at), now),
-            errors::KEYS_PAGE
         ));
+    }
+}
+
+/// "1 key", "2 keys".
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
     }
 }

@@ -3,14 +3,14 @@
 use chrono::Utc;
 use serde_json::json;
 
-use super::{KeySource, ResolvedKey, load_profiles, resolve_key, warn_expiry};
+use super::{ResolvedKey, describe_source, load_profiles, resolve_key, warn_expiry};
 use crate::api::KeyInfo;
 use crate::cli::StatusArgs;
-use crate::commands::errors;
 use crate::context::Context;
 use crate::error::{CliError, CliResult, ExitStatus};
 use crate::keys;
 use crate::output::{self, Printer, bold, dim, green};
+use crate::secrets::{KeySource, StoreKind};
 
 /// Bumped only on incompatible changes to the JSON document.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -48,20 +48,12 @@ async fn check(ctx: &Context, p: &Printer) -> CliResult<(ResolvedKey, KeyInfo, u
         .client(url.clone())?
         .introspect_key(&resolved.key)
         .await
-        .map_err(|e| errors::api_error(e, &resolved.origin(ctx)))?;
+        .map_err(|e| CliError::for_key(e, &resolved.used(ctx)))?;
     if let Some(at) = info.key.expires_at
         && at <= Utc::now()
     {
         // The platform should have said 401 key_expired; report expiry, not validity, either way.
-        return Err(CliError::new(
-            ExitStatus::Auth,
-            "key_expired",
-            format!("API key expired on {}", at.format("%Y-%m-%d")),
-        )
-        .hint(format!(
-            "Create a new key at {}, then run `fluxloop auth login`",
-            errors::KEYS_PAGE
-        )));
+        return Err(CliError::key_expired(Some(at)));
     }
     Ok((resolved, info, url))
 }
@@ -93,7 +85,7 @@ fn report(ctx: &Context, p: &Printer, r: &ResolvedKey, info: &KeyInfo, url: &url
     p.data(format!(
         "{}{}",
         label("Key source:"),
-        r.source.describe(ctx)
+        describe_source(r.source, ctx)
     ));
     p.data(format!(
         "{}{}",
@@ -124,7 +116,7 @@ fn report(ctx: &Context, p: &Printer, r: &ResolvedKey, info: &KeyInfo, url: &url
 fn document(ctx: &Context, r: &ResolvedKey, info: &KeyInfo, url: &url::Url) -> serde_json::Value {
     let now = Utc::now();
     let backend = match r.source {
-        KeySource::Keychain(b) => Some(b.id()),
+        KeySource::Store(StoreKind::Keychain) => Some(ctx.keychain.backend().id()),
         _ => None,
     };
     json!({

@@ -2,13 +2,13 @@
 
 use serde_json::json;
 
-use super::{KeySource, load_profiles, resolve_key, warn_expiry};
+use super::{load_profiles, resolve_key, warn_expiry};
 use crate::api::Whoami;
 use crate::cli::WhoamiArgs;
-use crate::commands::errors;
 use crate::context::Context;
-use crate::error::{CliResult, ExitStatus};
+use crate::error::{CliError, CliResult, ExitStatus};
 use crate::output::{Printer, bold, thousands};
+use crate::secrets::KeySource;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -32,7 +32,7 @@ pub async fn run(args: &WhoamiArgs, ctx: &Context, p: &Printer) -> CliResult {
         }
     };
     let (who, info) = tokio::join!(client.whoami(&resolved.key), expiry_lookup);
-    let who = who.map_err(|e| errors::api_error(e, &resolved.origin(ctx)))?;
+    let who = who.map_err(|e| CliError::for_key(e, &resolved.used(ctx)))?;
     let expires = match saved {
         Some(e) => e.at(),
         None => info.and_then(|info| info.key.expires_at),

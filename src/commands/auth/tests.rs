@@ -1,0 +1,257 @@
+//! In-process tests of the rollback paths: the command runs against the in-memory keychain (with
+//! faults aimed at one call), a temporary credentials directory and the stand-in platform. The
+//! end-to-end tests in tests/ cover the same commands on a real Secret Service.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use fluxloop_stand_in::{Platform, keys};
+
+use crate::cli::Cli;
+use crate::context::{Context, Settings};
+use crate::error::{ErrorCode, ExitStatus};
+use crate::output::{Capture, Printer};
+use crate::profiles::ProfileStore;
+use crate::secrets::{Keychain, MemoryStore, Op, SecretStoreError};
+
+struct World {
+    _dir: tempfile::TempDir,
+    home: std::path::PathBuf,
+    platform: Platform,
+    store: Arc<MemoryStore>,
+    failing_writes: bool,
+}
+
+struct Outcome {
+    status: ExitStatus,
+    code: Option<ErrorCode>,
+    stdout: String,
+    stderr: String,
+}
+
+impl World {
+    fn new(store: MemoryStore) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join(".fluxloop");
+        Self {
+            _dir: dir,
+            home,
+            platform: Platform::start(),
+            store: Arc::new(store),
+            failing_writes: false,
+        }
+    }
+
+    fn profiles(&self) -> ProfileStore {
+        let store = ProfileStore::new(self.home.clone());
+        if self.failing_writes {
+            store.with_failing_writes()
+        } else {
+            store
+        }
+    }
+
+    fn write_credentials(&self, text: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&self.home).unwrap();
+        std::fs::set_permissions(&self.home, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let path = self.home.join("credentials");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    fn credentials(&self) -> Option<String> {
+        std::fs::read_to_string(self.home.join("credentials")).ok()
+    }
+
+    fn run(&self, args: &[&str]) -> Outcome {
+        let cli = Cli::try_parse_from(std::iter::once("fluxloop").chain(args.iter().copied()))
+            .expect("valid command line");
+        let settings = Settings::for_test(self.home.clone(), &self.platform.url());
+        let ctx = Context::new(
+            settings,
+            self.profiles(),
+            Keychain::new(Box::new(self.store.clone())),
+        );
+        let (out, err) = (Capture::default(), Capture::default());
+        let printer = Printer::new(Box::new(out.clone()), Box::new(err.clone()));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (status, code) =
+            match runtime.block_on(crate::commands::run(cli.command, &ctx, &printer)) {
+                Ok(status) => (status, None),
+                Err(e) => {
+                    printer.error(&e);
+                    (e.status, Some(e.code))
+                }
+            };
+        Outcome {
+            status: printer.finish(status),
+            code,
+            stdout: out.text(),
+            stderr: err.text(),
+        }
+    }
+}
+
+fn locked() -> SecretStoreError {
+    SecretStoreError::Locked
+}
+
+#[test]
+fn login_puts_the_old_key_back_when_the_metadata_cannot_be_written() {
+    let mut world = World::new(MemoryStore::with(&[("default", keys::READ_ONLY)]));
+    world.write_credentials("profiles:\n  default:\n    account: old@example.com\n");
+    let before = world.credentials();
+    world.failing_writes = true;
+
+    let out = world.run(&["auth", "login", "--api-key", keys::VALID]);
+
+    assert_eq!(out.status, ExitStatus::Failure, "{}", out.stderr);
+    assert_eq!(out.code, Some(ErrorCode::CredentialsFile));
+    assert!(
+        out.stderr
+            .contains("The keychain was restored to what it held before; nothing changed."),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        world.store.peek("default").as_deref(),
+        Some(keys::READ_ONLY)
+    );
+    assert_eq!(world.credentials(), before);
+}
+
+#[test]
+fn login_removes_its_new_entry_when_the_metadata_cannot_be_written() {
+    let mut world = World::new(MemoryStore::new());
+    world.failing_writes = true;
+
+    let out = world.run(&["auth", "login", "--api-key", keys::VALID]);
+
+    assert_eq!(out.status, ExitStatus::Failure, "{}", out.stderr);
+    assert!(world.store.profiles().is_empty());
+    assert_eq!(world.credentials(), None);
+}
+
+#[test]
+fn login_says_so_when_the_keychain_cannot_be_put_back() {
+    let mut world = World::new(MemoryStore::with(&[("default", keys::READ_ONLY)]));
+    world.failing_writes = true;
+    // The first set stores the new key; the second, putting the old one back, fails.
+    world.store.fail_from(Op::Set, 2, locked);
+
+    let out = world.run(&["auth", "login", "--api-key", keys::VALID]);
+
+    assert_eq!(out.status, ExitStatus::Failure);
+    assert!(
+        out.stderr.contains(
+            "The new key is in the keychain, but the metadata file could not be updated."
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn logout_all_removes_orphans_and_every_profile() {
+    let world = World::new(MemoryStore::with(&[
+        ("default", keys::VALID),
+        ("work", keys::READ_ONLY),
+        ("lost", keys::PROJECT_SCOPED),
+    ]));
+    world.write_credentials("profiles:\n  default: {}\n  work: {}\n");
+
+    let out = world.run(&["auth", "logout", "--all"]);
+
+    assert_eq!(out.status, ExitStatus::Success, "{}", out.stderr);
+    assert!(world.store.profiles().is_empty());
+    assert!(
+        out.stderr
+            .contains("Removed 3 entries from the in-memory store (1 had no profile metadata)"),
+        "{}",
+        out.stderr
+    );
+    let left = world.credentials().unwrap();
+    assert!(
+        !left.contains("default") && !left.contains("work"),
+        "{left}"
+    );
+}
+
+#[test]
+fn logout_all_keeps_the_metadata_when_the_keychain_fails() {
+    let world = World::new(MemoryStore::with(&[("default", keys::VALID)]));
+    world.write_credentials("profiles:\n  default: {}\n");
+    let before = world.credentials();
+    world.store.fail_from(Op::DeleteAll, 1, locked);
+
+    let out = world.run(&["auth", "logout", "--all"]);
+
+    assert_eq!(out.status, ExitStatus::Keychain, "{}", out.stderr);
+    assert_eq!(world.credentials(), before);
+    assert_eq!(world.store.peek("default").as_deref(), Some(keys::VALID));
+}
+
+#[test]
+fn migrate_is_all_or_nothing() {
+    let world = World::new(MemoryStore::new());
+    let text = format!(
+        "profiles:\n  a:\n    storage: file\n    api_key: {}\n  b:\n    storage: file\n    api_key: {}\n",
+        keys::VALID,
+        keys::READ_ONLY
+    );
+    world.write_credentials(&text);
+    world.store.fail_from(Op::Set, 2, locked);
+
+    let out = world.run(&["auth", "migrate"]);
+
+    assert_eq!(out.status, ExitStatus::Keychain, "{}", out.stderr);
+    assert_eq!(world.credentials().as_deref(), Some(text.as_str()));
+    assert!(out.stderr.contains("was left untouched"), "{}", out.stderr);
+}
+
+#[test]
+fn migrate_moves_every_plaintext_key() {
+    let world = World::new(MemoryStore::new());
+    world.write_credentials(&format!(
+        "api_key: {}\nprofiles:\n  b:\n    storage: file\n    api_key: {}\n",
+        keys::VALID,
+        keys::READ_ONLY
+    ));
+
+    let out = world.run(&["auth", "migrate"]);
+
+    assert_eq!(out.status, ExitStatus::Success, "{}", out.stderr);
+    assert_eq!(world.store.peek("default").as_deref(), Some(keys::VALID));
+    assert_eq!(world.store.peek("b").as_deref(), Some(keys::READ_ONLY));
+    let left = world.credentials().unwrap();
+    assert!(!left.contains("api_key"), "{left}");
+    assert!(out.stderr.contains("Moved 2 keys into"), "{}", out.stderr);
+    // Messages for people go to stderr; stdout is for data only.
+    assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn a_failed_write_to_stdout_is_a_failure() {
+    struct Full;
+    impl std::io::Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from_raw_os_error(28))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let err = Capture::default();
+    let printer = Printer::new(Box::new(Full), Box::new(err.clone()));
+    printer.data("something a script reads");
+    assert_eq!(printer.finish(ExitStatus::Success), ExitStatus::Failure);
+    assert!(
+        err.text().contains("Could not write to standard output"),
+        "{}",
+        err.text()
+    );
+}

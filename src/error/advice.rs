@@ -1,0 +1,422 @@
+//! Module errors become [`CliError`]s here, and only here, with the hints that tell people what
+//! to do next: `From` impls where the error carries all it needs, [`CliError::for_key`] where
+//! the message names the key's origin.
+
+use crate::api::ApiError;
+use crate::cli::env;
+use crate::keys::KeyFormatError;
+use crate::profiles::{DEFAULT_PROFILE, ProfileError, ProfileNameError};
+use crate::secrets::{KeySource, SecretStoreError, StoreError};
+
+use super::{CliError, ErrorCode, ExitStatus, KeyUsed};
+
+/// Where the dashboard lets people create and revoke keys.
+pub const KEYS_PAGE: &str = "https://app.fluxloop.ai/settings/api-keys";
+
+/// A failure about one key: what the platform said of it, or why it is not a key at all.
+pub enum KeyFailure {
+    Api(ApiError),
+    Format(KeyFormatError),
+}
+
+impl From<ApiError> for KeyFailure {
+    fn from(e: ApiError) -> Self {
+        KeyFailure::Api(e)
+    }
+}
+
+impl From<KeyFormatError> for KeyFailure {
+    fn from(e: KeyFormatError) -> Self {
+        KeyFailure::Format(e)
+    }
+}
+
+impl CliError {
+    /// An error about the key in `key`: the message says where that key came from (the
+    /// environment, a profile) and, for an expired one, since when.
+    pub fn for_key(e: impl Into<KeyFailure>, key: &KeyUsed<'_>) -> Self {
+        match e.into() {
+            KeyFailure::Api(e) => with_origin(api_error(e, key.expires), key),
+            KeyFailure::Format(e) => key_format_error(e, key),
+        }
+    }
+
+    /// "Create a new key at <dashboard>, then run `fluxloop auth login`".
+    fn hint_new_key(self) -> Self {
+        self.hint(format!(
+            "Create a new key at {KEYS_PAGE}, then run `fluxloop auth login`"
+        ))
+    }
+
+    /// An expired key, whether the platform said so or its expiry date has passed.
+    pub fn key_expired(at: Option<chrono::DateTime<chrono::Utc>>) -> Self {
+        let when = at
+            .map(|at| format!(" on {}", at.format("%Y-%m-%d")))
+            .unwrap_or_default();
+        CliError::new(
+            ExitStatus::Auth,
+            ErrorCode::KeyExpired,
+            format!("API key expired{when}"),
+        )
+        .hint_new_key()
+    }
+}
+
+impl From<ApiError> for CliError {
+    fn from(e: ApiError) -> Self {
+        api_error(e, None)
+    }
+}
+
+fn api_error(e: ApiError, expires: Option<chrono::DateTime<chrono::Utc>>) -> CliError {
+    use ExitStatus::{Auth, Network, Permission, Usage};
+    match e {
+        ApiError::InvalidUrl { .. } => {
+            CliError::new(Usage, ErrorCode::InvalidApiUrl, capitalise(&e.to_string())).hint(
+                format!(
+                    "Use an https:// URL, e.g. --api-url {}",
+                    crate::cli::DEFAULT_API_URL
+                ),
+            )
+        }
+        ApiError::InsecureUrl { url } => CliError::new(
+            Usage,
+            ErrorCode::InsecureApiUrl,
+            format!("Refusing to use {url}"),
+        )
+        .detail(
+            "Plain http:// would send your API key unencrypted; it is only allowed for loopback \
+             addresses (127.0.0.1, ::1, localhost).",
+        )
+        .hint("Use the https:// form of the URL"),
+        ApiError::Setup(reason) => CliError::new(
+            Usage,
+            ErrorCode::TlsSetup,
+            format!("Could not set up HTTPS: {reason}"),
+        )
+        .hint(format!(
+            "{} must name a readable PEM file of CA certificates, or be unset",
+            env::SSL_CERT_FILE
+        )),
+        ApiError::Unauthorized { code, message } => match code.as_str() {
+            "key_expired" => CliError::key_expired(expires),
+            "key_revoked" => CliError::new(Auth, ErrorCode::KeyRevoked, "API key has been revoked")
+                .hint_new_key(),
+            _ => {
+                let message = crate::keys::redact(&message);
+                let mut err = CliError::new(Auth, ErrorCode::InvalidApiKey, "Invalid API key");
+                // The platform's own words, unless they only repeat the title.
+                if !message.eq_ignore_ascii_case("invalid api key") {
+                    err = err.detail(format!("The platform said: {message}"));
+                }
+                err.detail("")
+                    .detail("Please check:")
+                    .detail("  1. The key was copied completely (it starts with `flux_`)")
+                    .detail("  2. The key has not been revoked or expired")
+                    .detail(
+                        "  3. The key belongs to this environment's API URL (dev, staging or \
+                         production)",
+                    )
+                    .hint(format!("Generate a new key at {KEYS_PAGE}"))
+            }
+        },
+        ApiError::PermissionDenied {
+            message,
+            required,
+            permissions,
+        } => {
+            let mut err =
+                CliError::new(Permission, ErrorCode::PermissionDenied, "Permission denied");
+            if message != "Permission denied" {
+                err = err.detail(crate::keys::redact(&message));
+            }
+            let yours = if permissions.is_empty() {
+                "none".to_string()
+            } else {
+                permissions.join(", ")
+            };
+            err.detail(format!(
+                "Required permission: {}",
+                required.as_deref().unwrap_or("(not stated)")
+            ))
+            .detail(format!("Your permissions: {yours}"))
+            .hint(format!(
+                "Ask an organization owner for the permission, or use a key that has it \
+                 ({KEYS_PAGE})"
+            ))
+        }
+        ApiError::RateLimited { retry_after } => {
+            let err = CliError::new(
+                Network,
+                ErrorCode::RateLimited,
+                "Rate limited by the FluxLoop API",
+            );
+            match retry_after {
+                Some(d) => err.hint(format!("Try again in {} s", d.as_secs().max(1))),
+                None => err.hint("Wait a minute and try again"),
+            }
+        }
+        ApiError::Server { status, .. } => CliError::new(
+            Network,
+            ErrorCode::ServerError,
+            format!("The FluxLoop API failed (HTTP {status})"),
+        )
+        .detail(capitalise(&e.to_string()))
+        .detail("Retried with backoff; it kept failing.")
+        .hint("The platform may be having trouble; try again in a few minutes"),
+        ApiError::Connect { host, reason } => CliError::new(
+            Network,
+            ErrorCode::ConnectFailed,
+            "Unable to connect to FluxLoop API",
+        )
+        .detail(format!("Failed to connect to {host}"))
+        .detail(format!("Cause: {reason}"))
+        .hint("Check your internet connection and the API URL (--api-url, FLUXLOOP_API_URL)")
+        .hint("Behind a proxy? Set HTTPS_PROXY (and NO_PROXY for hosts that bypass it)"),
+        ApiError::Tls { host, reason } => {
+            let err = CliError::new(
+                Network,
+                ErrorCode::TlsFailed,
+                "Unable to connect to FluxLoop API securely",
+            )
+            .detail(format!("TLS with {host} failed: {reason}"))
+            .detail("Your key was not sent.");
+            if reason.contains("not valid for name") {
+                // The certificate is fine but for another host: a wrong URL, not a missing CA.
+                err.hint(
+                    "The server's certificate is for another host name; check the API URL \
+                     (--api-url, FLUXLOOP_API_URL)",
+                )
+            } else {
+                err.hint(format!(
+                    "Behind a TLS-inspecting proxy? Point {} at its CA certificate (PEM)",
+                    env::SSL_CERT_FILE
+                ))
+            }
+        }
+        ApiError::Timeout { after } => CliError::new(
+            Network,
+            ErrorCode::Timeout,
+            format!(
+                "The FluxLoop API did not answer within {} s",
+                fmt_secs(after)
+            ),
+        )
+        .hint(format!(
+            "Check your connection, or allow longer with {}=<seconds>",
+            env::TIMEOUT
+        )),
+        ApiError::Redirect { .. } => CliError::new(
+            Network,
+            ErrorCode::Redirect,
+            "Unexpected redirect from the FluxLoop API",
+        )
+        .detail(capitalise(&e.to_string()))
+        .hint(
+            "Check the API URL (--api-url, FLUXLOOP_API_URL); use the platform's canonical \
+             https:// address",
+        ),
+        ApiError::BodyTooLarge | ApiError::InvalidResponse { .. } => CliError::new(
+            Network,
+            ErrorCode::InvalidResponse,
+            "Unexpected response from the FluxLoop API",
+        )
+        .detail(capitalise(&e.to_string()))
+        .hint(
+            "Check the API URL (--api-url, FLUXLOOP_API_URL); a proxy or captive portal may be \
+             answering instead of the platform",
+        ),
+    }
+}
+
+/// Adds where the key came from, for the errors that are about the key.
+fn with_origin(err: CliError, key: &KeyUsed<'_>) -> CliError {
+    if !matches!(err.status, ExitStatus::Auth | ExitStatus::Permission) {
+        return err;
+    }
+    match key.source {
+        KeySource::Env => err.detail(format!("(The key came from {}.)", env::API_KEY)),
+        KeySource::Store(_) | KeySource::LegacyFile => err.detail(format!(
+            "(The key is the one saved for profile '{}'.)",
+            key.profile
+        )),
+        KeySource::Input => err,
+    }
+}
+
+fn key_format_error(e: KeyFormatError, key: &KeyUsed<'_>) -> CliError {
+    let source = match key.source {
+        KeySource::Env => format!(" in {}", env::API_KEY),
+        KeySource::Store(_) | KeySource::LegacyFile => {
+            format!(" saved for profile '{}'", key.profile)
+        }
+        KeySource::Input => String::new(),
+    };
+    CliError::new(
+        ExitStatus::Auth,
+        ErrorCode::MalformedKey,
+        format!("That is not a FluxLoop API key{source}"),
+    )
+    .detail(capitalise(&e.to_string()) + ".")
+    .detail(
+        "API keys look like flux_<environment>_<20 to 128 letters and digits>, e.g. \
+         flux_dev_abc1...mno34.",
+    )
+    .detail("Nothing was sent to the platform.")
+    .hint(format!("Copy the key again from {KEYS_PAGE}"))
+}
+
+impl From<StoreError> for CliError {
+    fn from(StoreError { backend, kind }: StoreError) -> Self {
+        let env_hint = format!(
+            "Or skip the keychain: set {} in the environment (nothing is stored)",
+            env::API_KEY
+        );
+        let err = CliError::new(
+            ExitStatus::Keychain,
+            ErrorCode::KeychainUnavailable,
+            format!("The {backend} is not usable: {kind}"),
+        );
+        match kind {
+            SecretStoreError::NoSessionBus(_) => err
+                .detail(
+                    "The Secret Service is reached over the D-Bus session bus, and this process \
+                     has none (DBUS_SESSION_BUS_ADDRESS).",
+                )
+                .hint(
+                    "On a desktop, run fluxloop inside your graphical login session; over SSH, \
+                     start one with `dbus-run-session -- $SHELL` and unlock a keyring",
+                )
+                .hint(env_hint),
+            SecretStoreError::NoProvider => err
+                .detail("Nothing on the session bus provides org.freedesktop.secrets.")
+                .hint(
+                    "Install and start a Secret Service, e.g. `apt install gnome-keyring` then \
+                     log in again, or enable KeePassXC's Secret Service integration",
+                )
+                .hint(env_hint),
+            SecretStoreError::Locked => err
+                .detail(
+                    "The keyring that holds fluxloop's keys is locked, and no unlock prompt \
+                     could be answered.",
+                )
+                .hint(
+                    "Unlock it (log in to the desktop, open Seahorse, or \
+                     `gnome-keyring-daemon --unlock`), then retry",
+                )
+                .hint(env_hint),
+            SecretStoreError::NoCollection => err
+                .detail(
+                    "The keychain is not set up: it has no default (login) keyring, so no key \
+                     can be stored or found.",
+                )
+                .hint(
+                    "Create a default keyring (Seahorse: File > New > Password Keyring, set as \
+                     default), then retry",
+                )
+                .hint(env_hint),
+            SecretStoreError::Timeout(_) => err
+                .detail(
+                    "The keyring daemon may be hung, or waiting for an unlock prompt that nobody \
+                     can see.",
+                )
+                .hint("Restart the keyring daemon (or your session), then retry")
+                .hint(env_hint),
+            SecretStoreError::Ambiguous { ref profile, .. } => {
+                let flag = if profile.is_empty() || profile == DEFAULT_PROFILE {
+                    String::new()
+                } else {
+                    format!(" --profile {profile}")
+                };
+                err.detail(
+                    "Another tool created a second entry for the same profile, so fluxloop \
+                     cannot tell which key is meant.",
+                )
+                .hint(format!(
+                    "Remove them all with `fluxloop auth logout{flag}`, then log in again"
+                ))
+            }
+            _ => err.hint(env_hint),
+        }
+    }
+}
+
+impl From<ProfileError> for CliError {
+    fn from(e: ProfileError) -> Self {
+        let title = capitalise(&e.to_string());
+        let err = CliError::new(ExitStatus::Failure, ErrorCode::CredentialsFile, title);
+        match &e {
+            ProfileError::WritableByOthers { path, is_dir, .. } => err
+                .detail(
+                    "Other users could change which API URL your key is sent to, so fluxloop \
+                     will not use it.",
+                )
+                .hint(if *is_dir {
+                    format!("Run: chmod 700 {}", path.display())
+                } else {
+                    format!(
+                        "Run: chmod 600 {}  (and chmod 700 on its directory)",
+                        path.display()
+                    )
+                }),
+            ProfileError::NotOwned { path, .. } => err
+                .detail("fluxloop only trusts a credentials file that belongs to you.")
+                .hint(format!(
+                    "Check who created it; if it should be yours: sudo chown \"$USER\" {}",
+                    path.display()
+                )),
+            ProfileError::Symlink { path } => err
+                .detail(
+                    "fluxloop does not follow symbolic links at this path, so nobody can \
+                     redirect what it reads or writes.",
+                )
+                .hint(format!(
+                    "Replace the link with a regular file: rm {0} (the metadata is rebuilt at \
+                     the next login)",
+                    path.display()
+                )),
+            ProfileError::Malformed { path, .. } => err
+                .detail("Nothing was changed. Keys in the keychain are not affected.")
+                .hint(format!(
+                    "Fix the file, or move it aside (mv {0} {0}.bak) and log in again",
+                    path.display()
+                )),
+            ProfileError::LockTimeout { .. } => {
+                err.hint("Wait for the other fluxloop command to finish, then retry")
+            }
+            ProfileError::NotAFile { path } | ProfileError::TooLarge { path } => {
+                err.hint(format!("Move {} aside and log in again", path.display()))
+            }
+            ProfileError::Read { .. } | ProfileError::Write { .. } => err.hint(format!(
+                "Check the permissions and free space of the directory, or relocate it with {}",
+                env::HOME
+            )),
+        }
+    }
+}
+
+impl From<ProfileNameError> for CliError {
+    fn from(e: ProfileNameError) -> Self {
+        CliError::usage(capitalise(&e.to_string()))
+            .detail("A profile name is 1 to 64 characters: letters, digits, `-`, `_` and `.`.")
+            .hint("Example: --profile work")
+    }
+}
+
+/// "the key is empty" becomes "The key is empty": module messages are lowercase, as Rust's are.
+pub fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn fmt_secs(d: std::time::Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{}", s as u64)
+    } else {
+        format!("{s:.1}")
+    }
+}
