@@ -163,7 +163,7 @@ fn every_successful_response_has_the_required_fields() {
 #[test]
 fn fixture_keys_are_well_formed_and_distinct() {
     let all = keys::all();
-    assert_eq!(all.len(), 9);
+    assert_eq!(all.len(), 11);
     for (i, (name, key)) in all.iter().enumerate() {
         assert!(keys::is_well_formed(key), "{name}");
         let (env, secret) = key["flux_".len()..].split_once('_').unwrap();
