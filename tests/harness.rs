@@ -12,6 +12,7 @@ use common::leak;
 fn run_with(stdout: &str, stderr: &str) -> Run {
     Run {
         args: Vec::new(),
+        envs: Vec::new(),
         code: Some(0),
         stdout: stdout.to_owned(),
         stderr: stderr.to_owned(),

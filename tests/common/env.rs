@@ -60,6 +60,9 @@ pub struct TestEnv {
 pub struct Run {
     /// The arguments after the program, for the snapshot's description.
     pub args: Vec<String>,
+    /// Environment variables the test added to the harness's, for the same. Here and in
+    /// `args`, keys are replaced by `[KEY]`.
+    pub envs: Vec<(String, String)>,
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
@@ -82,6 +85,25 @@ pub fn exit_name(code: i32) -> &'static str {
 }
 
 impl Run {
+    /// `NAME=value fluxloop <args>` as typed, without stdin; values with spaces or nothing
+    /// are quoted.
+    pub fn command_line(&self) -> String {
+        let quote = |s: &str| {
+            if s.is_empty() || s.contains(|c: char| c.is_whitespace() || c == '\'') {
+                format!("{s:?}")
+            } else {
+                s.to_owned()
+            }
+        };
+        self.envs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", quote(v)))
+            .chain(std::iter::once("fluxloop".to_owned()))
+            .chain(self.args.iter().map(|a| quote(a)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// The whole run as one text, unfiltered: `exit: <name> (<code>)`, then `--- stdout` and the
     /// stdout, then `--- stderr` and the stderr. Output without a final newline is marked, since
     /// that is a difference too.
@@ -319,8 +341,9 @@ impl TestEnv {
         let run = Run {
             args: cmd
                 .get_args()
-                .map(|a| a.to_string_lossy().into_owned())
+                .map(|a| hide_keys(&a.to_string_lossy()))
                 .collect(),
+            envs: self.added_envs(cmd),
             code: done.code(),
             stdout: done.stdout,
             stderr: done.stderr,
@@ -333,6 +356,23 @@ impl TestEnv {
             leak::redacted(&self.known_keys(), &run.stderr)
         );
         run
+    }
+
+    /// The variables `cmd` sets beyond what [`TestEnv::cmd`] sets, keys hidden.
+    fn added_envs(&self, cmd: &Command) -> Vec<(String, String)> {
+        let base = self.cmd();
+        let base: Vec<_> = base.get_envs().collect();
+        let mut added: Vec<(String, String)> = cmd
+            .get_envs()
+            .filter(|e| !base.contains(e))
+            .map(|(k, v)| {
+                let v = v.map(|v| v.to_string_lossy().into_owned());
+                let v = v.map_or_else(|| "(unset)".to_owned(), |v| hide_keys(&v));
+                (k.to_string_lossy().into_owned(), v)
+            })
+            .collect();
+        added.sort();
+        added
     }
 
     /// Learns the keys in a command's args, environment and stdin, and the keychain service it
@@ -513,6 +553,8 @@ impl TestEnv {
                 "[TEMP]".to_owned(),
             ),
         ];
+        // Colour: ESC is invisible in a .snap; show it (one exact character for another).
+        filters.push(("\x1b".to_owned(), "␛".to_owned()));
         // Expiry dates of the stand-in's fixtures, which move with today.
         let today = Utc::now().date_naive();
         for days in FIXTURE_DAY_OFFSETS {
@@ -522,7 +564,8 @@ impl TestEnv {
                 today - Days::new(days.unsigned_abs())
             };
             filters.push((
-                format!(r"\b{}\b", date.format("%Y-%m-%d")),
+                // No `\b`: after a colour code (`␛[0m2027-02-19`) there is no word boundary.
+                date.format("%Y-%m-%d").to_string(),
                 format!("[TODAY{days:+}d]"),
             ));
         }
@@ -546,11 +589,21 @@ impl TestEnv {
         for (pattern, replacement) in self.filters() {
             settings.add_filter(&pattern, replacement);
         }
-        let line = std::iter::once("fluxloop")
-            .chain(run.args.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join(" ");
-        settings.set_description(apply_filters(&self.filters(), &line));
+        settings.set_description(apply_filters(&self.filters(), &run.command_line()));
+        settings
+    }
+
+    /// insta settings for a snapshot of several runs ([`transcript`]).
+    pub fn transcript_settings(&self, what: &str) -> insta::Settings {
+        let mut settings = self.snapshot_settings(&Run {
+            args: Vec::new(),
+            envs: Vec::new(),
+            code: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            elapsed: Duration::ZERO,
+        });
+        settings.set_description(what);
         settings
     }
 
@@ -606,6 +659,15 @@ impl TestEnv {
     }
 }
 
+/// Several runs as one text, each `$ fluxloop <args>` then its [`Run::whole_output`], for tests
+/// that run many variations of one thing (`assert_runs_snapshot!`).
+pub fn transcript<'a>(runs: impl IntoIterator<Item = &'a Run>) -> String {
+    runs.into_iter()
+        .map(|run| format!("$ {}\n{}", run.command_line(), run.whole_output()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 impl Drop for TestEnv {
     fn drop(&mut self) {
         // A failing test has already said what went wrong; a second panic would abort.
@@ -628,6 +690,15 @@ const SHM: &str = "/dev/shm";
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `text` with every `flux_…` key in it replaced by `[KEY]`, for descriptions of runs.
+fn hide_keys(text: &str) -> String {
+    leak::keys_in(text)
+        .iter()
+        .fold(text.to_owned(), |text, key| {
+            text.replace(key.as_str(), "[KEY]")
+        })
 }
 
 fn regex_escape(text: &str) -> String {

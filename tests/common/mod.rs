@@ -63,3 +63,27 @@ macro_rules! fluxloop_snapshot {
     }};
 }
 pub(crate) use fluxloop_snapshot;
+
+/// Snapshots several runs as one transcript (`$ fluxloop <args>` then each whole output), for a
+/// test that loops over variations; `what` becomes the snapshot's description.
+///
+/// ```ignore
+/// let runs: Vec<Run> = cases.iter().map(|args| env.run(args)).collect();
+/// assert_runs_snapshot!(env, runs, "every usage error");
+/// assert_runs_snapshot!("usage_errors", env, runs, "every usage error");
+/// ```
+macro_rules! assert_runs_snapshot {
+    ($name:literal, $env:expr, $runs:expr, $what:expr $(,)?) => {{
+        let env = &$env;
+        let text = $crate::common::env::transcript(&$runs);
+        env.transcript_settings($what)
+            .bind(|| ::insta::assert_snapshot!($name, text));
+    }};
+    ($env:expr, $runs:expr, $what:expr $(,)?) => {{
+        let env = &$env;
+        let text = $crate::common::env::transcript(&$runs);
+        env.transcript_settings($what)
+            .bind(|| ::insta::assert_snapshot!(text));
+    }};
+}
+pub(crate) use assert_runs_snapshot;
