@@ -53,6 +53,8 @@ pub struct TestEnv {
     plaintext_allowed: Mutex<Vec<PathBuf>>,
     /// Files in /dev/shm before the test, so that only the ones created during it are checked.
     shm_before: BTreeSet<PathBuf>,
+    /// Filters a test added ([`TestEnv::filter`]), applied before the standard ones.
+    extra_filters: Mutex<Vec<(String, String)>>,
 }
 
 /// What a run of `fluxloop` did.
@@ -89,7 +91,7 @@ impl Run {
     /// are quoted.
     pub fn command_line(&self) -> String {
         let quote = |s: &str| {
-            if s.is_empty() || s.contains(|c: char| c.is_whitespace() || c == '\'') {
+            if s.is_empty() || s.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
                 format!("{s:?}")
             } else {
                 s.to_owned()
@@ -238,6 +240,7 @@ impl TestEnv {
             services: Mutex::new(BTreeSet::from([SERVICE.to_owned()])),
             plaintext_allowed: Mutex::new(Vec::new()),
             shm_before: walk(Path::new(SHM)).into_iter().collect(),
+            extra_filters: Mutex::new(Vec::new()),
         };
         std::fs::create_dir_all(env.tmp()).unwrap();
         env
@@ -522,13 +525,20 @@ impl TestEnv {
             .unwrap_or_else(|| panic!("the harness sets {name}"))
     }
 
+    /// Adds a filter for something only this test knows (a second platform's URL, a port):
+    /// every `text` in snapshots becomes `replacement`. Applied before the standard filters.
+    pub fn filter(&self, text: &str, replacement: &str) {
+        lock(&self.extra_filters).push((regex_escape(text), replacement.to_owned()));
+    }
+
     /// The filters that make a run's text the same on every machine and every day, in the
     /// order they apply. Each replaces one exact thing; keep them few, since a filter that
     /// hides a real difference makes a test unable to fail.
     pub fn filters(&self) -> Vec<(String, String)> {
         let url = self.platform.url();
         let host = url.split_once("://").map_or(url.as_str(), |(_, h)| h);
-        let mut filters = vec![
+        let mut filters = lock(&self.extra_filters).clone();
+        filters.extend([
             (regex_escape(&url), "[API_URL]".to_owned()),
             (regex_escape(host), "[API_HOST]".to_owned()),
             (
@@ -552,7 +562,7 @@ impl TestEnv {
                 ),
                 "[TEMP]".to_owned(),
             ),
-        ];
+        ]);
         // Colour: ESC is invisible in a .snap; show it (one exact character for another).
         filters.push(("\x1b".to_owned(), "␛".to_owned()));
         // Expiry dates of the stand-in's fixtures, which move with today.
