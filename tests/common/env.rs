@@ -541,6 +541,11 @@ impl TestEnv {
         filters.extend([
             (regex_escape(&url), "[API_URL]".to_owned()),
             (regex_escape(host), "[API_HOST]".to_owned()),
+            // The same port reached by another loopback name.
+            (
+                format!(r"(localhost|127\.0\.0\.1|\[::1\]):{}", self.platform.port()),
+                "$1:[API_PORT]".to_owned(),
+            ),
             (
                 regex_escape(&self.home().to_string_lossy()),
                 "[HOME]".to_owned(),

@@ -48,7 +48,11 @@ macro_rules! fluxloop_snapshot {
     ($name:literal, $env:expr, [$($arg:expr),* $(,)?] $(, stdin = $stdin:expr)? $(, envs = $envs:expr)? $(,)?) => {{
         let env = &$env;
         let stdin: Option<&str> = None $(.or(Some($stdin)))?;
-        let envs: &[(&str, &str)] = &[] $(; let envs: &[(&str, &str)] = $envs)?;
+        let envs: &[(&str, &str)] = {
+            let none: &[(&str, &str)] = &[];
+            $(let none: &[(&str, &str)] = $envs;)?
+            none
+        };
         let run = env.run_with(&[$($arg),*], stdin, envs);
         $crate::common::assert_run_snapshot!($name, env, run);
         run
@@ -56,7 +60,11 @@ macro_rules! fluxloop_snapshot {
     ($env:expr, [$($arg:expr),* $(,)?] $(, stdin = $stdin:expr)? $(, envs = $envs:expr)? $(,)?) => {{
         let env = &$env;
         let stdin: Option<&str> = None $(.or(Some($stdin)))?;
-        let envs: &[(&str, &str)] = &[] $(; let envs: &[(&str, &str)] = $envs)?;
+        let envs: &[(&str, &str)] = {
+            let none: &[(&str, &str)] = &[];
+            $(let none: &[(&str, &str)] = $envs;)?
+            none
+        };
         let run = env.run_with(&[$($arg),*], stdin, envs);
         $crate::common::assert_run_snapshot!(env, run);
         run
