@@ -49,6 +49,7 @@ macro_rules! fluxloop_snapshot {
         let env = &$env;
         let stdin: Option<&str> = None $(.or(Some($stdin)))?;
         let envs: &[(&str, &str)] = {
+            #[allow(unused_variables)]
             let none: &[(&str, &str)] = &[];
             $(let none: &[(&str, &str)] = $envs;)?
             none
@@ -61,6 +62,7 @@ macro_rules! fluxloop_snapshot {
         let env = &$env;
         let stdin: Option<&str> = None $(.or(Some($stdin)))?;
         let envs: &[(&str, &str)] = {
+            #[allow(unused_variables)]
             let none: &[(&str, &str)] = &[];
             $(let none: &[(&str, &str)] = $envs;)?
             none
