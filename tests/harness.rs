@@ -152,6 +152,13 @@ fn the_secret_part_excludes_the_public_prefix() {
     );
     assert_eq!(leak::secret_part("flux_Dev_abcdefgh"), "Dev_abcdefgh");
     assert_eq!(leak::secret_part("plain-secret"), "plain-secret");
+    // A key pasted twice: the first secret ends where the second key starts.
+    let twice = format!("{}{}", keys::UNKNOWN, keys::UNKNOWN);
+    assert_eq!(
+        leak::secret_part(&twice),
+        format!("{}flux", leak::secret_part(keys::UNKNOWN))
+    );
+    assert_eq!(leak::keys_in(&twice).len(), 2);
     assert_eq!(
         leak::keys_in("a flux_dev_abc123def456 b flux_dev_short flux_ c"),
         ["flux_dev_abc123def456"]

@@ -32,7 +32,10 @@ pub fn secret_part(key: &str) -> &str {
     };
     match rest.split_once('_') {
         Some((env, secret)) if !env.is_empty() && env.bytes().all(|b| b.is_ascii_lowercase()) => {
-            secret
+            // The secret is letters and digits; a `_` ends it (`…Gsflux_dev_…`, a key pasted
+            // twice, holds a second key rather than a longer secret).
+            let end = secret.find('_').unwrap_or(secret.len());
+            &secret[..end]
         }
         _ => rest,
     }
@@ -53,7 +56,8 @@ pub fn keys_in(text: &str) -> Vec<String> {
         if secret_part(token).len() >= WINDOW {
             found.push(token.to_owned());
         }
-        from = start + len;
+        // Go on right after this `flux_`: a token may hold another key (pasted twice).
+        from = start + "flux_".len();
     }
     found
 }
