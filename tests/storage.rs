@@ -512,6 +512,7 @@ const PLAINTEXT_WARNING: &str = "a plaintext API key is on disk in";
 #[test]
 fn legacy_top_level_key_keeps_working_with_a_warning_everywhere() {
     let env = TestEnv::new();
+    env.allow_plaintext_on_disk();
     plant_credentials(&env, &format!("api_key: {}\n", keys::VALID));
     let warning = format!(
         "{PLAINTEXT_WARNING} {} (profile: default)",
@@ -556,6 +557,7 @@ fn legacy_top_level_key_keeps_working_with_a_warning_everywhere() {
 #[test]
 fn legacy_key_inside_a_profile_keeps_working_with_a_warning() {
     let env = TestEnv::new();
+    env.allow_plaintext_on_disk();
     plant_credentials(
         &env,
         &format!(
@@ -648,6 +650,7 @@ fn migrate_leaves_the_file_untouched_when_the_keychain_write_fails() {
         ),
     ] {
         let env = TestEnv::with(ss);
+        env.allow_plaintext_on_disk();
         let text = format!(
             "# hand-written\napi_key: {}\nprofiles:\n  work:\n    api_key: {}\n",
             keys::VALID,
@@ -685,6 +688,7 @@ fn migrate_leaves_the_file_untouched_when_the_keychain_write_fails() {
 #[test]
 fn storage_file_works_with_no_keychain_and_warns_at_every_use() {
     let env = TestEnv::with(SecretService::start_bus_only());
+    env.allow_plaintext_on_disk();
     env.run_stdin(
         &["auth", "login", "--storage", "file"],
         &key_line(keys::VALID),

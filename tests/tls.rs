@@ -7,6 +7,21 @@ mod common;
 use std::path::PathBuf;
 
 use common::env::{Platform, TestEnv, keys};
+use common::{assert_run_snapshot, assert_runs_snapshot};
+
+/// A TLS platform whose URL and port read `[TLS_URL]` and `[TLS_PORT]` in snapshots.
+fn tls_platform(env: &TestEnv, names: Option<&[&str]>, label: &str) -> Platform {
+    let platform = match names {
+        Some(names) => Platform::start_tls_for(names),
+        None => Platform::start_tls(),
+    };
+    env.filter(&platform.url(), &format!("[{label}_URL]"));
+    env.filter(
+        &format!("localhost:{}", platform.port()),
+        &format!("localhost:[{label}_PORT]"),
+    );
+    platform
+}
 
 /// Writes the platform's CA where the CLI can read it, as a user would save a corporate CA.
 fn save_ca(env: &TestEnv, platform: &Platform, name: &str) -> PathBuf {
@@ -39,29 +54,21 @@ fn assert_no_request(platform: &Platform) {
 #[test]
 fn a_ca_outside_the_trust_store_is_refused_before_the_key_is_sent() {
     let env = TestEnv::new();
-    let tls = Platform::start_tls();
+    let tls = tls_platform(&env, None, "TLS");
 
     let run = status_with(&env, &tls, &[]);
-    run.assert_code(5)
-        .stderr_has("Unable to connect to FluxLoop API securely")
-        .stderr_has(&format!("TLS with localhost:{} failed", tls.port()))
-        .stderr_has("certificate")
-        .stderr_has("Point SSL_CERT_FILE at its CA certificate (PEM)")
-        .never_shows(keys::VALID);
+    assert_run_snapshot!(env, run);
     assert_no_request(&tls);
 }
 
 #[test]
 fn ssl_cert_file_adds_a_ca_and_the_request_goes_through() {
     let env = TestEnv::new();
-    let tls = Platform::start_tls();
+    let tls = tls_platform(&env, None, "TLS");
     let ca = save_ca(&env, &tls, "corporate-ca.pem");
 
-    status_with(&env, &tls, &[("SSL_CERT_FILE", ca.to_str().unwrap())])
-        .assert_ok()
-        .stdout_has("✅ Authenticated")
-        .stdout_has("flux_dev_abc1...mno34")
-        .never_shows(keys::VALID);
+    let run = status_with(&env, &tls, &[("SSL_CERT_FILE", ca.to_str().unwrap())]);
+    assert_run_snapshot!(env, run);
     let reqs = tls.requests();
     assert_eq!(reqs.len(), 1, "{reqs:?}");
     assert_eq!(reqs[0].path(), "/api/auth/key");
@@ -76,15 +83,12 @@ fn ssl_cert_file_adds_a_ca_and_the_request_goes_through() {
 #[test]
 fn ssl_cert_file_with_another_ca_still_refuses_the_server() {
     let env = TestEnv::new();
-    let tls = Platform::start_tls();
-    let stranger = Platform::start_tls();
+    let tls = tls_platform(&env, None, "TLS");
+    let stranger = tls_platform(&env, None, "STRANGER");
     let ca = save_ca(&env, &stranger, "other-ca.pem");
 
-    status_with(&env, &tls, &[("SSL_CERT_FILE", ca.to_str().unwrap())])
-        .assert_code(5)
-        .stderr_has("Unable to connect to FluxLoop API securely")
-        .stderr_has("certificate")
-        .never_shows(keys::VALID);
+    let run = status_with(&env, &tls, &[("SSL_CERT_FILE", ca.to_str().unwrap())]);
+    assert_run_snapshot!(env, run);
     assert_no_request(&tls);
 }
 
@@ -96,8 +100,8 @@ fn ssl_cert_file_with_another_ca_still_refuses_the_server() {
 #[test]
 fn ssl_cert_file_and_the_trust_store_are_used_together() {
     let env = TestEnv::new();
-    let from_store = Platform::start_tls();
-    let from_file = Platform::start_tls();
+    let from_store = tls_platform(&env, None, "FROM_STORE");
+    let from_file = tls_platform(&env, None, "FROM_FILE");
     let store = env.tmp().join("store");
     std::fs::create_dir(&store).unwrap();
     save_ca(&env, &from_store, "store/store-ca.pem");
@@ -107,12 +111,15 @@ fn ssl_cert_file_and_the_trust_store_are_used_together() {
         ("SSL_CERT_FILE", file.to_str().unwrap()),
     ];
 
-    status_with(&env, &from_store, &trust)
-        .assert_ok()
-        .stdout_has("✅ Authenticated");
-    status_with(&env, &from_file, &trust)
-        .assert_ok()
-        .stdout_has("✅ Authenticated");
+    let runs = [
+        status_with(&env, &from_store, &trust),
+        status_with(&env, &from_file, &trust),
+    ];
+    assert_runs_snapshot!(
+        env,
+        runs,
+        "SSL_CERT_DIR with one CA, SSL_CERT_FILE with another: a server of each"
+    );
     assert_eq!(from_store.requests().len(), 1);
     assert_eq!(from_file.requests().len(), 1);
 }
@@ -123,7 +130,7 @@ fn ssl_cert_file_and_the_trust_store_are_used_together() {
 #[test]
 fn ssl_cert_file_keeps_the_system_roots() {
     let env = TestEnv::new();
-    let tls = Platform::start_tls();
+    let tls = tls_platform(&env, None, "TLS");
     let ca = save_ca(&env, &tls, "corporate-ca.pem");
     let url = tls.url();
 
@@ -161,16 +168,12 @@ fn ssl_cert_file_keeps_the_system_roots() {
 #[test]
 fn ssl_cert_file_that_does_not_exist_is_a_usage_error() {
     let env = TestEnv::new();
-    let tls = Platform::start_tls();
+    let tls = tls_platform(&env, None, "TLS");
     let missing = env.tmp().join("no-such-ca.pem");
     let before = env.snapshot();
 
-    status_with(&env, &tls, &[("SSL_CERT_FILE", missing.to_str().unwrap())])
-        .assert_code(2)
-        .stderr_has("SSL_CERT_FILE")
-        .stderr_has(missing.to_str().unwrap())
-        .stderr_has("No such file")
-        .never_shows(keys::VALID);
+    let run = status_with(&env, &tls, &[("SSL_CERT_FILE", missing.to_str().unwrap())]);
+    assert_run_snapshot!(env, run);
     assert_no_request(&tls);
     assert_eq!(env.snapshot(), before);
 }
@@ -178,16 +181,12 @@ fn ssl_cert_file_that_does_not_exist_is_a_usage_error() {
 #[test]
 fn ssl_cert_file_that_is_not_pem_is_a_usage_error() {
     let env = TestEnv::new();
-    let tls = Platform::start_tls();
+    let tls = tls_platform(&env, None, "TLS");
     let garbage = env.tmp().join("ca.der");
     std::fs::write(&garbage, b"\x30\x82\x01\x0a not a PEM file at all\n").unwrap();
 
-    status_with(&env, &tls, &[("SSL_CERT_FILE", garbage.to_str().unwrap())])
-        .assert_code(2)
-        .stderr_has("SSL_CERT_FILE")
-        .stderr_has(garbage.to_str().unwrap())
-        .stderr_has("holds no PEM certificate")
-        .never_shows(keys::VALID);
+    let run = status_with(&env, &tls, &[("SSL_CERT_FILE", garbage.to_str().unwrap())]);
+    assert_run_snapshot!(env, run);
     assert_no_request(&tls);
 }
 
@@ -195,7 +194,7 @@ fn ssl_cert_file_that_is_not_pem_is_a_usage_error() {
 #[test]
 fn ssl_cert_file_with_a_broken_certificate_is_a_usage_error() {
     let env = TestEnv::new();
-    let tls = Platform::start_tls();
+    let tls = tls_platform(&env, None, "TLS");
     let broken = env.tmp().join("broken.pem");
     std::fs::write(
         &broken,
@@ -203,48 +202,36 @@ fn ssl_cert_file_with_a_broken_certificate_is_a_usage_error() {
     )
     .unwrap();
 
-    status_with(&env, &tls, &[("SSL_CERT_FILE", broken.to_str().unwrap())])
-        .assert_code(2)
-        .stderr_has("SSL_CERT_FILE")
-        .stderr_has(broken.to_str().unwrap())
-        .never_shows(keys::VALID);
+    let run = status_with(&env, &tls, &[("SSL_CERT_FILE", broken.to_str().unwrap())]);
+    assert_run_snapshot!(env, run);
     assert_no_request(&tls);
 }
 
 #[test]
 fn a_certificate_for_another_host_is_refused_before_the_key_is_sent() {
     let env = TestEnv::new();
-    let tls = Platform::start_tls_for(&["other.example"]);
+    let tls = tls_platform(&env, Some(&["other.example"]), "TLS");
     // The CA is trusted: only the host name is wrong.
     let ca = save_ca(&env, &tls, "ca.pem");
 
-    status_with(&env, &tls, &[("SSL_CERT_FILE", ca.to_str().unwrap())])
-        .assert_code(5)
-        .stderr_has("Unable to connect to FluxLoop API securely")
-        .stderr_has("not valid for name \"localhost\"")
-        .stderr_has("certificate is for another host name")
-        .stderr_has("Your key was not sent")
-        .never_shows(keys::VALID);
+    let run = status_with(&env, &tls, &[("SSL_CERT_FILE", ca.to_str().unwrap())]);
+    assert_run_snapshot!(env, run);
     assert_no_request(&tls);
 }
 
 #[test]
 fn login_over_tls_with_ssl_cert_file_stores_the_key_and_url() {
     let env = TestEnv::new();
-    let tls = Platform::start_tls();
+    let tls = tls_platform(&env, None, "TLS");
     let ca = save_ca(&env, &tls, "corporate-ca.pem");
     let url = tls.url();
     let trust = ("SSL_CERT_FILE", ca.to_str().unwrap());
 
-    env.run_with(
+    let login = env.run_with(
         &["auth", "login"],
         Some(&format!("{}\n", keys::VALID)),
         &[("FLUXLOOP_API_URL", &url), trust],
-    )
-    .assert_ok()
-    .stderr_has("✅ Successfully authenticated!")
-    .stderr_has("Your account: john@example.com")
-    .never_shows(keys::VALID);
+    );
     assert_eq!(env.keychain_profiles(), ["default"]);
     assert_eq!(env.keychain()[0].secret.as_deref(), Some(keys::VALID));
     let credentials = env.credentials().unwrap();
@@ -256,14 +243,15 @@ fn login_over_tls_with_ssl_cert_file_stores_the_key_and_url() {
     cmd.env_remove("FLUXLOOP_API_URL")
         .env(trust.0, trust.1)
         .args(["auth", "status"]);
-    env.run_cmd(&mut cmd, None)
-        .assert_ok()
-        .stdout_has("✅ Authenticated");
+    let with_ca = env.run_cmd(&mut cmd, None);
     let mut cmd = env.cmd();
     cmd.env_remove("FLUXLOOP_API_URL").args(["auth", "status"]);
-    env.run_cmd(&mut cmd, None)
-        .assert_code(5)
-        .stderr_has("Unable to connect to FluxLoop API securely");
+    let without_ca = env.run_cmd(&mut cmd, None);
+    assert_runs_snapshot!(
+        env,
+        [login, with_ca, without_ca],
+        "login over TLS with the CA; status from the saved URL with, then without, the CA"
+    );
     assert_eq!(tls.requests().len(), 2, "login and the first status only");
     assert!(
         env.platform.requests().is_empty(),
@@ -276,12 +264,9 @@ fn login_over_tls_with_ssl_cert_file_stores_the_key_and_url() {
 #[test]
 fn an_empty_ssl_cert_file_counts_as_unset() {
     let env = TestEnv::new();
-    let tls = Platform::start_tls();
+    let tls = tls_platform(&env, None, "TLS");
 
-    status_with(&env, &tls, &[("SSL_CERT_FILE", "")])
-        .assert_code(5)
-        .stderr_has("Unable to connect to FluxLoop API securely")
-        .stderr_has("UnknownIssuer")
-        .never_shows(keys::VALID);
+    let run = status_with(&env, &tls, &[("SSL_CERT_FILE", "")]);
+    assert_run_snapshot!(env, run);
     assert_no_request(&tls);
 }

@@ -186,7 +186,7 @@ fn account(kind: Kind) -> Value {
         Kind::ReadOnly => ("usr_43", "readonly@example.com"),
         Kind::ProjectScoped => ("usr_44", "scoped@example.com"),
         Kind::UnknownPermission => ("usr_45", "future@example.com"),
-        Kind::ExpiringSoon => ("usr_47", "soon@example.com"),
+        Kind::ExpiringIn(_) => ("usr_47", "soon@example.com"),
         Kind::Echo => ("usr_48", "echo@example.com"),
         Kind::Valid | Kind::Expired | Kind::Revoked => ("usr_42", "john@example.com"),
     };
@@ -233,15 +233,12 @@ pub(crate) fn key_info(kind: Kind, token: &str, now: DateTime<Utc>) -> Value {
             ),
             contract_organizations(),
         ),
-        Kind::ExpiringSoon => (
+        Kind::ExpiringIn(days) => (
             "key_01HV8Y3M2W",
             "laptop",
             "dev",
             "2024-01-16T09:12:00Z",
-            Value::String(rfc3339(end_of_day_in(
-                now,
-                keys::EXPIRING_SOON_DAYS_REMAINING,
-            ))),
+            Value::String(rfc3339(end_of_day_in(now, days))),
             all_projects,
             permissions(&FULL_PERMISSIONS),
             contract_organizations(),

@@ -8,13 +8,19 @@ pub const EXPIRED: &str = "flux_prod_expired9Xq4Lm7Vt2Rb8Nc5Wd3Hk6Jp1";
 /// Always rejected with `401 key_revoked`.
 pub const REVOKED: &str = "flux_test_revoked4Hs8Kd2Mq6Wx9Zt3Lp7Cv5Bn1Ry";
 /// Introspection works, but whoami and revocation are refused with `403 permission_denied`.
-pub const READ_ONLY: &str = "flux_prod_readonly7Gf3Jk9Pw2Qs6Xv4Tm8Ld1Nz5Hb";
+pub const READ_ONLY: &str = "flux_prod_readOnly7Gf3Jk9Pw2Qs6Xv4Tm8Ld1Nz5Hb";
 /// Limited to two projects and never expires (`expires_at: null`); unlimited plan.
 pub const PROJECT_SCOPED: &str = "flux_prod_scoped2Vn8Rc4Yw6Kt9Mh3Jq7Ps5Xd1Lg";
 /// Carries permission names no CLI knows yet, after the five known ones.
 pub const UNKNOWN_PERMISSION: &str = "flux_test_futureperms6Bt2Wq8Lz4Nk9Hd3Rv7Ms5Yc";
 /// Like [`VALID`] but expires in [`EXPIRING_SOON_DAYS_REMAINING`] days.
 pub const EXPIRING_SOON: &str = "flux_dev_expiringsoon3Kp9Wm5Tz2Hq8Nv4Xr6Jd1Lf";
+/// Like [`EXPIRING_SOON`] with [`LAST_WARNED_DAYS_REMAINING`] days left: the last day the CLI
+/// warns about the coming expiry.
+pub const LAST_WARNED: &str = "flux_dev_lastwarned7Qd2Xk9Mv4Rt6Hp3Zs8Wn1Bc";
+/// Like [`EXPIRING_SOON`] with [`FIRST_UNWARNED_DAYS_REMAINING`] days left: the first day the
+/// CLI does not warn.
+pub const FIRST_UNWARNED: &str = "flux_dev_firstquiet5Lr8Tw2Nj6Gk9Vc3Ym7Pd4Hx";
 /// Valid, but the responses echo the full bearer token in an unknown `debug_echo` field, so a
 /// test can prove the CLI never prints or logs response fields verbatim.
 pub const ECHO: &str = "flux_test_echo8Mz3Qk7Wv2Xp9Ld4Ht6Rn1Bs5Gf7Jc";
@@ -26,11 +32,17 @@ pub const UNKNOWN: &str = "flux_dev_unknown5Tq8Lm2Wz6Kd9Xh3Rv7Np4Bc1Gs";
 pub const VALID_DAYS_REMAINING: i64 = 84;
 /// Same as [`VALID_DAYS_REMAINING`], for [`EXPIRING_SOON`].
 pub const EXPIRING_SOON_DAYS_REMAINING: i64 = 3;
+/// Days left on [`LAST_WARNED`]; the CLI warns when fewer than 14 whole days are left.
+pub const LAST_WARNED_DAYS_REMAINING: i64 = 13;
+/// Days left on [`FIRST_UNWARNED`].
+pub const FIRST_UNWARNED_DAYS_REMAINING: i64 = 14;
 /// How long ago [`EXPIRED`] expired. The platform never serves its `KeyInfo`, so this only
 /// documents the scenario.
 pub const EXPIRED_DAYS_AGO: i64 = 10;
 
-const ALL: &[(&str, &str)] = &[
+/// Every fixture key with its constant's name. Tests treat each as a secret: no 8-character
+/// piece of one may show up in the CLI's output or on disk.
+pub const ALL: &[(&str, &str)] = &[
     ("VALID", VALID),
     ("EXPIRED", EXPIRED),
     ("REVOKED", REVOKED),
@@ -38,6 +50,8 @@ const ALL: &[(&str, &str)] = &[
     ("PROJECT_SCOPED", PROJECT_SCOPED),
     ("UNKNOWN_PERMISSION", UNKNOWN_PERMISSION),
     ("EXPIRING_SOON", EXPIRING_SOON),
+    ("LAST_WARNED", LAST_WARNED),
+    ("FIRST_UNWARNED", FIRST_UNWARNED),
     ("ECHO", ECHO),
     ("UNKNOWN", UNKNOWN),
 ];
@@ -61,7 +75,8 @@ pub(crate) enum Kind {
     ReadOnly,
     ProjectScoped,
     UnknownPermission,
-    ExpiringSoon,
+    /// Like `Valid`, but expires in this many whole days.
+    ExpiringIn(i64),
     Echo,
 }
 
@@ -73,7 +88,9 @@ pub(crate) fn lookup(token: &str) -> Option<Kind> {
         READ_ONLY => Kind::ReadOnly,
         PROJECT_SCOPED => Kind::ProjectScoped,
         UNKNOWN_PERMISSION => Kind::UnknownPermission,
-        EXPIRING_SOON => Kind::ExpiringSoon,
+        EXPIRING_SOON => Kind::ExpiringIn(EXPIRING_SOON_DAYS_REMAINING),
+        LAST_WARNED => Kind::ExpiringIn(LAST_WARNED_DAYS_REMAINING),
+        FIRST_UNWARNED => Kind::ExpiringIn(FIRST_UNWARNED_DAYS_REMAINING),
         ECHO => Kind::Echo,
         _ => return None,
     })

@@ -93,7 +93,8 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct SecretService {
     dir: tempfile::TempDir,
     address: String,
-    dbus: Child,
+    /// `None` for [`SecretService::no_bus`].
+    dbus: Option<Child>,
     keyring: Option<Child>,
     watchdog: Option<Child>,
 }
@@ -170,6 +171,24 @@ impl SecretService {
         Self::launch(Keyring::None)
     }
 
+    /// Only the isolated directories (HOME, XDG_*, runtime dir): no bus, no daemon, so it
+    /// costs nothing to start. `DBUS_SESSION_BUS_ADDRESS` names a socket that does not exist,
+    /// so a client that tries the keychain fails at once instead of finding the developer's.
+    /// For help and usage tests, which must never need a keychain.
+    pub fn no_bus() -> Self {
+        let dir = Self::make_dir();
+        let address = format!("unix:path={}", dir.path().join("bus/none").display());
+        let mut ss = SecretService {
+            dir,
+            address,
+            dbus: None,
+            keyring: None,
+            watchdog: None,
+        };
+        ss.watchdog = Some(ss.spawn_watchdog());
+        ss
+    }
+
     /// The bus address, e.g. `unix:path=/tmp/fluxloop-ss-XXXX/bus/dbus-XXXX,guid=...`.
     pub fn bus_address(&self) -> &str {
         &self.address
@@ -192,7 +211,22 @@ impl SecretService {
 
     /// Pid of dbus-daemon.
     pub fn dbus_pid(&self) -> u32 {
-        self.dbus.id()
+        self.dbus
+            .as_ref()
+            .expect("this variant runs no dbus-daemon")
+            .id()
+    }
+
+    /// Whether a D-Bus daemon (and so possibly a keychain) runs for this instance.
+    pub fn has_bus(&self) -> bool {
+        self.dbus.is_some()
+    }
+
+    /// Whether gnome-keyring is SIGSTOPped ([`SecretService::stop_daemon`]), so that asking it
+    /// anything would only wait for a timeout.
+    pub fn daemon_stopped(&self) -> bool {
+        self.keyring_pid()
+            .is_some_and(|pid| process_state(pid) == Some('T'))
     }
 
     /// SIGSTOP gnome-keyring: the bus name stays owned but calls are never answered.
@@ -285,19 +319,23 @@ impl SecretService {
     /// All items whose `service` attribute is `service`, sorted by attributes then label.
     /// Panics if `secret-tool` fails (e.g. no Secret Service).
     pub fn items(&self, service: &str) -> Vec<Item> {
+        self.search(service)
+            .unwrap_or_else(|out| panic!("secret-tool search failed: {out:?}\n{}", self.logs()))
+    }
+
+    /// [`SecretService::items`], or what secret-tool said when it failed (no Secret Service).
+    pub fn search(&self, service: &str) -> Result<Vec<Item>, Finished> {
         let mut cmd = self.command("secret-tool");
         cmd.args(["search", "--all", "service", service]);
         // Attributes go to stderr, everything else to stdout; both are flushed per line,
         // so one shared pipe keeps them in order.
         let out = run(&mut cmd, None, COMMAND_TIMEOUT, true);
-        assert!(
-            out.success(),
-            "secret-tool search failed: {out:?}\n{}",
-            self.logs()
-        );
+        if !out.success() {
+            return Err(out);
+        }
         let mut items = parse_search_output(&out.stdout);
         items.sort_by(|a, b| (&a.attributes, &a.label).cmp(&(&b.attributes, &b.label)));
-        items
+        Ok(items)
     }
 
     /// `secret-tool lookup service <service> username <user>`: `Some(secret)` if found.
@@ -400,7 +438,8 @@ impl SecretService {
         Self::launch_once(keyring)
     }
 
-    fn launch_once(keyring: Keyring) -> Self {
+    /// A fresh temporary directory with `bus`, `home` and `runtime` (mode 0700) in it.
+    fn make_dir() -> tempfile::TempDir {
         let dir = tempfile::Builder::new()
             .prefix("fluxloop-ss-")
             .tempdir()
@@ -414,12 +453,18 @@ impl SecretService {
                     .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)),
             "temp dir path {root:?} needs escaping in a D-Bus address; set TMPDIR to a plain path"
         );
-        let bus_dir = root.join("bus");
         for d in ["bus", "home", "runtime"] {
             fs::create_dir(root.join(d)).expect("create dir in temp dir");
         }
         fs::set_permissions(root.join("runtime"), fs::Permissions::from_mode(0o700))
             .expect("chmod runtime dir");
+        dir
+    }
+
+    fn launch_once(keyring: Keyring) -> Self {
+        let dir = Self::make_dir();
+        let root = dir.path().to_owned();
+        let bus_dir = root.join("bus");
         let config = root.join("bus.conf");
         fs::write(&config, bus_config(&bus_dir)).expect("write bus config");
 
@@ -439,7 +484,7 @@ impl SecretService {
         let mut ss = SecretService {
             dir,
             address: String::new(),
-            dbus,
+            dbus: Some(dbus),
             keyring: None,
             watchdog: None,
         };
@@ -540,7 +585,7 @@ impl SecretService {
 dir=$1; shift
 kill -s KILL "$@" 2>/dev/null
 rm -rf -- "$dir" 2>/dev/null || { sleep 1; rm -rf -- "$dir"; }"#;
-        let mut pids = vec![self.dbus.id().to_string()];
+        let mut pids: Vec<String> = self.dbus.iter().map(|c| c.id().to_string()).collect();
         pids.extend(self.keyring_pid().map(|p| p.to_string()));
         Command::new("sh")
             .args(["-c", SCRIPT, "fluxloop-secret-service-watchdog"])
@@ -571,8 +616,10 @@ impl Drop for SecretService {
             let _ = keyring.kill();
             let _ = keyring.wait();
         }
-        let _ = self.dbus.kill();
-        let _ = self.dbus.wait();
+        if let Some(mut dbus) = self.dbus.take() {
+            let _ = dbus.kill();
+            let _ = dbus.wait();
+        }
         // `dir` is removed when the TempDir field drops.
     }
 }
