@@ -49,12 +49,37 @@ fn helps() -> Vec<(String, String)> {
     commands(&root, "", &mut all);
     all.into_iter()
         .map(|(name, mut cmd)| {
-            let help = cmd.render_long_help().to_string();
+            // `--help` prints the long form only where there is long help to show, as clap does.
+            let help = if has_long_help(&cmd) {
+                cmd.render_long_help()
+            } else {
+                cmd.render_help()
+            }
+            .to_string();
             // Trailing spaces are invisible in Markdown and trip editors; the text is the same.
             let lines: Vec<&str> = help.trim_end().lines().map(str::trim_end).collect();
             (name, lines.join("\n"))
         })
         .collect()
+}
+
+/// Whether `--help` prints the long form: clap's own rule (a long about or long help, or an
+/// argument with long help or documented possible values).
+fn has_long_help(cmd: &Command) -> bool {
+    let long_arg = |a: &clap::Arg| {
+        !a.is_hide_set()
+            && (a.get_long_help().is_some()
+                || a.is_hide_long_help_set()
+                || a.is_hide_short_help_set()
+                || (!a.is_hide_possible_values_set()
+                    && a.get_possible_values()
+                        .iter()
+                        .any(|v| v.get_help().is_some() && !v.is_hide_set())))
+    };
+    cmd.get_long_about().is_some()
+        || cmd.get_before_long_help().is_some()
+        || cmd.get_after_long_help().is_some()
+        || cmd.get_arguments().any(long_arg)
 }
 
 fn render() -> String {
