@@ -12,6 +12,19 @@ use url::Url;
 use crate::api::{self, ApiClient, ClientOptions};
 use crate::cli::{self, GlobalArgs, env};
 use crate::error::{CliError, CliResult};
+
+/// Flags or environment variables that cannot be used; turned into advice in `error/advice.rs`.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("invalid {}: {value:?}", env::TIMEOUT)]
+    Timeout { value: String },
+    #[error("invalid {}: {value:?}", env::STORAGE)]
+    Storage { value: String },
+    #[error("{name} is not valid UTF-8 text")]
+    NotUnicode { name: &'static str },
+    #[error("cannot find your home directory")]
+    NoHome,
+}
 use crate::profiles::{Profile, ProfileName, ProfileStore};
 use crate::secrets::{self, Keychain, KeyringStore, StoreKind};
 
@@ -139,12 +152,7 @@ impl Settings {
         let home = match var_os(env::HOME) {
             Some(dir) => PathBuf::from(dir),
             None => dirs::home_dir()
-                .ok_or_else(|| {
-                    CliError::failure("Cannot find your home directory").hint(format!(
-                        "Set {} to the directory for fluxloop's files",
-                        env::HOME
-                    ))
-                })?
+                .ok_or(SettingsError::NoHome)?
                 .join(".fluxloop"),
         };
         let keyring_service =
@@ -208,24 +216,22 @@ fn var_os(name: &str) -> Option<OsString> {
     std::env::var_os(name).filter(|v| !v.is_empty())
 }
 
-fn parse_storage(text: &str) -> CliResult<StoreKind> {
+fn parse_storage(text: &str) -> Result<StoreKind, SettingsError> {
     <StoreKind as clap::ValueEnum>::from_str(text.trim(), true).map_err(|_| {
-        CliError::usage(format!("Invalid {}: {text:?}", env::STORAGE))
-            .detail("It is `keychain` (the default) or `file` (plaintext, opt-in).")
-            .hint(format!("Example: {}=keychain", env::STORAGE))
+        SettingsError::Storage {
+            value: text.to_string(),
+        }
     })
 }
 
-fn parse_timeout(text: &str) -> CliResult<Duration> {
+fn parse_timeout(text: &str) -> Result<Duration, SettingsError> {
     text.trim()
         .parse::<f64>()
         .ok()
         .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
         .map(Duration::from_secs_f64)
-        .ok_or_else(|| {
-            CliError::usage(format!("Invalid {}: {text:?}", env::TIMEOUT))
-                .detail("It is a number of seconds greater than 0 and at most 3600.")
-                .hint(format!("Example: {}=60", env::TIMEOUT))
+        .ok_or_else(|| SettingsError::Timeout {
+            value: text.to_string(),
         })
 }
 

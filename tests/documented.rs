@@ -177,3 +177,34 @@ fn section(text: &str, name: &str) -> Vec<String> {
         .map(|(_, l)| l.to_owned())
         .collect()
 }
+
+/// README (the credentials file): a lock covers each read-modify-write; another fluxloop holding
+/// it for longer than 10 s makes the command stop with a clear error, not hang, and change
+/// nothing.
+#[test]
+fn a_held_lock_times_out_with_a_clear_error_and_changes_nothing() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    let before = env.snapshot();
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(env.fluxloop_dir().join("credentials.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+
+    let run = env.run(&["auth", "logout"]);
+
+    lock.unlock().unwrap();
+    // The documented wait is 10 s: generous slack above, none below.
+    assert!(
+        run.elapsed >= std::time::Duration::from_secs(10)
+            && run.elapsed < std::time::Duration::from_secs(30),
+        "took {:?}",
+        run.elapsed
+    );
+    common::assert_run_snapshot!(env, run);
+    assert_eq!(env.snapshot(), before);
+    // Once the lock is free, the same command works.
+    env.run(&["auth", "logout"]).assert_ok();
+}

@@ -4,6 +4,7 @@
 
 use crate::api::ApiError;
 use crate::cli::env;
+use crate::context::SettingsError;
 use crate::keys::KeyFormatError;
 use crate::profiles::{DEFAULT_PROFILE, ProfileError, ProfileNameError};
 use crate::secrets::{KeySource, SecretStoreError, StoreError};
@@ -400,6 +401,27 @@ impl From<ProfileNameError> for CliError {
         CliError::usage(capitalise(&e.to_string()))
             .detail("A profile name is 1 to 64 characters: letters, digits, `-`, `_` and `.`.")
             .hint("Example: --profile work")
+    }
+}
+
+impl From<SettingsError> for CliError {
+    fn from(e: SettingsError) -> Self {
+        let title = capitalise(&e.to_string());
+        match e {
+            SettingsError::Timeout { .. } => CliError::usage(title)
+                .detail("It is a number of seconds greater than 0 and at most 3600.")
+                .hint(format!("Example: {}=60", env::TIMEOUT)),
+            SettingsError::Storage { .. } => CliError::usage(title)
+                .detail("It is `keychain` (the default) or `file` (plaintext, opt-in).")
+                .hint(format!("Example: {}=keychain", env::STORAGE)),
+            SettingsError::NotUnicode { name } => {
+                CliError::usage(title).hint(format!("Set {name} again, or unset it"))
+            }
+            SettingsError::NoHome => CliError::failure(title).hint(format!(
+                "Set {} to the directory for fluxloop's files",
+                env::HOME
+            )),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::{Backend, Result, SecretStore, SecretStoreError};
 
@@ -58,13 +58,13 @@ impl MemoryStore {
         *self.fail_from.lock().unwrap() = Some((op, n, make));
     }
 
-    /// The key held for `profile`, exposed for assertions.
-    pub fn peek(&self, profile: &str) -> Option<String> {
+    /// The masked hint of the key held for `profile`, for assertions that never expose it.
+    pub fn hint(&self, profile: &str) -> Option<String> {
         self.entries
             .lock()
             .unwrap()
             .get(profile)
-            .map(|k| k.expose_secret().to_string())
+            .map(crate::keys::mask)
     }
 
     /// The profiles that have an entry.
@@ -107,7 +107,7 @@ impl SecretStore for MemoryStore {
         self.entries
             .lock()
             .unwrap()
-            .insert(profile.to_string(), SecretString::from(key.expose_secret()));
+            .insert(profile.to_string(), key.clone());
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Read};
 
 use chrono::Utc;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{load_profiles, warn_expiry};
@@ -64,7 +64,7 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
         organizations: info.organizations.iter().map(|o| o.name.clone()).collect(),
         storage: Some(storage),
         saved_at: Some(Utc::now()),
-        api_key: (storage == StoreKind::File).then(|| SecretString::from(key.expose_secret())),
+        api_key: (storage == StoreKind::File).then(|| key.clone()),
     };
     match storage {
         StoreKind::Keychain => save_to_keychain(ctx, &key, meta)?,
