@@ -5,4 +5,4 @@ mod secure_fs;
 mod store;
 
 pub use model::{CredentialsFile, Expiry, KeyLocation, Profile, ProfileName, Storage};
-pub use store::{Loaded, ProfileError, ProfileStore};
+pub(crate) use store::{ProfileError, ProfileStore};

@@ -66,6 +66,7 @@ impl ProfileStore {
         Self { dir }
     }
 
+    #[cfg(test)]
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -3,7 +3,6 @@
 
 mod bounded;
 mod keyring;
-mod memory;
 
 use std::fmt;
 use std::time::Duration;
@@ -11,7 +10,6 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 pub use self::keyring::KeyringStore;
-pub use self::memory::MemoryStore;
 
 /// The default keychain service name; entries are `service=fluxloop, username=<profile>`.
 pub const DEFAULT_SERVICE: &str = "fluxloop";
@@ -25,7 +23,6 @@ pub enum Backend {
     MacosKeychain,
     WindowsCredentialManager,
     SecretService,
-    Memory,
 }
 
 impl Backend {
@@ -45,7 +42,6 @@ impl Backend {
             Backend::MacosKeychain => "macos-keychain",
             Backend::WindowsCredentialManager => "windows-credential-manager",
             Backend::SecretService => "secret-service",
-            Backend::Memory => "memory",
         }
     }
 }
@@ -56,7 +52,6 @@ impl fmt::Display for Backend {
             Backend::MacosKeychain => "macOS Keychain",
             Backend::WindowsCredentialManager => "Windows Credential Manager",
             Backend::SecretService => "Secret Service",
-            Backend::Memory => "in-memory store",
         })
     }
 }
