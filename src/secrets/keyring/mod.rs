@@ -136,8 +136,10 @@ impl SecretStore for KeyringStore {
         let key = SecretString::from(key.expose_secret());
         let result = self.run(self.timeout, move |store, service| {
             let entry = Self::entry(store, service, &p)?;
+            // Bytes, not `set_password`: Windows' store encodes a password as UTF-16, and every
+            // read here is `get_secret`, so writing UTF-8 bytes keeps the two symmetric.
             entry
-                .set_password(key.expose_secret())
+                .set_secret(key.expose_secret().as_bytes())
                 .map_err(|e| map_profile_error(e, &p))
         });
         log("set", Some(profile), &result, started);
@@ -191,9 +193,8 @@ impl KeyringStore {
                 let entry = Self::entry(store, service, &p)?;
                 match entry.get_secret() {
                     Ok(mut bytes) => {
-                        let text = std::str::from_utf8(&bytes)
-                            .map(|s| SecretString::from(s.trim()))
-                            .map_err(|_| SecretStoreError::BadData(p.clone()));
+                        let text = decode_secret(&bytes, cfg!(windows))
+                            .ok_or_else(|| SecretStoreError::BadData(p.clone()));
                         bytes.zeroize();
                         text.map(Some)
                     }
@@ -232,6 +233,33 @@ impl KeyringStore {
             }
         })
         .map_err(|e| self.explain_timeout(started, e))
+    }
+}
+
+/// The key in an entry's bytes: UTF-8, as every release writes it on Linux and macOS and as this
+/// one writes it everywhere. Releases before it wrote Windows entries as UTF-16LE
+/// (`set_password`), so with `legacy_utf16le` bytes that are not plain UTF-8 text (a key never
+/// holds a NUL, and UTF-16LE of ASCII is full of them) are decoded as UTF-16LE instead.
+/// `None` when the bytes are neither.
+fn decode_secret(bytes: &[u8], legacy_utf16le: bool) -> Option<SecretString> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if !(legacy_utf16le && text.contains('\0')) => {
+            Some(SecretString::from(text.trim()))
+        }
+        _ if legacy_utf16le && bytes.len().is_multiple_of(2) => {
+            let mut units: Vec<u16> = bytes
+                .chunks_exact(2)
+                .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+                .collect();
+            let decoded = String::from_utf16(&units).ok();
+            units.zeroize();
+            decoded.map(|mut text| {
+                let key = SecretString::from(text.trim());
+                text.zeroize();
+                key
+            })
+        }
+        _ => None,
     }
 }
 
@@ -289,5 +317,64 @@ fn map_error(e: keyring_core::Error) -> SecretStoreError {
             count: items.len(),
         },
         other => SecretStoreError::Platform(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::decode_secret;
+
+    const KEY: &str = "flux_dev_abc123def456ghi789jkl012mno34";
+
+    fn utf16le(text: &str) -> Vec<u8> {
+        text.encode_utf16().flat_map(u16::to_le_bytes).collect()
+    }
+
+    fn decoded(bytes: &[u8], legacy_utf16le: bool) -> Option<String> {
+        decode_secret(bytes, legacy_utf16le).map(|k| k.expose_secret().to_string())
+    }
+
+    #[test]
+    fn utf8_entries_are_read_as_written_on_every_platform() {
+        for legacy_utf16le in [false, true] {
+            assert_eq!(
+                decoded(KEY.as_bytes(), legacy_utf16le).as_deref(),
+                Some(KEY)
+            );
+            let padded = format!("  {KEY}\n");
+            assert_eq!(
+                decoded(padded.as_bytes(), legacy_utf16le).as_deref(),
+                Some(KEY)
+            );
+        }
+    }
+
+    #[test]
+    fn utf16le_entries_of_earlier_windows_releases_are_still_read() {
+        assert_eq!(decoded(&utf16le(KEY), true).as_deref(), Some(KEY));
+        assert_eq!(
+            decoded(&utf16le(&format!("{KEY}\r\n")), true).as_deref(),
+            Some(KEY)
+        );
+    }
+
+    #[test]
+    fn utf16le_is_not_guessed_where_no_release_wrote_it() {
+        // Off Windows the bytes stay what they were: NULs and all, as before this change.
+        let bytes = utf16le(KEY);
+        let text = decoded(&bytes, false).unwrap();
+        assert_ne!(text, KEY);
+        assert!(text.starts_with("f\0l\0u\0x\0"), "{text:?}");
+    }
+
+    #[test]
+    fn bytes_that_are_neither_utf8_nor_utf16le_are_refused() {
+        // Odd length with a NUL: not UTF-16LE.
+        assert_eq!(decoded(b"flux\0", true), None);
+        // Invalid UTF-8, and an unpaired surrogate (0xD800) as UTF-16LE.
+        assert_eq!(decoded(&[0x00, 0xD8, 0xff, 0xfe], true), None);
+        assert_eq!(decoded(&[0xff, 0xfe, 0xfd], false), None);
     }
 }
