@@ -83,7 +83,8 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
             ctx.profile
         )),
         StorageChoice::File => p.warn(format!(
-            "API key saved IN PLAINTEXT to {} (profile: {}, --storage file); anyone who can read that file can use it. `fluxloop auth migrate` moves it into the {} later.",
+            "API key saved IN PLAINTEXT to {} (profile: {}, --storage file); anyone who can \
+             read that file can use it. `fluxloop auth migrate` moves it into the {} later.",
             ctx.profiles.path().display(),
             ctx.profile,
             ctx.secrets.backend()

@@ -231,11 +231,20 @@ async fn revoke(
     };
     let client = ctx.client(base)?;
     client.revoke_key(key).await.map_err(|e| {
-        let origin = KeyOrigin::Profile { name: name.to_string(), expires: None };
+        let origin = KeyOrigin::Profile {
+            name: name.to_string(),
+            expires: None,
+        };
         let mut err: CliError = errors::api_error(e, &origin);
-        err.title = format!("Could not revoke the key of profile '{name}': {}", err.title);
+        err.title = format!(
+            "Could not revoke the key of profile '{name}': {}",
+            err.title
+        );
         err.detail("Nothing was removed: the key is still saved on this machine and still valid.")
-            .hint("Retry `fluxloop auth logout --revoke`, or revoke the key in the dashboard and run `fluxloop auth logout`")
+            .hint(
+                "Retry `fluxloop auth logout --revoke`, or revoke the key in the dashboard \
+                 and run `fluxloop auth logout`",
+            )
     })
 }
 
