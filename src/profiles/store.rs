@@ -18,6 +18,8 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 const HEADER: &str = "# FluxLoop CLI profiles. Managed by `fluxloop auth`; edits are kept.\n\
 # API keys are not here: they are in the OS keychain (unless a profile says `storage: file`).\n";
 
+// NotAFile, WritableByOthers and NotOwned come from the Unix checks only (secure_fs.rs).
+#[cfg_attr(not(unix), allow(dead_code))]
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     #[error("cannot read {path}: {source}")]
