@@ -199,15 +199,12 @@ impl Settings {
 
 /// The one rule for fluxloop's environment variables: unset and empty are the same. A value that
 /// is not valid UTF-8 is a usage error naming the variable.
-fn var(name: &str) -> CliResult<Option<String>> {
+fn var(name: &'static str) -> Result<Option<String>, SettingsError> {
     match std::env::var(name) {
         Ok(v) if v.is_empty() => Ok(None),
         Ok(v) => Ok(Some(v)),
         Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err(CliError::usage(format!("{name} is not valid UTF-8 text"))
-                .hint(format!("Set {name} again, or unset it")))
-        }
+        Err(std::env::VarError::NotUnicode(_)) => Err(SettingsError::NotUnicode { name }),
     }
 }
 

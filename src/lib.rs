@@ -1,16 +1,18 @@
 //! `fluxloop`: the FluxLoop command-line tool. The binary is `main.rs`; everything is here so the
 //! pieces can be tested (and fuzzed) on their own.
 
+// Public: what fuzz targets and tests may use (key parsing, the command line, the credentials
+// file format, the API's types). The rest is crate-private, so unused code is reported.
 pub mod api;
 pub mod cli;
-pub mod commands;
-pub mod context;
-pub mod error;
+pub(crate) mod commands;
+pub(crate) mod context;
+pub(crate) mod error;
 pub mod keys;
-pub mod logging;
-pub mod output;
+pub(crate) mod logging;
+pub(crate) mod output;
 pub mod profiles;
-pub mod secrets;
+pub(crate) mod secrets;
 
 use std::process::ExitCode;
 

@@ -128,9 +128,11 @@ impl Printer {
 }
 
 /// A [`Write`] into a shared buffer, for tests that read what a [`Printer`] wrote.
+#[cfg(test)]
 #[derive(Clone, Default)]
 pub struct Capture(std::rc::Rc<RefCell<Vec<u8>>>);
 
+#[cfg(test)]
 impl Capture {
     /// What was written, without colour codes.
     pub fn text(&self) -> String {
@@ -138,6 +140,7 @@ impl Capture {
     }
 }
 
+#[cfg(test)]
 impl Write for Capture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.borrow_mut().extend_from_slice(buf);

@@ -3,5 +3,5 @@
 mod client;
 mod types;
 
-pub use client::{ApiClient, ApiError, ClientOptions, MAX_BODY, parse_base_url, user_agent};
+pub(crate) use client::{ApiClient, ApiError, ClientOptions, parse_base_url};
 pub use types::{Account, KeyDetails, KeyInfo, Organization, Plan, Project, Scopes, Usage, Whoami};

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::secrets::KeySource;
 
-pub use advice::{KEYS_PAGE, KeyFailure, capitalise};
+pub use advice::{KEYS_PAGE, capitalise};
 
 /// Process exit codes. Stable: scripts branch on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,8 +72,6 @@ pub enum ErrorCode {
     RateLimited,
     /// HTTP 5xx after retries.
     ServerError,
-    /// An HTTP status the contract does not have for this request (such as 404).
-    UnexpectedStatus,
     /// The platform could not be reached.
     ConnectFailed,
     /// The TLS handshake failed.
@@ -109,7 +107,6 @@ impl ErrorCode {
             ErrorCode::TlsSetup => "tls_setup",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::ServerError => "server_error",
-            ErrorCode::UnexpectedStatus => "unexpected_status",
             ErrorCode::ConnectFailed => "connect_failed",
             ErrorCode::TlsFailed => "tls_failed",
             ErrorCode::Timeout => "timeout",

@@ -8,15 +8,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::model::{CredentialsFile, FORMAT_VERSION};
+use super::secure_fs as secure;
 
 /// Larger files are refused: metadata for hundreds of profiles is a few KiB.
-const MAX_FILE_SIZE: u64 = 1024 * 1024;
+pub(super) const MAX_FILE_SIZE: u64 = 1024 * 1024;
 /// How long to wait for another fluxloop process to finish updating the file.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 const HEADER: &str = "# FluxLoop CLI profiles. Managed by `fluxloop auth`; edits are kept.\n\
 # API keys are not here: they are in the OS keychain (unless a profile says `storage: file`).\n";
 
+// NotAFile, WritableByOthers and NotOwned come from the Unix checks only (secure_fs.rs).
+#[cfg_attr(not(unix), allow(dead_code))]
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     #[error("cannot read {path}: {source}")]
@@ -71,8 +74,6 @@ pub struct ProfileTx<'a> {
     store: &'a ProfileStore,
     _lock: File,
     pub file: CredentialsFile,
-    /// Paths whose group/world read permission was removed while loading.
-    pub tightened: Vec<PathBuf>,
 }
 
 impl ProfileTx<'_> {
@@ -98,6 +99,7 @@ impl ProfileStore {
         self
     }
 
+    #[cfg(test)]
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -144,7 +146,6 @@ impl ProfileStore {
             store: self,
             _lock: lock,
             file: loaded.file,
-            tightened: loaded.tightened,
         })
     }
 
@@ -238,237 +239,6 @@ fn parse(text: &str, path: &Path) -> Result<CredentialsFile> {
         });
     }
     Ok(file)
-}
-
-#[cfg(unix)]
-mod secure {
-    use std::fs::{DirBuilder, File, OpenOptions, Permissions};
-    use std::io;
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-    use std::path::{Path, PathBuf};
-
-    use super::{MAX_FILE_SIZE, ProfileError, Result};
-
-    const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
-
-    fn read_err(path: &Path) -> impl FnOnce(io::Error) -> ProfileError + '_ {
-        move |source| {
-            if source.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-                ProfileError::Symlink {
-                    path: path.to_path_buf(),
-                }
-            } else {
-                ProfileError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                }
-            }
-        }
-    }
-
-    fn write_err(path: &Path) -> impl FnOnce(io::Error) -> ProfileError + '_ {
-        move |source| ProfileError::Write {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-
-    /// Created 0700 from the start, not chmod-ed afterwards.
-    pub fn create_dir(dir: &Path) -> Result<()> {
-        match DirBuilder::new().recursive(true).mode(0o700).create(dir) {
-            Ok(()) => Ok(()),
-            Err(e) => Err(write_err(dir)(e)),
-        }
-    }
-
-    /// Refuses a directory others can write to; tightens one others can read.
-    pub fn check_dir(dir: &Path) -> Result<Option<PathBuf>> {
-        let meta = match std::fs::symlink_metadata(dir) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(read_err(dir)(e)),
-        };
-        // A symlinked directory (dotfile managers do this) is fine if it resolves to ours.
-        let meta = if meta.file_type().is_symlink() {
-            std::fs::metadata(dir).map_err(read_err(dir))?
-        } else {
-            meta
-        };
-        if !meta.is_dir() {
-            return Err(ProfileError::NotAFile {
-                path: dir.to_path_buf(),
-            });
-        }
-        check_owner_and_mode(dir, meta.uid(), meta.mode(), true)?;
-        if meta.mode() & 0o077 != 0 {
-            std::fs::set_permissions(dir, Permissions::from_mode(0o700)).map_err(write_err(dir))?;
-            return Ok(Some(dir.to_path_buf()));
-        }
-        Ok(None)
-    }
-
-    fn check_owner_and_mode(path: &Path, uid: u32, mode: u32, is_dir: bool) -> Result<()> {
-        let me = rustix::process::geteuid().as_raw();
-        if uid != me {
-            return Err(ProfileError::NotOwned {
-                path: path.to_path_buf(),
-                owner: uid,
-            });
-        }
-        if mode & 0o022 != 0 {
-            return Err(ProfileError::WritableByOthers {
-                path: path.to_path_buf(),
-                mode: mode & 0o777,
-                is_dir,
-            });
-        }
-        Ok(())
-    }
-
-    pub fn open_existing(path: &Path) -> Result<Option<File>> {
-        match OpenOptions::new()
-            .read(true)
-            .custom_flags(NOFOLLOW | rustix::fs::OFlags::NONBLOCK.bits() as i32)
-            .open(path)
-        {
-            Ok(f) => Ok(Some(f)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(read_err(path)(e)),
-        }
-    }
-
-    /// Returns whether group/world read permission had to be removed.
-    pub fn check_file(file: &File, path: &Path) -> Result<bool> {
-        let meta = file.metadata().map_err(read_err(path))?;
-        if !meta.is_file() {
-            return Err(ProfileError::NotAFile {
-                path: path.to_path_buf(),
-            });
-        }
-        check_owner_and_mode(path, meta.uid(), meta.mode(), false)?;
-        if meta.len() > MAX_FILE_SIZE {
-            return Err(ProfileError::TooLarge {
-                path: path.to_path_buf(),
-            });
-        }
-        if meta.mode() & 0o077 != 0 {
-            file.set_permissions(Permissions::from_mode(0o600))
-                .map_err(write_err(path))?;
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
-    pub fn open_lock(path: &Path) -> Result<File> {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(NOFOLLOW)
-            .open(path)
-            .map_err(|e| {
-                if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-                    ProfileError::Symlink {
-                        path: path.to_path_buf(),
-                    }
-                } else {
-                    ProfileError::Write {
-                        path: path.to_path_buf(),
-                        source: e,
-                    }
-                }
-            })
-    }
-
-    /// O_EXCL: fails on anything already there, a planted symlink included.
-    pub fn create_new(path: &Path) -> io::Result<File> {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(NOFOLLOW)
-            .open(path)
-    }
-
-    pub fn sync_dir(dir: &Path) -> io::Result<()> {
-        File::open(dir)?.sync_all()
-    }
-}
-
-#[cfg(not(unix))]
-mod secure {
-    //! On Windows the profile directory inherits the user's ACLs; no mode bits to check.
-    use std::fs::{File, OpenOptions};
-    use std::io;
-    use std::path::{Path, PathBuf};
-
-    use super::{MAX_FILE_SIZE, ProfileError, Result};
-
-    pub fn create_dir(dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|source| ProfileError::Write {
-            path: dir.to_path_buf(),
-            source,
-        })
-    }
-
-    pub fn check_dir(_dir: &Path) -> Result<Option<PathBuf>> {
-        Ok(None)
-    }
-
-    pub fn open_existing(path: &Path) -> Result<Option<File>> {
-        if std::fs::symlink_metadata(path)
-            .map(|m| m.file_type().is_symlink())
-            .unwrap_or(false)
-        {
-            return Err(ProfileError::Symlink {
-                path: path.to_path_buf(),
-            });
-        }
-        match File::open(path) {
-            Ok(f) => Ok(Some(f)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(ProfileError::Read {
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
-    }
-
-    pub fn check_file(file: &File, path: &Path) -> Result<bool> {
-        let meta = file.metadata().map_err(|source| ProfileError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if meta.len() > MAX_FILE_SIZE {
-            return Err(ProfileError::TooLarge {
-                path: path.to_path_buf(),
-            });
-        }
-        Ok(false)
-    }
-
-    pub fn open_lock(path: &Path) -> Result<File> {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|source| ProfileError::Write {
-                path: path.to_path_buf(),
-                source,
-            })
-    }
-
-    pub fn create_new(path: &Path) -> io::Result<File> {
-        OpenOptions::new().write(true).create_new(true).open(path)
-    }
-
-    pub fn sync_dir(_dir: &Path) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

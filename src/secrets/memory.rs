@@ -24,8 +24,6 @@ type MakeError = fn() -> SecretStoreError;
 #[derive(Default)]
 pub struct MemoryStore {
     entries: Mutex<BTreeMap<String, SecretString>>,
-    /// When set, every call fails with a fresh copy of this error.
-    fault: Mutex<Option<MakeError>>,
     /// Calls of one operation that fail: the `n`-th call (counting from 1) and every later one.
     fail_from: Mutex<Option<(Op, usize, MakeError)>>,
     calls: Mutex<Vec<Op>>,
@@ -47,10 +45,6 @@ impl MemoryStore {
                 .insert(profile.to_string(), SecretString::from(*key));
         }
         store
-    }
-
-    pub fn set_fault(&self, fault: Option<MakeError>) {
-        *self.fault.lock().unwrap() = fault;
     }
 
     /// From the `n`-th call of `op` on (counting from 1), `op` fails with `make()`.
@@ -75,9 +69,6 @@ impl MemoryStore {
     fn check(&self, op: Op) -> Result<()> {
         let mut calls = self.calls.lock().unwrap();
         calls.push(op);
-        if let Some(make) = *self.fault.lock().unwrap() {
-            return Err(make());
-        }
         if let Some((target, n, make)) = *self.fail_from.lock().unwrap() {
             let seen = calls.iter().filter(|c| **c == target).count();
             if op == target && seen >= n {

@@ -3,6 +3,7 @@
 
 mod bounded;
 mod keyring;
+#[cfg(test)]
 mod memory;
 
 use std::fmt;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 pub use self::keyring::KeyringStore;
+#[cfg(test)]
 pub use self::memory::{MemoryStore, Op};
 
 /// The default keychain service name; entries are `service=fluxloop, username=<profile>`.
@@ -75,6 +77,8 @@ pub enum Backend {
     MacosKeychain,
     WindowsCredentialManager,
     SecretService,
+    /// The in-memory store of in-process tests.
+    #[cfg(test)]
     Memory,
 }
 
@@ -95,6 +99,7 @@ impl Backend {
             Backend::MacosKeychain => "macos-keychain",
             Backend::WindowsCredentialManager => "windows-credential-manager",
             Backend::SecretService => "secret-service",
+            #[cfg(test)]
             Backend::Memory => "memory",
         }
     }
@@ -106,11 +111,15 @@ impl fmt::Display for Backend {
             Backend::MacosKeychain => "macOS Keychain",
             Backend::WindowsCredentialManager => "Windows Credential Manager",
             Backend::SecretService => "Secret Service",
+            #[cfg(test)]
             Backend::Memory => "in-memory store",
         })
     }
 }
 
+// The Secret Service failures (bus, provider, locked, no collection) only come from the Linux
+// store; error/advice.rs still names them on every platform.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[derive(Debug, thiserror::Error)]
 pub enum SecretStoreError {
     #[error("no D-Bus session bus is available ({0})")]

@@ -11,6 +11,17 @@ use zeroize::Zeroize;
 
 use super::{Backend, Result, SecretStore, SecretStoreError, bounded};
 
+// One module per platform store, used as `platform`: each has the same six functions
+// (`connect`, `entry`, `search`, `profile_of`, `check_ready`, `classify`).
+#[cfg(any(target_os = "macos", windows))]
+mod native;
+#[cfg(target_os = "linux")]
+mod secret_service;
+#[cfg(any(target_os = "macos", windows))]
+use self::native as platform;
+#[cfg(target_os = "linux")]
+use self::secret_service as platform;
+
 pub struct KeyringStore {
     service: String,
     timeout: Duration,
@@ -125,8 +136,10 @@ impl SecretStore for KeyringStore {
         let key = SecretString::from(key.expose_secret());
         let result = self.run(self.timeout, move |store, service| {
             let entry = Self::entry(store, service, &p)?;
+            // Bytes, not `set_password`: Windows' store encodes a password as UTF-16, and every
+            // read here is `get_secret`, so writing UTF-8 bytes keeps the two symmetric.
             entry
-                .set_password(key.expose_secret())
+                .set_secret(key.expose_secret().as_bytes())
                 .map_err(|e| map_profile_error(e, &p))
         });
         log("set", Some(profile), &result, started);
@@ -180,9 +193,8 @@ impl KeyringStore {
                 let entry = Self::entry(store, service, &p)?;
                 match entry.get_secret() {
                     Ok(mut bytes) => {
-                        let text = std::str::from_utf8(&bytes)
-                            .map(|s| SecretString::from(s.trim()))
-                            .map_err(|_| SecretStoreError::BadData(p.clone()));
+                        let text = decode_secret(&bytes, cfg!(windows))
+                            .ok_or_else(|| SecretStoreError::BadData(p.clone()));
                         bytes.zeroize();
                         text.map(Some)
                     }
@@ -221,6 +233,33 @@ impl KeyringStore {
             }
         })
         .map_err(|e| self.explain_timeout(started, e))
+    }
+}
+
+/// The key in an entry's bytes: UTF-8, as every release writes it on Linux and macOS and as this
+/// one writes it everywhere. Releases before it wrote Windows entries as UTF-16LE
+/// (`set_password`), so with `legacy_utf16le` bytes that are not plain UTF-8 text (a key never
+/// holds a NUL, and UTF-16LE of ASCII is full of them) are decoded as UTF-16LE instead.
+/// `None` when the bytes are neither.
+fn decode_secret(bytes: &[u8], legacy_utf16le: bool) -> Option<SecretString> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if !(legacy_utf16le && text.contains('\0')) => {
+            Some(SecretString::from(text.trim()))
+        }
+        _ if legacy_utf16le && bytes.len().is_multiple_of(2) => {
+            let mut units: Vec<u16> = bytes
+                .chunks_exact(2)
+                .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+                .collect();
+            let decoded = String::from_utf16(&units).ok();
+            units.zeroize();
+            decoded.map(|mut text| {
+                let key = SecretString::from(text.trim());
+                text.zeroize();
+                key
+            })
+        }
+        _ => None,
     }
 }
 
@@ -281,166 +320,61 @@ fn map_error(e: keyring_core::Error) -> SecretStoreError {
     }
 }
 
-#[cfg(target_os = "linux")]
-mod platform {
-    //! Secret Service over D-Bus (libdbus): unlike the zbus store, its calls give up after
-    //! D-Bus's own reply timeout; our worker thread bounds them further.
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
 
-    use std::collections::HashMap;
-    use std::sync::Arc;
+    use super::decode_secret;
 
-    use dbus_secret_service::{EncryptionType, SecretService};
-    use keyring_core::{CredentialStore, Entry};
+    const KEY: &str = "flux_dev_abc123def456ghi789jkl012mno34";
 
-    use super::super::{Result, SecretStoreError};
-    use super::map_error;
-
-    pub fn connect() -> Result<Arc<CredentialStore>> {
-        let store: Arc<CredentialStore> =
-            dbus_secret_service_keyring_store::Store::new().map_err(map_error)?;
-        Ok(store)
+    fn utf16le(text: &str) -> Vec<u8> {
+        text.encode_utf16().flat_map(u16::to_le_bytes).collect()
     }
 
-    pub fn entry(
-        store: &Arc<CredentialStore>,
-        service: &str,
-        profile: &str,
-        mods: &HashMap<&str, &str>,
-    ) -> keyring_core::Result<Entry> {
-        Entry::new_in_store_with_modifiers(store, service, profile, mods)
+    fn decoded(bytes: &[u8], legacy_utf16le: bool) -> Option<String> {
+        decode_secret(bytes, legacy_utf16le).map(|k| k.expose_secret().to_string())
     }
 
-    pub fn search(store: &Arc<CredentialStore>, service: &str) -> Result<Vec<Entry>> {
-        Entry::search_in_store(store, &HashMap::from([("service", service)])).map_err(map_error)
-    }
-
-    pub fn profile_of(entry: &Entry, service: &str) -> Option<String> {
-        let attrs = entry.get_attributes().ok()?;
-        (attrs.get("service").map(String::as_str) == Some(service))
-            .then(|| attrs.get("username").cloned())
-            .flatten()
-    }
-
-    /// Asks the Secret Service directly whether a key could be stored now, without triggering an
-    /// unlock prompt that nobody may be there to answer.
-    pub fn check_ready() -> Result<()> {
-        let ss = SecretService::connect(EncryptionType::Plain).map_err(|e| {
-            classify(&e).unwrap_or_else(|| SecretStoreError::Platform(e.to_string()))
-        })?;
-        let collection = ss.get_default_collection().map_err(|e| match e {
-            dbus_secret_service::Error::NoResult => SecretStoreError::NoCollection,
-            other => {
-                classify(&other).unwrap_or_else(|| SecretStoreError::Platform(other.to_string()))
-            }
-        })?;
-        match collection.is_locked() {
-            Ok(false) => Ok(()),
-            Ok(true) => Err(SecretStoreError::Locked),
-            // The default alias may point at a collection that no longer exists.
-            Err(dbus_secret_service::Error::Dbus(e))
-                if e.name() == Some("org.freedesktop.DBus.Error.UnknownObject")
-                    || e.name() == Some("org.freedesktop.DBus.Error.UnknownMethod") =>
-            {
-                Err(SecretStoreError::NoCollection)
-            }
-            Err(other) => {
-                Err(classify(&other)
-                    .unwrap_or_else(|| SecretStoreError::Platform(other.to_string())))
-            }
+    #[test]
+    fn utf8_entries_are_read_as_written_on_every_platform() {
+        for legacy_utf16le in [false, true] {
+            assert_eq!(
+                decoded(KEY.as_bytes(), legacy_utf16le).as_deref(),
+                Some(KEY)
+            );
+            let padded = format!("  {KEY}\n");
+            assert_eq!(
+                decoded(padded.as_bytes(), legacy_utf16le).as_deref(),
+                Some(KEY)
+            );
         }
     }
 
-    /// Turns D-Bus and Secret Service failures into the distinct errors users can act on.
-    pub fn classify(err: &(dyn std::error::Error + 'static)) -> Option<SecretStoreError> {
-        let ss = err.downcast_ref::<dbus_secret_service::Error>()?;
-        Some(match ss {
-            dbus_secret_service::Error::Locked | dbus_secret_service::Error::Prompt => {
-                SecretStoreError::Locked
-            }
-            dbus_secret_service::Error::NoResult => SecretStoreError::NoCollection,
-            dbus_secret_service::Error::Unavailable => SecretStoreError::NoProvider,
-            dbus_secret_service::Error::Dbus(e) => {
-                let name = e.name().unwrap_or("");
-                let message = e.message().unwrap_or("").to_string();
-                match name {
-                    "org.freedesktop.DBus.Error.ServiceUnknown"
-                    | "org.freedesktop.DBus.Error.NameHasNoOwner" => SecretStoreError::NoProvider,
-                    "org.freedesktop.DBus.Error.NoReply" | "org.freedesktop.DBus.Error.Timeout" => {
-                        SecretStoreError::Timeout(super::super::CALL_TIMEOUT)
-                    }
-                    "org.freedesktop.DBus.Error.NotSupported"
-                    | "org.freedesktop.DBus.Error.NoServer"
-                    | "org.freedesktop.DBus.Error.FileNotFound"
-                    | "org.freedesktop.DBus.Error.BadAddress"
-                    | "org.freedesktop.DBus.Error.Spawn.ExecFailed"
-                    | "org.freedesktop.DBus.Error.Disconnected" => {
-                        SecretStoreError::NoSessionBus(message)
-                    }
-                    "org.freedesktop.Secret.Error.IsLocked" => SecretStoreError::Locked,
-                    "org.freedesktop.Secret.Error.NoSuchObject"
-                    | "org.freedesktop.DBus.Error.UnknownObject" => SecretStoreError::NoCollection,
-                    _ => SecretStoreError::Platform(format!("{name}: {message}")),
-                }
-            }
-            other => SecretStoreError::Platform(other.to_string()),
-        })
-    }
-}
-
-#[cfg(any(target_os = "macos", windows))]
-mod platform {
-    //! macOS Keychain and Windows Credential Manager: no session bus to probe, and errors that
-    //! keyring-core already describes; only connecting and searching differ.
-
-    use std::collections::HashMap;
-    use std::sync::Arc;
-
-    use keyring_core::{CredentialStore, Entry};
-
-    use super::super::{Result, SecretStoreError};
-    use super::map_error;
-
-    pub fn connect() -> Result<Arc<CredentialStore>> {
-        #[cfg(target_os = "macos")]
-        let store: Arc<CredentialStore> =
-            apple_native_keyring_store::keychain::Store::new().map_err(map_error)?;
-        #[cfg(windows)]
-        let store: Arc<CredentialStore> =
-            windows_native_keyring_store::Store::new().map_err(map_error)?;
-        Ok(store)
+    #[test]
+    fn utf16le_entries_of_earlier_windows_releases_are_still_read() {
+        assert_eq!(decoded(&utf16le(KEY), true).as_deref(), Some(KEY));
+        assert_eq!(
+            decoded(&utf16le(&format!("{KEY}\r\n")), true).as_deref(),
+            Some(KEY)
+        );
     }
 
-    pub fn entry(
-        store: &Arc<CredentialStore>,
-        service: &str,
-        profile: &str,
-        _mods: &HashMap<&str, &str>,
-    ) -> keyring_core::Result<Entry> {
-        Entry::new_in_store(store, service, profile)
+    #[test]
+    fn utf16le_is_not_guessed_where_no_release_wrote_it() {
+        // Off Windows the bytes stay what they were: NULs and all, as before this change.
+        let bytes = utf16le(KEY);
+        let text = decoded(&bytes, false).unwrap();
+        assert_ne!(text, KEY);
+        assert!(text.starts_with("f\0l\0u\0x\0"), "{text:?}");
     }
 
-    pub fn search(store: &Arc<CredentialStore>, service: &str) -> Result<Vec<Entry>> {
-        #[cfg(target_os = "macos")]
-        let spec = HashMap::from([("service", service.to_string())]);
-        // Windows target names are `<user>.<service>` by default; its store searches by regex.
-        #[cfg(windows)]
-        let spec = HashMap::from([("pattern", format!(r"^.*\.{}$", service.replace('.', r"\.")))]);
-        let spec: HashMap<&str, &str> = spec.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        Entry::search_in_store(store, &spec).map_err(map_error)
-    }
-
-    pub fn profile_of(entry: &Entry, service: &str) -> Option<String> {
-        entry
-            .get_specifiers()
-            .filter(|(s, _)| s == service)
-            .map(|(_, user)| user)
-    }
-
-    pub fn check_ready() -> Result<()> {
-        Ok(())
-    }
-
-    pub fn classify(_err: &(dyn std::error::Error + 'static)) -> Option<SecretStoreError> {
-        None
+    #[test]
+    fn bytes_that_are_neither_utf8_nor_utf16le_are_refused() {
+        // Odd length with a NUL: not UTF-16LE.
+        assert_eq!(decoded(b"flux\0", true), None);
+        // Invalid UTF-8, and an unpaired surrogate (0xD800) as UTF-16LE.
+        assert_eq!(decoded(&[0x00, 0xD8, 0xff, 0xfe], true), None);
+        assert_eq!(decoded(&[0xff, 0xfe, 0xfd], false), None);
     }
 }

@@ -1,0 +1,98 @@
+//! Secret Service over D-Bus (libdbus): unlike the zbus store, its calls give up after
+//! D-Bus's own reply timeout; our worker thread bounds them further.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use dbus_secret_service::{EncryptionType, SecretService};
+use keyring_core::{CredentialStore, Entry};
+
+use super::super::{Result, SecretStoreError};
+use super::map_error;
+
+pub fn connect() -> Result<Arc<CredentialStore>> {
+    let store: Arc<CredentialStore> =
+        dbus_secret_service_keyring_store::Store::new().map_err(map_error)?;
+    Ok(store)
+}
+
+pub fn entry(
+    store: &Arc<CredentialStore>,
+    service: &str,
+    profile: &str,
+    mods: &HashMap<&str, &str>,
+) -> keyring_core::Result<Entry> {
+    Entry::new_in_store_with_modifiers(store, service, profile, mods)
+}
+
+pub fn search(store: &Arc<CredentialStore>, service: &str) -> Result<Vec<Entry>> {
+    Entry::search_in_store(store, &HashMap::from([("service", service)])).map_err(map_error)
+}
+
+pub fn profile_of(entry: &Entry, service: &str) -> Option<String> {
+    let attrs = entry.get_attributes().ok()?;
+    (attrs.get("service").map(String::as_str) == Some(service))
+        .then(|| attrs.get("username").cloned())
+        .flatten()
+}
+
+/// Asks the Secret Service directly whether a key could be stored now, without triggering an
+/// unlock prompt that nobody may be there to answer.
+pub fn check_ready() -> Result<()> {
+    let ss = SecretService::connect(EncryptionType::Plain)
+        .map_err(|e| classify(&e).unwrap_or_else(|| SecretStoreError::Platform(e.to_string())))?;
+    let collection = ss.get_default_collection().map_err(|e| match e {
+        dbus_secret_service::Error::NoResult => SecretStoreError::NoCollection,
+        other => classify(&other).unwrap_or_else(|| SecretStoreError::Platform(other.to_string())),
+    })?;
+    match collection.is_locked() {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(SecretStoreError::Locked),
+        // The default alias may point at a collection that no longer exists.
+        Err(dbus_secret_service::Error::Dbus(e))
+            if e.name() == Some("org.freedesktop.DBus.Error.UnknownObject")
+                || e.name() == Some("org.freedesktop.DBus.Error.UnknownMethod") =>
+        {
+            Err(SecretStoreError::NoCollection)
+        }
+        Err(other) => {
+            Err(classify(&other).unwrap_or_else(|| SecretStoreError::Platform(other.to_string())))
+        }
+    }
+}
+
+/// Turns D-Bus and Secret Service failures into the distinct errors users can act on.
+pub fn classify(err: &(dyn std::error::Error + 'static)) -> Option<SecretStoreError> {
+    let ss = err.downcast_ref::<dbus_secret_service::Error>()?;
+    Some(match ss {
+        dbus_secret_service::Error::Locked | dbus_secret_service::Error::Prompt => {
+            SecretStoreError::Locked
+        }
+        dbus_secret_service::Error::NoResult => SecretStoreError::NoCollection,
+        dbus_secret_service::Error::Unavailable => SecretStoreError::NoProvider,
+        dbus_secret_service::Error::Dbus(e) => {
+            let name = e.name().unwrap_or("");
+            let message = e.message().unwrap_or("").to_string();
+            match name {
+                "org.freedesktop.DBus.Error.ServiceUnknown"
+                | "org.freedesktop.DBus.Error.NameHasNoOwner" => SecretStoreError::NoProvider,
+                "org.freedesktop.DBus.Error.NoReply" | "org.freedesktop.DBus.Error.Timeout" => {
+                    SecretStoreError::Timeout(super::super::CALL_TIMEOUT)
+                }
+                "org.freedesktop.DBus.Error.NotSupported"
+                | "org.freedesktop.DBus.Error.NoServer"
+                | "org.freedesktop.DBus.Error.FileNotFound"
+                | "org.freedesktop.DBus.Error.BadAddress"
+                | "org.freedesktop.DBus.Error.Spawn.ExecFailed"
+                | "org.freedesktop.DBus.Error.Disconnected" => {
+                    SecretStoreError::NoSessionBus(message)
+                }
+                "org.freedesktop.Secret.Error.IsLocked" => SecretStoreError::Locked,
+                "org.freedesktop.Secret.Error.NoSuchObject"
+                | "org.freedesktop.DBus.Error.UnknownObject" => SecretStoreError::NoCollection,
+                _ => SecretStoreError::Platform(format!("{name}: {message}")),
+            }
+        }
+        other => SecretStoreError::Platform(other.to_string()),
+    })
+}
