@@ -73,7 +73,11 @@ pub fn run() -> ExitCode {
     output::init_color(cli.global.color);
     logging::init(cli.global.verbose);
     let printer = Printer::stdio();
+    let document = commands::json::requested(&cli.command);
+    // Unknown until the settings are read: a bad `--profile` fails before it is known.
+    let mut profile = None;
     let outcome = Context::from_env(&cli.global).and_then(|ctx| {
+        profile = Some(ctx.profile.to_string());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -83,6 +87,14 @@ pub fn run() -> ExitCode {
     let status = match outcome {
         Ok(status) => status,
         Err(e) => {
+            // Every `--json` run that fails prints a document, whatever failed (README.md).
+            if let Some(kind) = document {
+                printer.json(&commands::json::ErrorDocument::new(
+                    kind,
+                    profile.as_deref(),
+                    &e,
+                ));
+            }
             printer.error(&e);
             e.status
         }
