@@ -6,6 +6,7 @@ mod common;
 
 use chrono::{Days, Utc};
 use common::env::{Platform, Run, TestEnv, keys};
+use common::schema::Schema;
 use common::secret_service::SecretService;
 use serde_json::{Value, json};
 
@@ -115,7 +116,7 @@ fn status_json_follows_the_documented_schema() {
     env.login(keys::VALID, None);
     let run = env.run(&["auth", "status", "--json"]);
     run.assert_ok().never_shows(keys::VALID);
-    let doc = run.json();
+    let doc = run.json_valid(Schema::Status);
     let expires_at = doc["key"]["expires_at"]
         .as_str()
         .expect("expires_at")
@@ -170,7 +171,7 @@ fn status_json_for_an_env_key_without_expiry_and_with_unknown_permissions() {
         &[("FLUXLOOP_API_KEY", keys::PROJECT_SCOPED)],
     );
     run.assert_ok().never_shows(keys::PROJECT_SCOPED);
-    let doc = run.json();
+    let doc = run.json_valid(Schema::Status);
     assert_eq!(doc["key"]["source"], "env");
     assert_eq!(doc["key"]["backend"], Value::Null);
     assert_eq!(doc["key"]["expires_at"], Value::Null);
@@ -186,7 +187,7 @@ fn status_json_for_an_env_key_without_expiry_and_with_unknown_permissions() {
         &[("FLUXLOOP_API_KEY", keys::UNKNOWN_PERMISSION)],
     );
     run.assert_ok().never_shows(keys::UNKNOWN_PERMISSION);
-    let names: Vec<(String, String, bool)> = run.json()["permissions"]
+    let names: Vec<(String, String, bool)> = run.json_valid(Schema::Status)["permissions"]
         .as_array()
         .expect("permissions array")
         .iter()
@@ -225,7 +226,7 @@ fn status_json_not_logged_in_prints_a_document_and_exits_3() {
     let env = TestEnv::new();
     let run = env.run(&["auth", "status", "--json"]);
     run.assert_code(3);
-    let doc = run.json();
+    let doc = run.json_valid(Schema::Error);
     assert_eq!(doc["schema_version"], 1);
     assert_eq!(doc["authenticated"], false);
     assert_eq!(doc["profile"], "default");
@@ -292,7 +293,7 @@ fn status_with_an_expired_stored_key_says_expired_not_invalid() {
 
     let run = env.run(&["auth", "status", "--json"]);
     run.assert_code(3);
-    assert_eq!(run.json()["authenticated"], false);
+    assert_eq!(run.json_valid(Schema::Error)["authenticated"], false);
     assert_eq!(run.json()["error"]["code"], "key_expired");
 }
 
@@ -434,7 +435,7 @@ fn a_key_expiring_within_14_days_gets_a_warning() {
     // The warning is for people, on stderr; the JSON on stdout stays parseable.
     let run = env.run(&["auth", "status", "--json"]);
     run.assert_ok().stderr_has("warning");
-    assert_eq!(run.json()["key"]["days_remaining"], 3);
+    assert_eq!(run.json_valid(Schema::Status)["key"]["days_remaining"], 3);
 }
 
 #[test]
@@ -539,4 +540,64 @@ fn api_url_defaults_to_production_when_nothing_else_is_set() {
     let run = env.run_cmd(&mut cmd, None);
     run.assert_code(5).stderr_has("api.fluxloop.ai");
     assert!(env.platform.requests().is_empty());
+}
+
+#[test]
+fn status_json_on_a_network_failure_prints_the_failure_document_and_exits_5() {
+    let env = TestEnv::new();
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let run = env.run_with(
+        &["auth", "status", "--json"],
+        None,
+        &[
+            ("FLUXLOOP_API_KEY", keys::VALID),
+            ("FLUXLOOP_API_URL", &format!("http://127.0.0.1:{port}")),
+        ],
+    );
+    run.assert_code(5)
+        .stderr_has("❌ Error: Unable to connect to FluxLoop API")
+        .never_shows(keys::VALID);
+    let doc = run.json_valid(Schema::Error);
+    assert_eq!(doc["authenticated"], false);
+    assert_eq!(doc["profile"], "default");
+    assert_eq!(doc["error"]["code"], "connect_failed");
+    assert_eq!(doc["error"]["message"], "Unable to connect to FluxLoop API");
+}
+
+#[test]
+fn status_json_without_a_keychain_prints_the_failure_document_and_exits_6() {
+    let env = TestEnv::with(SecretService::start_bus_only());
+    let run = env.run(&["auth", "status", "--json", "--profile", "work"]);
+    run.assert_code(6).stderr_has("Secret Service");
+    let doc = run.json_valid(Schema::Error);
+    assert_eq!(doc["authenticated"], false);
+    assert_eq!(doc["profile"], "work");
+    assert_eq!(doc["error"]["code"], "keychain_unavailable");
+    assert!(env.platform.requests().is_empty());
+}
+
+#[test]
+fn status_json_with_an_invalid_profile_prints_the_failure_document_without_a_profile() {
+    let env = TestEnv::new();
+    // Refused while reading the settings, before the profile is known: `profile` is null.
+    let run = env.run(&["auth", "status", "--json", "--profile", "../etc"]);
+    run.assert_code(2).stderr_has("Invalid profile name");
+    let doc = run.json_valid(Schema::Error);
+    assert_eq!(doc["authenticated"], false);
+    assert_eq!(doc["profile"], Value::Null);
+    assert_eq!(doc["error"]["code"], "usage");
+}
+
+#[test]
+fn status_json_with_an_unknown_flag_prints_no_document() {
+    let env = TestEnv::new();
+    // The argument parser's own usage errors come before any command: usage text only.
+    let run = env.run(&["auth", "status", "--json", "--no-such-flag"]);
+    run.assert_code(2).stderr_has("--no-such-flag");
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use common::env::{TestEnv, keys};
+use common::schema::Schema;
 use serde_json::json;
 
 #[test]
@@ -73,7 +74,7 @@ fn whoami_json_follows_the_documented_schema() {
     let run = env.run(&["auth", "whoami", "--json"]);
     run.assert_ok().never_shows(keys::VALID);
     assert_eq!(
-        run.json(),
+        run.json_valid(Schema::Whoami),
         json!({
             "schema_version": 1,
             "account": { "id": "usr_42", "email": "john@example.com" },
@@ -102,7 +103,7 @@ fn whoami_json_of_an_unlimited_plan() {
         &[("FLUXLOOP_API_KEY", keys::PROJECT_SCOPED)],
     );
     run.assert_ok().never_shows(keys::PROJECT_SCOPED);
-    let doc = run.json();
+    let doc = run.json_valid(Schema::Whoami);
     assert_eq!(
         doc["plan"],
         json!({ "name": "Enterprise", "runs_per_month": null, "unlimited": true })
@@ -227,4 +228,44 @@ fn whoami_does_not_warn_about_a_stored_key_it_is_not_using() {
     run.assert_ok();
     run.assert_line("Email: john@example.com");
     assert!(!run.stderr.contains("expires"), "{}", run.stderr);
+}
+
+#[test]
+fn whoami_json_not_logged_in_prints_the_failure_document_and_exits_3() {
+    let env = TestEnv::new();
+    let run = env.run(&["auth", "whoami", "--json"]);
+    run.assert_code(3)
+        .stderr_has("Not logged in (profile 'default')")
+        .stderr_has("fluxloop auth login");
+    // No `authenticated` in whoami's documents (README.md, "When a command fails").
+    assert_eq!(
+        run.json_valid(Schema::Error),
+        json!({
+            "schema_version": 1,
+            "profile": "default",
+            "error": { "code": "not_logged_in", "message": "Not logged in (profile 'default')" },
+        })
+    );
+    assert!(env.platform.requests().is_empty());
+}
+
+#[test]
+fn whoami_json_without_the_permission_prints_the_failure_document_and_exits_4() {
+    let env = TestEnv::new();
+    env.login(keys::READ_ONLY, Some("ci"));
+    let run = env.run(&["auth", "whoami", "--json", "--profile", "ci"]);
+    run.assert_code(4)
+        .stderr_has("❌ Error: Permission denied")
+        .stderr_has("Required permission: read_account")
+        .never_shows(keys::READ_ONLY);
+    let doc = run.json_valid(Schema::Error);
+    assert_eq!(doc["profile"], "ci");
+    assert_eq!(doc["error"]["code"], "permission_denied");
+    assert!(doc.get("authenticated").is_none(), "{doc:#}");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Permission denied")),
+        "{doc:#}"
+    );
 }
