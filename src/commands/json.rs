@@ -303,12 +303,12 @@ fn key_source_ids() -> Vec<&'static str> {
     .into()
 }
 
+/// The OS keychains; not the in-memory store, which only unit tests use.
 fn backend_ids() -> Vec<Option<&'static str>> {
     let mut ids: Vec<Option<&str>> = [
         Backend::SecretService,
         Backend::MacosKeychain,
         Backend::WindowsCredentialManager,
-        Backend::Memory,
     ]
     .map(|b| Some(b.id()))
     .into();
