@@ -65,6 +65,11 @@ mod wipe_on_free {
     }
 }
 
+/// The JSON Schema of every `--json` document, by file name, as published in docs/schema/.
+pub fn json_schemas() -> [(&'static str, schemars::Schema); 3] {
+    commands::json::schemas()
+}
+
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
 pub fn run() -> ExitCode {
     install_panic_hook();
@@ -75,7 +80,11 @@ pub fn run() -> ExitCode {
     output::init_color(cli.global.color);
     logging::init(cli.global.verbose);
     let printer = Printer::stdio();
+    let document = commands::json::requested(&cli.command);
+    // Unknown until the settings are read: a bad `--profile` fails before it is known.
+    let mut profile = None;
     let outcome = Context::from_env(&cli.global).and_then(|ctx| {
+        profile = Some(ctx.profile.to_string());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -85,6 +94,14 @@ pub fn run() -> ExitCode {
     let status = match outcome {
         Ok(status) => status,
         Err(e) => {
+            // Every `--json` run that fails prints a document, whatever failed (README.md).
+            if let Some(kind) = document {
+                printer.json(&commands::json::ErrorDocument::new(
+                    kind,
+                    profile.as_deref(),
+                    &e,
+                ));
+            }
             printer.error(&e);
             e.status
         }

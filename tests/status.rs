@@ -5,6 +5,7 @@
 mod common;
 
 use common::env::{Platform, SERVICE, TestEnv, keys};
+use common::schema::Schema;
 use common::secret_service::SecretService;
 use common::{assert_run_snapshot, assert_runs_snapshot, fluxloop_snapshot};
 
@@ -45,7 +46,7 @@ fn status_json_follows_the_documented_schema() {
     env.login(keys::VALID, None);
     // Nothing on stdout but the document: scripts pipe it to jq.
     let run = fluxloop_snapshot!(env, ["auth", "status", "--json"]);
-    assert_eq!(run.json()["schema_version"], 1);
+    assert_eq!(run.json_valid(Schema::Status)["schema_version"], 1);
 }
 
 #[test]
@@ -56,13 +57,15 @@ fn status_json_for_an_env_key_without_expiry_and_with_unknown_permissions() {
         env,
         ["auth", "status", "--json"],
         envs = &[("FLUXLOOP_API_KEY", keys::PROJECT_SCOPED)]
-    );
+    )
+    .json_valid(Schema::Status);
     fluxloop_snapshot!(
         "status_json_env_key_unknown_permissions",
         env,
         ["auth", "status", "--json"],
         envs = &[("FLUXLOOP_API_KEY", keys::UNKNOWN_PERMISSION)]
-    );
+    )
+    .json_valid(Schema::Status);
 }
 
 #[test]
@@ -78,7 +81,7 @@ fn status_not_logged_in_says_so_and_exits_3() {
 fn status_json_not_logged_in_prints_a_document_and_exits_3() {
     let env = TestEnv::new();
     let run = fluxloop_snapshot!(env, ["auth", "status", "--json"]);
-    assert_eq!(run.json()["error"]["code"], "not_logged_in");
+    assert_eq!(run.json_valid(Schema::Error)["error"]["code"], "not_logged_in");
     assert!(env.platform.requests().is_empty());
 }
 
@@ -118,7 +121,7 @@ fn status_with_an_expired_stored_key_says_expired_not_invalid() {
         env,
         ["auth", "status", "--json"]
     );
-    assert_eq!(run.json()["error"]["code"], "key_expired");
+    assert_eq!(run.json_valid(Schema::Error)["error"]["code"], "key_expired");
 }
 
 #[test]
@@ -169,7 +172,7 @@ fn status_json_names_each_refusal_with_its_documented_code() {
             None,
             &[("FLUXLOOP_API_KEY", key)],
         );
-        assert_eq!(run.json()["error"]["code"], code, "{}", run.stdout);
+        assert_eq!(run.json_valid(Schema::Error)["error"]["code"], code, "{}", run.stdout);
         runs.push(run);
     }
     assert_runs_snapshot!(
@@ -255,7 +258,7 @@ fn a_key_expiring_within_14_days_gets_a_warning() {
         env,
         ["auth", "status", "--json"]
     );
-    assert_eq!(run.json()["key"]["days_remaining"], 3);
+    assert_eq!(run.json_valid(Schema::Status)["key"]["days_remaining"], 3);
 }
 
 /// The rule (src/commands/auth/mod.rs `warn_expiry`): warn while fewer than 14 whole days are
@@ -372,4 +375,48 @@ fn api_url_defaults_to_production_when_nothing_else_is_set() {
     let run = env.run_cmd(&mut cmd, None);
     assert_run_snapshot!(env, run);
     assert!(env.platform.requests().is_empty());
+}
+
+#[test]
+fn status_json_on_a_network_failure_prints_the_failure_document_and_exits_5() {
+    let env = TestEnv::new();
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    env.filter(&url, "[CLOSED_URL]");
+    env.filter(&format!("127.0.0.1:{port}"), "[CLOSED_HOST]");
+    let envs = [("FLUXLOOP_API_KEY", keys::VALID), ("FLUXLOOP_API_URL", url.as_str())];
+    let run = fluxloop_snapshot!(env, ["auth", "status", "--json"], envs = &envs);
+    let doc = run.json_valid(Schema::Error);
+    assert_eq!(doc["error"]["code"], "connect_failed");
+}
+
+#[test]
+fn status_json_without_a_keychain_prints_the_failure_document_and_exits_6() {
+    let env = TestEnv::with(SecretService::start_bus_only());
+    let run = fluxloop_snapshot!(env, ["auth", "status", "--json", "--profile", "work"]);
+    let doc = run.json_valid(Schema::Error);
+    assert_eq!(doc["error"]["code"], "keychain_unavailable");
+    assert!(env.platform.requests().is_empty());
+}
+
+#[test]
+fn status_json_with_an_invalid_profile_prints_the_failure_document_without_a_profile() {
+    let env = TestEnv::new();
+    // Refused while reading the settings, before the profile is known: `profile` is null.
+    let run = fluxloop_snapshot!(env, ["auth", "status", "--json", "--profile", "../etc"]);
+    let doc = run.json_valid(Schema::Error);
+    assert_eq!(doc["profile"], serde_json::Value::Null);
+}
+
+#[test]
+fn status_json_with_an_unknown_flag_prints_no_document() {
+    let env = TestEnv::new();
+    // The argument parser's own usage errors come before any command: usage text only.
+    let run = fluxloop_snapshot!(env, ["auth", "status", "--json", "--no-such-flag"]);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::env::{Run, TestEnv, keys};
+use common::schema::Schema;
 use common::secret_service::SecretService;
 
 const FAILURE: i32 = 1;
@@ -527,7 +528,10 @@ fn legacy_top_level_key_keeps_working_with_a_warning_everywhere() {
         .stderr_has(&warning)
         .stderr_has("fluxloop auth migrate")
         .never_shows(keys::VALID);
-    let json = env.run(&["auth", "status", "--json"]).assert_ok().json();
+    let json = env
+        .run(&["auth", "status", "--json"])
+        .assert_ok()
+        .json_valid(Schema::Status);
     assert_eq!(json["key"]["source"], "plaintext-file", "{json:#}");
     env.run(&["auth", "whoami"])
         .assert_ok()
@@ -716,7 +720,10 @@ fn storage_file_works_with_no_keychain_and_warns_at_every_use() {
         .stderr_has(warning)
         .stderr_has("using the PLAINTEXT key of profile 'default'")
         .never_shows(keys::VALID);
-    let json = env.run(&["auth", "status", "--json"]).assert_ok().json();
+    let json = env
+        .run(&["auth", "status", "--json"])
+        .assert_ok()
+        .json_valid(Schema::Status);
     assert_eq!(json["key"]["source"], "file", "{json:#}");
     env.run(&["auth", "whoami", "--profile", "ci"])
         .assert_ok()

@@ -4,6 +4,7 @@
 mod common;
 
 use common::env::{SERVICE, TestEnv, keys};
+use common::schema::Schema;
 use common::{assert_runs_snapshot, fluxloop_snapshot};
 
 #[test]
@@ -37,7 +38,7 @@ fn whoami_json_follows_the_documented_schema() {
     let env = TestEnv::new();
     env.login(keys::VALID, None);
     let run = fluxloop_snapshot!(env, ["auth", "whoami", "--json"]);
-    assert_eq!(run.json()["schema_version"], 1);
+    assert_eq!(run.json_valid(Schema::Whoami)["schema_version"], 1);
 }
 
 #[test]
@@ -48,7 +49,7 @@ fn whoami_json_of_an_unlimited_plan() {
         ["auth", "whoami", "--json"],
         envs = &[("FLUXLOOP_API_KEY", keys::PROJECT_SCOPED)]
     );
-    assert_eq!(run.json()["plan"]["unlimited"], true);
+    assert_eq!(run.json_valid(Schema::Whoami)["plan"]["unlimited"], true);
 }
 
 #[test]
@@ -142,4 +143,25 @@ fn whoami_does_not_warn_about_a_stored_key_it_is_not_using() {
         envs = &[("FLUXLOOP_API_KEY", keys::VALID)]
     );
     assert_eq!(run.stderr, "");
+}
+
+#[test]
+fn whoami_json_not_logged_in_prints_the_failure_document_and_exits_3() {
+    let env = TestEnv::new();
+    let run = fluxloop_snapshot!(env, ["auth", "whoami", "--json"]);
+    // No `authenticated` in whoami's documents (README.md, "When a command fails").
+    let doc = run.json_valid(Schema::Error);
+    assert!(doc.get("authenticated").is_none(), "{doc:#}");
+    assert_eq!(doc["error"]["code"], "not_logged_in");
+    assert!(env.platform.requests().is_empty());
+}
+
+#[test]
+fn whoami_json_without_the_permission_prints_the_failure_document_and_exits_4() {
+    let env = TestEnv::new();
+    env.login(keys::READ_ONLY, Some("ci"));
+    let run = fluxloop_snapshot!(env, ["auth", "whoami", "--json", "--profile", "ci"]);
+    let doc = run.json_valid(Schema::Error);
+    assert_eq!(doc["error"]["code"], "permission_denied");
+    assert!(doc.get("authenticated").is_none(), "{doc:#}");
 }

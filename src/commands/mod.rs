@@ -3,6 +3,7 @@
 //! [`CliError`]: crate::error::CliError
 
 pub mod auth;
+pub mod json;
 
 use crate::cli::Command;
 use crate::context::Context;

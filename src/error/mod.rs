@@ -39,7 +39,7 @@ impl ExitStatus {
 
 /// Why a command failed, for scripts: the `error.code` of every `--json` document. Stable: a
 /// code is never renamed or reused (docs/schema/ lists them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// A bad command line, argument or environment variable.

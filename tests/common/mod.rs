@@ -8,6 +8,7 @@
 
 pub mod env;
 pub mod leak;
+pub mod schema;
 pub mod secret_service;
 
 /// Snapshots a whole [`env::Run`] (exit status, stdout, stderr; filtered by

@@ -1,43 +1,27 @@
 //! `fluxloop auth status`: one keychain read, one `GET /api/auth/key`, and a report.
 
 use chrono::Utc;
-use serde_json::json;
 
 use super::{ResolvedKey, describe_source, load_profiles, resolve_key, warn_expiry};
 use crate::api::KeyInfo;
 use crate::cli::StatusArgs;
+use crate::commands::json::{StatusDocument, StatusKey};
 use crate::context::Context;
 use crate::error::{CliError, CliResult, ExitStatus};
 use crate::keys;
 use crate::output::{self, Printer, bold, dim, green};
 use crate::secrets::{KeySource, StoreKind};
 
-/// Bumped only on incompatible changes to the JSON document.
-pub const SCHEMA_VERSION: u32 = 1;
-
+/// On failure with `--json`, the caller prints the error document (`crate::run`).
 pub async fn run(args: &StatusArgs, ctx: &Context, p: &Printer) -> CliResult {
-    match check(ctx, p).await {
-        Ok((resolved, info, url)) => {
-            warn_expiry(p, info.key.expires_at);
-            if args.json {
-                p.json(&document(ctx, &resolved, &info, &url));
-            } else {
-                report(ctx, p, &resolved, &info, &url);
-            }
-            Ok(ExitStatus::Success)
-        }
-        Err(e) => {
-            if args.json && e.status == ExitStatus::Auth {
-                p.json(&json!({
-                    "schema_version": SCHEMA_VERSION,
-                    "authenticated": false,
-                    "profile": ctx.profile.as_str(),
-                    "error": { "code": e.code, "message": e.title },
-                }));
-            }
-            Err(e)
-        }
+    let (resolved, info, url) = check(ctx, p).await?;
+    warn_expiry(p, info.key.expires_at);
+    if args.json {
+        p.json(&document(ctx, &resolved, &info, &url));
+    } else {
+        report(ctx, p, &resolved, &info, &url);
     }
+    Ok(ExitStatus::Success)
 }
 
 async fn check(ctx: &Context, p: &Printer) -> CliResult<(ResolvedKey, KeyInfo, url::Url)> {
@@ -112,36 +96,22 @@ fn report(ctx: &Context, p: &Printer, r: &ResolvedKey, info: &KeyInfo, url: &url
     ));
 }
 
-/// The documented, stable `--json` schema (README.md, "JSON output").
-fn document(ctx: &Context, r: &ResolvedKey, info: &KeyInfo, url: &url::Url) -> serde_json::Value {
-    let now = Utc::now();
+/// The documented `--json` document (README.md, "JSON output"; docs/schema/status.schema.json).
+fn document<'a>(
+    ctx: &'a Context,
+    r: &ResolvedKey,
+    info: &'a KeyInfo,
+    url: &'a url::Url,
+) -> StatusDocument<'a> {
     let backend = match r.source {
-        KeySource::Store(StoreKind::Keychain) => Some(ctx.keychain.backend().id()),
+        KeySource::Store(StoreKind::Keychain) => Some(ctx.keychain.backend()),
         _ => None,
     };
-    json!({
-        "schema_version": SCHEMA_VERSION,
-        "authenticated": true,
-        "profile": ctx.profile.as_str(),
-        "api_url": url.as_str().trim_end_matches('/'),
-        "key": {
-            "hint": keys::mask(&r.key),
-            "id": info.key.id,
-            "name": info.key.name,
-            "environment": info.key.environment,
-            "source": r.source.id(),
-            "backend": backend,
-            "created_at": info.key.created_at,
-            "expires_at": info.key.expires_at,
-            "days_remaining": info.key.expires_at.map(|at| output::days_until(at, now)),
-        },
-        "account": info.account,
-        "organizations": info.organizations,
-        "scopes": info.key.scopes,
-        "permissions": info.key.permissions.iter().map(|(name, granted)| json!({
-            "name": name,
-            "label": output::permission_label(name),
-            "granted": granted,
-        })).collect::<Vec<_>>(),
-    })
+    let key = StatusKey::new(info, keys::mask(&r.key), r.source, backend, Utc::now());
+    StatusDocument::new(
+        ctx.profile.as_str(),
+        url.as_str().trim_end_matches('/'),
+        key,
+        info,
+    )
 }

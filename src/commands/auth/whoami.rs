@@ -1,17 +1,15 @@
 //! `fluxloop auth whoami`: the account, organizations, projects, plan and usage.
 
-use serde_json::json;
-
 use super::{load_profiles, resolve_key, warn_expiry};
 use crate::api::Whoami;
 use crate::cli::WhoamiArgs;
+use crate::commands::json::WhoamiDocument;
 use crate::context::Context;
 use crate::error::{CliError, CliResult, ExitStatus};
 use crate::output::{Printer, bold, thousands};
 use crate::secrets::KeySource;
 
-pub const SCHEMA_VERSION: u32 = 1;
-
+/// On failure with `--json`, the caller prints the error document (`crate::run`).
 pub async fn run(args: &WhoamiArgs, ctx: &Context, p: &Printer) -> CliResult {
     let file = load_profiles(ctx, p)?;
     let resolved = resolve_key(ctx, &file, p)?;
@@ -39,7 +37,7 @@ pub async fn run(args: &WhoamiArgs, ctx: &Context, p: &Printer) -> CliResult {
     };
     warn_expiry(p, expires);
     if args.json {
-        p.json(&document(&who));
+        p.json(&WhoamiDocument::from(&who));
     } else {
         report(p, &who);
     }
@@ -98,23 +96,4 @@ fn report(p: &Printer, w: &Whoami) {
             ));
         }
     }
-}
-
-fn document(w: &Whoami) -> serde_json::Value {
-    json!({
-        "schema_version": SCHEMA_VERSION,
-        "account": w.account,
-        "organizations": w.organizations,
-        "projects": w.projects,
-        "api_access": w.api_access,
-        "plan": {
-            "name": w.plan.name,
-            "runs_per_month": w.plan.runs_per_month,
-            "unlimited": w.plan.runs_per_month.is_none(),
-        },
-        "usage": {
-            "runs_this_month": w.usage.runs_this_month,
-            "period_start": w.usage.period_start,
-        },
-    })
 }
