@@ -81,7 +81,10 @@ fn status_not_logged_in_says_so_and_exits_3() {
 fn status_json_not_logged_in_prints_a_document_and_exits_3() {
     let env = TestEnv::new();
     let run = fluxloop_snapshot!(env, ["auth", "status", "--json"]);
-    assert_eq!(run.json_valid(Schema::Error)["error"]["code"], "not_logged_in");
+    assert_eq!(
+        run.json_valid(Schema::Error)["error"]["code"],
+        "not_logged_in"
+    );
     assert!(env.platform.requests().is_empty());
 }
 
@@ -121,7 +124,10 @@ fn status_with_an_expired_stored_key_says_expired_not_invalid() {
         env,
         ["auth", "status", "--json"]
     );
-    assert_eq!(run.json_valid(Schema::Error)["error"]["code"], "key_expired");
+    assert_eq!(
+        run.json_valid(Schema::Error)["error"]["code"],
+        "key_expired"
+    );
 }
 
 #[test]
@@ -172,7 +178,12 @@ fn status_json_names_each_refusal_with_its_documented_code() {
             None,
             &[("FLUXLOOP_API_KEY", key)],
         );
-        assert_eq!(run.json_valid(Schema::Error)["error"]["code"], code, "{}", run.stdout);
+        assert_eq!(
+            run.json_valid(Schema::Error)["error"]["code"],
+            code,
+            "{}",
+            run.stdout
+        );
         runs.push(run);
     }
     assert_runs_snapshot!(
@@ -389,7 +400,10 @@ fn status_json_on_a_network_failure_prints_the_failure_document_and_exits_5() {
     let url = format!("http://127.0.0.1:{port}");
     env.filter(&url, "[CLOSED_URL]");
     env.filter(&format!("127.0.0.1:{port}"), "[CLOSED_HOST]");
-    let envs = [("FLUXLOOP_API_KEY", keys::VALID), ("FLUXLOOP_API_URL", url.as_str())];
+    let envs = [
+        ("FLUXLOOP_API_KEY", keys::VALID),
+        ("FLUXLOOP_API_URL", url.as_str()),
+    ];
     let run = fluxloop_snapshot!(env, ["auth", "status", "--json"], envs = &envs);
     let doc = run.json_valid(Schema::Error);
     assert_eq!(doc["error"]["code"], "connect_failed");
