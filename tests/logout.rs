@@ -350,6 +350,18 @@ fn revoke_that_fails_on_the_network_keeps_everything_and_says_so() {
         .bind(|| insta::assert_snapshot!(text));
 }
 
+/// The retry hint names the profile the way the user did, so that following it works.
+#[test]
+fn revoke_of_a_named_profile_that_fails_says_how_to_retry_it() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, Some("work"));
+    let before = env.snapshot();
+    env.platform.set_fault(Some(Fault::ServerError));
+    fluxloop_snapshot!(env, ["auth", "logout", "--revoke", "--profile", "work"]);
+    assert_eq!(env.snapshot(), before);
+    assert!(env.platform.revoked().is_empty());
+}
+
 #[test]
 fn revoke_refused_by_permission_keeps_everything() {
     let env = TestEnv::new();
