@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::env::{SERVICE, TestEnv, keys};
+use common::env::{SERVICE, TestEnv, exit_name, keys};
 use common::secret_service::SecretService;
 
 const PROMPT: &str = "Please enter your API key:";
@@ -132,6 +132,39 @@ fn wrapper_script(env: &TestEnv, args: &[&str], extra: &[(&str, &str)]) -> Strin
     format!("#!/bin/sh\n{line}\necho \"EXIT=$?\"\nsleep 30\n")
 }
 
+/// The screen as a snapshot holds it: `exit: <name> (<code>)` when the command has ended, then
+/// the pane without the blank lines below the output and without trailing spaces. Checked for
+/// leaks like any output.
+#[track_caller]
+fn screen_text(env: &TestEnv, screen: &str, code: Option<i32>) -> String {
+    env.assert_no_leak_in_text("the terminal", screen);
+    let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    let end = lines
+        .iter()
+        .rposition(|l| !l.is_empty())
+        .map_or(0, |i| i + 1);
+    let mut text = match code {
+        Some(code) => format!("exit: {} ({code})\n", exit_name(code)),
+        None => String::new(),
+    };
+    text.push_str("--- screen\n");
+    for line in &lines[..end] {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
+
+/// Snapshots a screen from [`screen_text`], filtered like every run of the test's environment;
+/// `what` says which moment it is.
+macro_rules! assert_screen_snapshot {
+    ($name:literal, $env:expr, $text:expr, $what:expr $(,)?) => {{
+        let text = $text;
+        $env.transcript_settings($what)
+            .bind(|| insta::assert_snapshot!($name, text));
+    }};
+}
+
 /// Neither the key nor its secret part (everything after `flux_<env>_`) is on the screen.
 #[track_caller]
 fn assert_hidden(screen: &str, key: &str) {
@@ -155,29 +188,34 @@ fn prompt_hides_the_typed_key_and_saves_it() {
     let env = TestEnv::new();
     let term = Terminal::start(&env, &["auth", "login"], &[]);
     let screen = term.wait_for(PROMPT);
-    assert!(screen.contains("Welcome to FluxLoop!"), "{screen}");
-    assert!(
-        screen.contains("https://app.fluxloop.ai/settings/api-keys"),
-        "{screen}"
+    assert_screen_snapshot!(
+        "prompt_1_welcome",
+        env,
+        screen_text(&env, &screen, None),
+        "login in a terminal: the prompt"
     );
 
     term.type_text(keys::VALID);
     // Typed but not submitted: nothing of it shows.
     std::thread::sleep(Duration::from_millis(200));
-    assert_hidden(&term.screen(), keys::VALID);
+    let screen = term.screen();
+    assert_hidden(&screen, keys::VALID);
+    assert_screen_snapshot!(
+        "prompt_2_typed",
+        env,
+        screen_text(&env, &screen, None),
+        "login in a terminal: the key typed, before Enter"
+    );
     term.press("Enter");
 
     let (code, screen) = term.wait_for_exit();
-    assert_eq!(code, 0, "{screen}");
-    assert!(
-        screen.contains("✅ Successfully authenticated!"),
-        "{screen}"
-    );
-    assert!(
-        screen.contains("Your account: john@example.com"),
-        "{screen}"
-    );
     assert_hidden(&screen, keys::VALID);
+    assert_screen_snapshot!(
+        "prompt_3_saved",
+        env,
+        screen_text(&env, &screen, Some(code)),
+        "login in a terminal: after Enter"
+    );
     assert_eq!(
         env.ss.lookup(SERVICE, "default").as_deref(),
         Some(keys::VALID)
@@ -197,8 +235,13 @@ fn api_key_dash_on_a_terminal_prompts_too() {
     term.type_text(&format!("  {}  ", keys::EXPIRING_SOON));
     term.press("Enter");
     let (code, screen) = term.wait_for_exit();
-    assert_eq!(code, 0, "{screen}");
     assert_hidden(&screen, keys::EXPIRING_SOON);
+    assert_screen_snapshot!(
+        "api_key_dash_prompt",
+        env,
+        screen_text(&env, &screen, Some(code)),
+        "login --api-key - --profile work in a terminal, a key with spaces around it typed"
+    );
     assert_eq!(env.keychain_profiles(), ["work"]);
     assert_eq!(
         env.ss.lookup(SERVICE, "work").as_deref(),
@@ -216,9 +259,14 @@ fn malformed_key_at_the_prompt_explains_and_lets_the_user_retype() {
     term.type_text(truncated);
     term.press("Enter");
     let screen = term.wait_for("too short");
-    assert!(screen.contains("cut off"), "{screen}");
     assert!(!screen.contains(truncated), "{screen}");
-    assert!(!screen.contains("EXIT="), "the prompt gave up:\n{screen}");
+    // Still prompting: no EXIT= on it.
+    assert_screen_snapshot!(
+        "retype_1_truncated",
+        env,
+        screen_text(&env, &screen, None),
+        "login in a terminal: a truncated key entered"
+    );
     assert!(
         env.platform.requests().is_empty(),
         "a malformed key was sent"
@@ -227,19 +275,27 @@ fn malformed_key_at_the_prompt_explains_and_lets_the_user_retype() {
     // Another paste error, then the right key.
     term.type_text(&format!("{}\"", keys::VALID));
     term.press("Enter");
-    term.wait_for("a quote");
+    let screen = term.wait_for("a quote");
+    assert_hidden(&screen, keys::VALID);
+    assert_screen_snapshot!(
+        "retype_2_quote",
+        env,
+        screen_text(&env, &screen, None),
+        "login in a terminal: then a key with a quote after it entered"
+    );
     assert!(env.platform.requests().is_empty());
     assert!(env.keychain().is_empty());
 
     term.type_text(keys::VALID);
     term.press("Enter");
     let (code, screen) = term.wait_for_exit();
-    assert_eq!(code, 0, "{screen}");
-    assert!(
-        screen.contains("✅ Successfully authenticated!"),
-        "{screen}"
-    );
     assert_hidden(&screen, keys::VALID);
+    assert_screen_snapshot!(
+        "retype_3_saved",
+        env,
+        screen_text(&env, &screen, Some(code)),
+        "login in a terminal: then the right key entered"
+    );
     assert_eq!(env.platform.requests().len(), 1);
     assert_eq!(
         env.ss.lookup(SERVICE, "default").as_deref(),
@@ -247,22 +303,18 @@ fn malformed_key_at_the_prompt_explains_and_lets_the_user_retype() {
     );
 }
 
-/// Starts a prompt over an existing profile, types part of a key, presses `key`.
-fn cancel_with(key: &str) {
-    let env = TestEnv::new();
+/// Starts a prompt over an existing profile, types part of a key, presses `key`; checks that
+/// nothing changed and returns the final screen's snapshot text.
+fn cancel_with(env: &TestEnv, key: &str) -> String {
     env.login(keys::VALID, None);
     let before = env.snapshot();
     let requests = env.platform.requests().len();
 
-    let term = Terminal::start(&env, &["auth", "login"], &[]);
+    let term = Terminal::start(env, &["auth", "login"], &[]);
     term.wait_for(PROMPT);
     term.type_text(&keys::EXPIRING_SOON[..15]);
     term.press(key);
     let (code, screen) = term.wait_for_exit();
-    assert_ne!(code, 0, "cancelling with {key} succeeded:\n{screen}");
-    assert!(screen.contains("cancelled"), "{screen}");
-    assert!(screen.contains("nothing was stored"), "{screen}");
-    assert!(!screen.contains("Successfully"), "{screen}");
     assert!(
         !screen.contains(&keys::EXPIRING_SOON[..15]),
         "the typed text is visible:\n{screen}"
@@ -273,16 +325,29 @@ fn cancel_with(key: &str) {
         "cancelling with {key} changed something"
     );
     assert_eq!(env.platform.requests().len(), requests);
+    screen_text(env, &screen, Some(code))
 }
 
 #[test]
 fn escape_cancels_and_stores_nothing() {
-    cancel_with("Escape");
+    let env = TestEnv::new();
+    assert_screen_snapshot!(
+        "cancelled_with_escape",
+        env,
+        cancel_with(&env, "Escape"),
+        "login in a terminal over a saved profile: part of a key typed, then Escape"
+    );
 }
 
 #[test]
 fn ctrl_c_cancels_and_stores_nothing() {
-    cancel_with("C-c");
+    let env = TestEnv::new();
+    assert_screen_snapshot!(
+        "cancelled_with_ctrl_c",
+        env,
+        cancel_with(&env, "C-c"),
+        "login in a terminal over a saved profile: part of a key typed, then Ctrl-C"
+    );
 }
 
 #[test]
@@ -293,9 +358,13 @@ fn key_rejected_by_the_platform_after_the_prompt_stores_nothing() {
     term.type_text(keys::UNKNOWN);
     term.press("Enter");
     let (code, screen) = term.wait_for_exit();
-    assert_eq!(code, 3, "{screen}");
-    assert!(screen.contains("Invalid API key"), "{screen}");
     assert_hidden(&screen, keys::UNKNOWN);
+    assert_screen_snapshot!(
+        "rejected_by_the_platform",
+        env,
+        screen_text(&env, &screen, Some(code)),
+        "login in a terminal: a well-formed key the platform does not know"
+    );
     assert!(env.keychain().is_empty());
     assert!(env.credentials().is_none());
 }
@@ -305,11 +374,12 @@ fn no_keychain_fails_before_prompting() {
     let env = TestEnv::with(SecretService::start_bus_only());
     let term = Terminal::start(&env, &["auth", "login"], &[]);
     let (code, screen) = term.wait_for_exit();
-    assert_eq!(code, 6, "{screen}");
-    assert!(
-        !screen.contains(PROMPT),
-        "prompted for a key it cannot store:\n{screen}"
+    // No prompt for a key it cannot store.
+    assert_screen_snapshot!(
+        "no_keychain",
+        env,
+        screen_text(&env, &screen, Some(code)),
+        "login in a terminal with no Secret Service"
     );
-    assert!(screen.contains("FLUXLOOP_API_KEY"), "{screen}");
     assert!(env.credentials().is_none());
 }

@@ -6,12 +6,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Barrier;
+use std::time::Duration;
 
-use common::env::{Fault, Run, SERVICE, TestEnv, keys};
+use common::env::{Fault, Run, SERVICE, TestEnv, keys, labelled_transcript};
 use common::secret_service::SecretService;
+use common::{assert_run_snapshot, assert_runs_snapshot, fluxloop_snapshot};
 
-/// The dashboard page every "get a new key" hint points at.
-const KEYS_PAGE: &str = "https://app.fluxloop.ai/settings/api-keys";
 /// How the CLI masks [`keys::VALID`] (prefix, environment, first four and last five characters).
 const VALID_HINT: &str = "flux_dev_abc1...mno34";
 const EXPIRING_SOON_HINT: &str = "flux_dev_expi...Jd1Lf";
@@ -39,7 +39,7 @@ fn text(meta: &Meta, field: &str) -> String {
     }
 }
 
-fn login_args(extra: &[&'static str]) -> Vec<&'static str> {
+fn login_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["auth", "login"];
     args.extend_from_slice(extra);
     args
@@ -66,46 +66,27 @@ fn assert_untouched(env: &TestEnv, before: &common::env::Snapshot, requests_befo
 #[test]
 fn piped_stdin_key_is_validated_and_saved_with_the_documented_output() {
     let env = TestEnv::new();
-    let run = env.run_stdin(&["auth", "login"], &format!("{}\n", keys::VALID));
-    run.assert_ok().never_shows(keys::VALID);
-    let expected = [
-        "✅ Successfully authenticated!".to_string(),
-        "   API key saved to Secret Service (profile: default)".to_string(),
-        format!(
-            "   Profile metadata saved to {}",
-            env.credentials_path().display()
-        ),
-        "Your account: john@example.com".to_string(),
-        "Organizations: Acme Inc, Personal".to_string(),
-    ];
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    for line in &expected {
-        assert!(
-            lines.contains(&line.as_str()),
-            "missing line {line:?} in\n{}",
-            run.stderr
-        );
-    }
+    // No prompt without a terminal: the snapshot would show it.
+    let run = fluxloop_snapshot!(
+        env,
+        ["auth", "login"],
+        stdin = &format!("{}\n", keys::VALID)
+    );
+    run.never_shows(keys::VALID);
     assert_eq!(
         env.ss.lookup(SERVICE, "default").as_deref(),
         Some(keys::VALID)
-    );
-    assert!(
-        !run.stderr.contains("Please enter"),
-        "prompted: {}",
-        run.stderr
     );
 }
 
 #[test]
 fn api_key_dash_reads_stdin() {
     let env = TestEnv::new();
-    env.run_stdin(
-        &["auth", "login", "--api-key", "-"],
-        &format!("{}\n", keys::VALID),
+    fluxloop_snapshot!(
+        env,
+        ["auth", "login", "--api-key", "-"],
+        stdin = &format!("{}\n", keys::VALID)
     )
-    .assert_ok()
-    .stderr_has("✅ Successfully authenticated!")
     .never_shows(keys::VALID);
     assert_eq!(
         env.ss.lookup(SERVICE, "default").as_deref(),
@@ -116,64 +97,78 @@ fn api_key_dash_reads_stdin() {
 #[test]
 fn api_key_argument_works_but_warns_about_history_and_process_list() {
     let env = TestEnv::new();
-    let run = env.run(&["auth", "login", "--api-key", keys::VALID]);
-    run.assert_ok()
-        .stderr_has("warning:")
-        .stderr_has("shell history")
-        .stderr_has("process list")
-        .never_shows(keys::VALID);
+    fluxloop_snapshot!(env, ["auth", "login", "--api-key", keys::VALID]).never_shows(keys::VALID);
     assert_eq!(
         env.ss.lookup(SERVICE, "default").as_deref(),
         Some(keys::VALID)
     );
 
     // The pipe and the `-` form do not warn: the warning is about the argument only.
-    let piped = env.run_stdin(&["auth", "login"], &format!("{}\n", keys::VALID));
-    piped.assert_ok();
-    assert!(
-        !piped.stderr.contains("shell history"),
-        "warned without --api-key: {}",
-        piped.stderr
+    fluxloop_snapshot!(
+        "api_key_piped_does_not_warn",
+        env,
+        ["auth", "login"],
+        stdin = &format!("{}\n", keys::VALID)
     );
+}
+
+/// Removes the default profile's keychain entry (secret-tool fails when there is none).
+fn clear_default(env: &TestEnv) {
+    env.ss
+        .secret_tool(&["clear", "service", SERVICE, "username", "default"], None);
+    assert_eq!(env.ss.lookup(SERVICE, "default"), None);
 }
 
 #[test]
 fn whitespace_cr_and_lf_around_the_key_are_trimmed() {
-    for (i, input) in [
-        format!("  {}\r\n", keys::VALID),
-        format!("\t{}  \n", keys::VALID),
-        format!("{}\r\n", keys::VALID),
-        keys::VALID.to_string(), // no newline at all
-    ]
-    .iter()
-    .enumerate()
-    {
-        let env = TestEnv::new();
-        env.run_stdin(&["auth", "login"], input)
-            .assert_ok()
-            .stderr_has("✅ Successfully authenticated!");
+    let env = TestEnv::new();
+    let mut runs = Vec::new();
+    for (label, input) in [
+        (
+            "stdin: two spaces, the key, CR LF",
+            format!("  {}\r\n", keys::VALID),
+        ),
+        (
+            "stdin: a tab, the key, two spaces, LF",
+            format!("\t{}  \n", keys::VALID),
+        ),
+        ("stdin: the key, CR LF", format!("{}\r\n", keys::VALID)),
+        ("stdin: the key, no newline at all", keys::VALID.to_string()),
+    ] {
+        // Each input starts from an empty keychain, so what is stored is this input's.
+        clear_default(&env);
+        let run = env.run_stdin(&["auth", "login"], &input);
         assert_eq!(
             env.ss.lookup(SERVICE, "default").as_deref(),
             Some(keys::VALID),
-            "input #{i} was not stored trimmed"
+            "{label}: not stored trimmed"
         );
-        let sent = env.platform.requests();
+        let sent = env.platform.requests().pop().expect("a validation request");
         let bearer = format!("Bearer {}", keys::VALID);
-        assert_eq!(sent[0].header("authorization"), Some(bearer.as_str()));
+        assert_eq!(
+            sent.header("authorization"),
+            Some(bearer.as_str()),
+            "{label}"
+        );
+        runs.push((label, run));
     }
     // The argument form is trimmed as well.
-    let env = TestEnv::new();
-    env.run(&[
+    clear_default(&env);
+    let run = env.run(&[
         "auth",
         "login",
         "--api-key",
         &format!(" {}\r\n", keys::VALID),
-    ])
-    .assert_ok();
+    ]);
     assert_eq!(
         env.ss.lookup(SERVICE, "default").as_deref(),
         Some(keys::VALID)
     );
+    runs.push(("--api-key: a space, the key, CR LF", run));
+    let labelled = runs.iter().map(|(label, run)| (*label, run));
+    let text = labelled_transcript(labelled);
+    env.transcript_settings("a key with whitespace, CR and LF around it, each stored trimmed")
+        .bind(|| insta::assert_snapshot!(text));
 }
 
 #[test]
@@ -182,22 +177,24 @@ fn empty_stdin_fails_at_once_with_a_hint_and_stores_nothing() {
     env.login(keys::VALID, Some("existing"));
     let before = env.snapshot();
     let requests = env.platform.requests().len();
-    // EOF at once, a blank line, and whitespace only: none of them is a key.
-    for stdin in [Some(""), Some("\n"), Some("  \r\n"), None] {
+    let mut runs = Vec::new();
+    // EOF at once, a blank line, and whitespace only: none of them is a key. No prompt
+    // without a terminal (the snapshot would show it).
+    for (label, stdin) in [
+        ("stdin: empty", Some("")),
+        ("stdin: a blank line", Some("\n")),
+        ("stdin: spaces and CR LF", Some("  \r\n")),
+        ("stdin: /dev/null", None),
+    ] {
         for args in [login_args(&[]), login_args(&["--api-key", "-"])] {
             let run = env.run_with(&args, stdin, &[]);
-            run.assert_code(2)
-                .stderr_has("No API key on standard input")
-                .stderr_has("hint:")
-                .stderr_has("fluxloop auth login");
-            assert!(
-                !run.stderr.contains("Please enter"),
-                "prompted without a terminal: {}",
-                run.stderr
-            );
             assert_untouched(&env, &before, requests);
+            runs.push((label, run));
         }
     }
+    let text = labelled_transcript(runs.iter().map(|(label, run)| (*label, run)));
+    env.transcript_settings("login with nothing on stdin, without and with --api-key -")
+        .bind(|| insta::assert_snapshot!(text));
 }
 
 // --- Key format ------------------------------------------------------------------------------
@@ -210,35 +207,25 @@ fn malformed_keys_are_refused_before_any_request_without_echoing_them() {
     let requests = env.platform.requests().len();
     let good = keys::UNKNOWN; // well formed; every case below is a paste error made from it
     let secret = good.rsplit('_').next().unwrap();
-    let cases: Vec<(&str, String, &str)> = vec![
-        ("truncated", good[..good.len() - 20].to_string(), "cut off"),
-        ("extra characters", format!("{good}!x"), "extra characters"),
-        ("pasted twice", format!("{good}{good}"), "extra characters"),
-        (
-            "text after it",
-            format!("{good} is my key"),
-            "extra characters",
-        ),
-        ("too long", format!("{good}{}", "a".repeat(128)), "too long"),
+    // Command lines hide `flux_…` keys; the one without the prefix needs this.
+    env.filter(secret, "[SECRET]");
+    let cases: Vec<(&str, String)> = vec![
+        ("truncated", good[..good.len() - 20].to_string()),
+        ("extra characters", format!("{good}!x")),
+        ("pasted twice", format!("{good}{good}")),
+        ("text after it", format!("{good} is my key")),
+        ("too long", format!("{good}{}", "a".repeat(128))),
         (
             "missing prefix",
             good.trim_start_matches("flux_").to_string(),
-            "does not start with `flux_`",
         ),
-        ("quotes", format!("\"{good}\""), "a quote at character 1"),
-        ("quote at the end", format!("{good}'"), "a quote"),
-        (
-            "uppercase environment",
-            good.replacen("_dev_", "_DEV_", 1),
-            "lowercase",
-        ),
-        (
-            "no environment",
-            format!("flux_{secret}"),
-            "no environment part",
-        ),
+        ("quotes", format!("\"{good}\"")),
+        ("quote at the end", format!("{good}'")),
+        ("uppercase environment", good.replacen("_dev_", "_DEV_", 1)),
+        ("no environment", format!("flux_{secret}")),
     ];
-    for (what, key, points_at) in &cases {
+    let mut runs = Vec::new();
+    for (what, key) in &cases {
         for (how, args, stdin) in [
             ("stdin", login_args(&[]), Some(format!("{key}\n"))),
             (
@@ -246,29 +233,22 @@ fn malformed_keys_are_refused_before_any_request_without_echoing_them() {
                 login_args(&["--api-key", "-"]),
                 Some(format!("{key}\n")),
             ),
+            ("the argument", login_args(&["--api-key", key]), None),
         ] {
             let run = env.run_with(&args, stdin.as_deref(), &[]);
-            run.assert_code(3)
-                .stderr_has("That is not a FluxLoop API key")
-                .stderr_has(points_at)
-                .stderr_has("Nothing was sent to the platform")
-                .never_shows(key)
-                .never_shows(secret);
+            run.never_shows(key).never_shows(secret);
             assert!(
                 !run.stderr.contains(&key[key.len().saturating_sub(12)..]),
                 "{what} via {how}: the message echoes part of the key:\n{}",
                 run.stderr
             );
             assert_untouched(&env, &before, requests);
+            runs.push((format!("{what}, via {how}"), run));
         }
-        // The argument form too (its warning must not echo the key either).
-        let run = env.run(&["auth", "login", "--api-key", key]);
-        run.assert_code(3)
-            .stderr_has(points_at)
-            .never_shows(key)
-            .never_shows(secret);
-        assert_untouched(&env, &before, requests);
     }
+    let text = labelled_transcript(runs.iter().map(|(label, run)| (label.as_str(), run)));
+    env.transcript_settings("ten paste errors made from a well-formed key, each three ways")
+        .bind(|| insta::assert_snapshot!(text));
 }
 
 // --- Validation before storing ---------------------------------------------------------------
@@ -278,17 +258,12 @@ fn unknown_key_is_invalid_with_the_three_checks_and_nothing_is_stored() {
     let env = TestEnv::new();
     env.login(keys::VALID, None);
     let before = env.snapshot();
-    let run = env.run_stdin(
-        &["auth", "login", "--profile", "work"],
-        &format!("{}\n", keys::UNKNOWN),
-    );
-    run.assert_code(3)
-        .stderr_has("❌ Error: Invalid API key")
-        .stderr_has("1. The key was copied completely")
-        .stderr_has("2. The key has not been revoked or expired")
-        .stderr_has("3. The key belongs to this environment")
-        .stderr_has(KEYS_PAGE)
-        .never_shows(keys::UNKNOWN);
+    fluxloop_snapshot!(
+        env,
+        ["auth", "login", "--profile", "work"],
+        stdin = &format!("{}\n", keys::UNKNOWN)
+    )
+    .never_shows(keys::UNKNOWN);
     assert_eq!(env.snapshot(), before);
     assert!(!env.credentials().unwrap().contains("work"));
     // It was the platform that said no: the key was sent for validation.
@@ -304,11 +279,12 @@ fn unknown_key_is_invalid_with_the_three_checks_and_nothing_is_stored() {
 fn revoked_key_is_refused_and_nothing_is_stored() {
     let env = TestEnv::new();
     let before = env.snapshot();
-    env.run_stdin(&["auth", "login"], &format!("{}\n", keys::REVOKED))
-        .assert_code(3)
-        .stderr_has("revoked")
-        .stderr_has(KEYS_PAGE)
-        .never_shows(keys::REVOKED);
+    fluxloop_snapshot!(
+        env,
+        ["auth", "login"],
+        stdin = &format!("{}\n", keys::REVOKED)
+    )
+    .never_shows(keys::REVOKED);
     assert_eq!(env.snapshot(), before);
     assert!(env.keychain().is_empty());
     env.assert_not_on_disk(keys::REVOKED);
@@ -319,16 +295,12 @@ fn expired_key_is_reported_as_expired_not_invalid() {
     let env = TestEnv::new();
     env.login(keys::VALID, None);
     let before = env.snapshot();
-    let run = env.run_stdin(&["auth", "login"], &format!("{}\n", keys::EXPIRED));
-    run.assert_code(3)
-        .stderr_has("expired")
-        .stderr_has(KEYS_PAGE)
-        .never_shows(keys::EXPIRED);
-    assert!(
-        !run.stderr.contains("Invalid API key"),
-        "an expired key is reported as invalid:\n{}",
-        run.stderr
-    );
+    fluxloop_snapshot!(
+        env,
+        ["auth", "login"],
+        stdin = &format!("{}\n", keys::EXPIRED)
+    )
+    .never_shows(keys::EXPIRED);
     // The working key that was saved before is still there, unchanged.
     assert_eq!(env.snapshot(), before);
     env.assert_not_on_disk(keys::EXPIRED);
@@ -338,37 +310,42 @@ fn expired_key_is_reported_as_expired_not_invalid() {
 fn network_failure_during_login_stores_nothing() {
     let env = TestEnv::new();
     let before = env.snapshot();
+    let stdin = format!("{}\n", keys::VALID);
     // Nothing listens on port 1 of loopback: connection refused.
-    env.run_with(
+    let refused = env.run_with(
         &["auth", "login"],
-        Some(&format!("{}\n", keys::VALID)),
+        Some(&stdin),
         &[("FLUXLOOP_API_URL", "http://127.0.0.1:1")],
-    )
-    .assert_code(5)
-    .stderr_has("Unable to connect to FluxLoop API")
-    .stderr_has("Failed to connect to 127.0.0.1:1")
-    .never_shows(keys::VALID);
+    );
     assert_eq!(env.snapshot(), before);
 
     // The platform fails with 5xx (after its retries): still nothing stored.
     env.platform.set_fault(Some(Fault::ServerError));
-    env.run_stdin(&["auth", "login"], &format!("{}\n", keys::VALID))
-        .assert_code(5)
-        .never_shows(keys::VALID);
+    let server_error = env.run_stdin(&["auth", "login"], &stdin);
     assert_eq!(env.snapshot(), before);
 
     // A platform that never answers: the timeout ends the login, nothing stored.
     env.platform.set_fault(Some(Fault::Silent));
-    env.run_with(
+    let silent = env.run_with(
         &["auth", "login"],
-        Some(&format!("{}\n", keys::VALID)),
+        Some(&stdin),
         &[("FLUXLOOP_TIMEOUT", "2")],
-    )
-    .assert_code(5)
-    .never_shows(keys::VALID);
+    );
+    assert!(
+        silent.elapsed < Duration::from_secs(10),
+        "a 2 s timeout took {:?}",
+        silent.elapsed
+    );
     assert_eq!(env.snapshot(), before);
     assert!(env.keychain().is_empty());
     env.assert_not_on_disk(keys::VALID);
+    let text = labelled_transcript([
+        ("connection refused", &refused),
+        ("the platform answers 500 every time", &server_error),
+        ("the platform never answers", &silent),
+    ]);
+    env.transcript_settings("login while the platform cannot be reached")
+        .bind(|| insta::assert_snapshot!(text));
 }
 
 // --- What a successful login leaves behind ---------------------------------------------------
@@ -429,13 +406,13 @@ fn metadata_file_holds_account_expiry_url_and_masked_hint_never_the_key() {
 fn fluxloop_home_relocates_the_metadata() {
     let env = TestEnv::new();
     let dir = env.tmp().join("elsewhere");
-    env.run_with(
-        &["auth", "login"],
-        Some(&format!("{}\n", keys::VALID)),
-        &[("FLUXLOOP_HOME", dir.to_str().unwrap())],
-    )
-    .assert_ok()
-    .stderr_has(&format!("saved to {}", dir.join("credentials").display()));
+    // The message names the new place.
+    fluxloop_snapshot!(
+        env,
+        ["auth", "login"],
+        stdin = &format!("{}\n", keys::VALID),
+        envs = &[("FLUXLOOP_HOME", dir.to_str().unwrap())]
+    );
     assert!(env.credentials().is_none(), "wrote ~/.fluxloop anyway");
     let raw = std::fs::read_to_string(dir.join("credentials")).unwrap();
     assert!(raw.contains(VALID_HINT) && !raw.contains(keys::VALID));
@@ -447,16 +424,11 @@ fn fluxloop_home_relocates_the_metadata() {
 fn no_save_validates_and_shows_the_account_but_stores_nothing() {
     let env = TestEnv::new();
     let before = env.snapshot();
-    env.run_stdin(
+    let first = env.run_stdin(
         &["auth", "login", "--no-save"],
         &format!("{}\n", keys::VALID),
-    )
-    .assert_ok()
-    .stderr_has("✅ Successfully authenticated!")
-    .stderr_has("Your account: john@example.com")
-    .stderr_has("Organizations: Acme Inc, Personal")
-    .stderr_has("nothing was stored")
-    .never_shows(keys::VALID);
+    );
+    first.never_shows(keys::VALID);
     assert_eq!(env.snapshot(), before);
     assert!(env.keychain().is_empty());
     assert!(env.credentials().is_none());
@@ -469,41 +441,59 @@ fn no_save_validates_and_shows_the_account_but_stores_nothing() {
     // With a profile already saved, --no-save leaves it exactly as it was.
     env.login(keys::VALID, None);
     let before = env.snapshot();
-    env.run_stdin(
+    let over_a_profile = env.run_stdin(
         &["auth", "login", "--no-save"],
         &format!("{}\n", keys::EXPIRING_SOON),
-    )
-    .assert_ok()
-    .stderr_has("Your account: soon@example.com");
+    );
     assert_eq!(env.snapshot(), before);
 
     // --no-save still refuses a key the platform rejects.
-    env.run_stdin(
+    let rejected = env.run_stdin(
         &["auth", "login", "--no-save"],
         &format!("{}\n", keys::UNKNOWN),
-    )
-    .assert_code(3)
-    .stderr_has("Invalid API key");
+    );
     assert_eq!(env.snapshot(), before);
+    let text = labelled_transcript([
+        ("nothing saved yet", &first),
+        ("a profile is saved; another key", &over_a_profile),
+        ("a key the platform rejects", &rejected),
+    ]);
+    env.transcript_settings("login --no-save")
+        .bind(|| insta::assert_snapshot!(text));
 }
 
 #[test]
 fn explicit_save_stores_the_key() {
     let env = TestEnv::new();
-    env.run_stdin(&["auth", "login", "--save"], &format!("{}\n", keys::VALID))
-        .assert_ok()
-        .stderr_has("API key saved to Secret Service (profile: default)");
+    fluxloop_snapshot!(
+        env,
+        ["auth", "login", "--save"],
+        stdin = &format!("{}\n", keys::VALID)
+    );
     assert_eq!(env.keychain_profiles(), ["default"]);
     assert_eq!(text(&profiles(&env)["default"], "key_hint"), VALID_HINT);
     // --save and --no-save contradict each other: a usage error, and nothing is stored.
     let before = env.snapshot();
-    env.run_stdin(
-        &["auth", "login", "--save", "--no-save", "--profile", "x"],
-        &format!("{}\n", keys::VALID),
-    )
-    .assert_code(2)
-    .stderr_has("the argument '--save' cannot be used with '--no-save'");
+    fluxloop_snapshot!(
+        "save_and_no_save_with_a_profile",
+        env,
+        ["auth", "login", "--save", "--no-save", "--profile", "x"],
+        stdin = &format!("{}\n", keys::VALID)
+    );
     assert_eq!(env.snapshot(), before);
+}
+
+/// Refused by the argument parser, before a key is read or a store opened.
+#[test]
+fn save_and_no_save_together_are_a_usage_error() {
+    let env = TestEnv::without_keychain();
+    fluxloop_snapshot!(
+        env,
+        ["auth", "login", "--save", "--no-save"],
+        stdin = &format!("{}\n", keys::VALID)
+    );
+    assert!(env.credentials().is_none());
+    assert!(env.platform.requests().is_empty());
 }
 
 // --- Profiles --------------------------------------------------------------------------------
@@ -512,19 +502,15 @@ fn explicit_save_stores_the_key() {
 fn profile_flag_and_env_select_the_profile_and_profiles_coexist() {
     let env = TestEnv::new();
     env.login(keys::VALID, None);
-    env.run_stdin(
+    let work = env.run_stdin(
         &["auth", "login", "--profile", "work"],
         &format!("{}\n", keys::EXPIRING_SOON),
-    )
-    .assert_ok()
-    .stderr_has("(profile: work)");
-    env.run_with(
+    );
+    let from_env = env.run_with(
         &["auth", "login"],
         Some(&format!("{}\n", keys::PROJECT_SCOPED)),
         &[("FLUXLOOP_PROFILE", "ci.bot-2_x")],
-    )
-    .assert_ok()
-    .stderr_has("(profile: ci.bot-2_x)");
+    );
 
     assert_eq!(env.keychain_profiles(), ["ci.bot-2_x", "default", "work"]);
     assert_eq!(
@@ -549,15 +535,19 @@ fn profile_flag_and_env_select_the_profile_and_profiles_coexist() {
     assert_eq!(text(&all["ci.bot-2_x"], "account"), "scoped@example.com");
 
     // --profile wins over FLUXLOOP_PROFILE.
-    env.run_with(
+    let both = env.run_with(
         &["auth", "login", "--profile", "flag"],
         Some(&format!("{}\n", keys::VALID)),
         &[("FLUXLOOP_PROFILE", "fromenv")],
-    )
-    .assert_ok();
+    );
     assert_eq!(
         env.keychain_profiles(),
         ["ci.bot-2_x", "default", "flag", "work"]
+    );
+    assert_runs_snapshot!(
+        env,
+        [work, from_env, both],
+        "login to a profile named by --profile, by FLUXLOOP_PROFILE, and by both"
     );
 }
 
@@ -566,7 +556,8 @@ fn relogin_replaces_the_key_of_the_profile() {
     let env = TestEnv::new();
     env.login(keys::VALID, None);
     env.login(keys::VALID, Some("other"));
-    env.login(keys::EXPIRING_SOON, None);
+    let relogin = env.login(keys::EXPIRING_SOON, None);
+    assert_run_snapshot!(env, relogin);
 
     assert_eq!(
         env.keychain_profiles(),
@@ -597,26 +588,27 @@ fn invalid_profile_names_are_usage_errors_that_touch_nothing() {
     let requests = env.platform.requests().len();
     let long = "a".repeat(65);
     let stdin = format!("{}\n", keys::VALID);
+    let mut runs = Vec::new();
     for name in ["a b", long.as_str(), "../x", "", "x/y", "é", "tab\there"] {
         let run = env.run_with(&["auth", "login", "--profile", name], Some(&stdin), &[]);
-        run.assert_code(2).never_shows(keys::VALID);
-        assert!(
-            run.stderr.contains("profile name") || run.stderr.contains("--profile"),
-            "{name:?}: the error does not say what is wrong:\n{}",
-            run.stderr
-        );
+        run.never_shows(keys::VALID);
         assert_untouched(&env, &before, requests);
+        runs.push(run);
     }
     for name in ["a b", long.as_str(), "../x"] {
-        env.run_with(
+        let run = env.run_with(
             &["auth", "login"],
             Some(&stdin),
             &[("FLUXLOOP_PROFILE", name)],
-        )
-        .assert_code(2)
-        .stderr_has("profile name");
+        );
         assert_untouched(&env, &before, requests);
+        runs.push(run);
     }
+    assert_runs_snapshot!(
+        env,
+        runs,
+        "login with invalid profile names, by --profile and by FLUXLOOP_PROFILE"
+    );
     // The boundary: 64 characters is a valid name.
     env.login(keys::VALID, Some(&"a".repeat(64)));
 }
@@ -624,26 +616,23 @@ fn invalid_profile_names_are_usage_errors_that_touch_nothing() {
 #[test]
 fn env_api_key_at_login_warns_that_it_takes_precedence() {
     let env = TestEnv::new();
-    env.run_with(
+    let warned = env.run_with(
         &["auth", "login"],
         Some(&format!("{}\n", keys::VALID)),
         &[("FLUXLOOP_API_KEY", keys::EXPIRING_SOON)],
-    )
-    .assert_ok()
-    .stderr_has("warning: FLUXLOOP_API_KEY is set")
-    .stderr_has("precedence")
-    .never_shows(keys::EXPIRING_SOON);
+    );
+    warned.never_shows(keys::EXPIRING_SOON);
     // The login stored the key it was given, not the environment's.
     assert_eq!(
         env.ss.lookup(SERVICE, "default").as_deref(),
         Some(keys::VALID)
     );
 
-    let quiet = env.login(keys::VALID, None);
-    assert!(
-        !quiet.stderr.contains("FLUXLOOP_API_KEY"),
-        "{}",
-        quiet.stderr
+    let quiet = env.run_stdin(&["auth", "login"], &format!("{}\n", keys::VALID));
+    assert_runs_snapshot!(
+        env,
+        [warned, quiet],
+        "login with FLUXLOOP_API_KEY set (warns), then without it (does not)"
     );
 }
 
@@ -653,14 +642,16 @@ fn env_api_key_at_login_warns_that_it_takes_precedence() {
 fn key_travels_only_in_the_authorization_header_with_our_user_agent() {
     let env = TestEnv::new();
     env.login(keys::VALID, None);
-    env.run(&[
-        "auth",
-        "login",
-        "--no-save",
-        "--api-key",
-        keys::EXPIRING_SOON,
-    ])
-    .assert_ok();
+    fluxloop_snapshot!(
+        env,
+        [
+            "auth",
+            "login",
+            "--no-save",
+            "--api-key",
+            keys::EXPIRING_SOON
+        ]
+    );
     let sent = env.platform.requests();
     assert_eq!(sent.len(), 2, "{sent:?}");
     let user_agent = format!("fluxloop/{} (linux)", env!("CARGO_PKG_VERSION"));
@@ -693,38 +684,34 @@ fn key_travels_only_in_the_authorization_header_with_our_user_agent() {
 #[test]
 fn key_expiring_within_14_days_warns_at_login() {
     let env = TestEnv::new();
-    env.login(keys::EXPIRING_SOON, None)
-        .stderr_has("warning: this API key expires")
-        .stderr_has(&format!(
-            "({} days remaining)",
-            keys::EXPIRING_SOON_DAYS_REMAINING
-        ))
-        .stderr_has(KEYS_PAGE);
+    let soon = env.run_stdin(&["auth", "login"], &format!("{}\n", keys::EXPIRING_SOON));
     // 84 days away is no reason to warn.
-    let quiet = env.login(keys::VALID, None);
-    assert!(!quiet.stderr.contains("expires"), "{}", quiet.stderr);
+    let quiet = env.run_stdin(&["auth", "login"], &format!("{}\n", keys::VALID));
+    assert_runs_snapshot!(
+        env,
+        [soon, quiet],
+        "login with a key that expires in 3 days (warns), then one in 84 days (does not)"
+    );
 }
 
 // --- No usable keychain ----------------------------------------------------------------------
 
 /// A keychain problem is found before the key is read or sent anywhere: a malformed key on
 /// stdin would fail with exit 3 if it were read first, and the platform would log a request.
+/// Returns the transcript of the three logins, for the caller's snapshot.
 #[track_caller]
-fn assert_keychain_refusal(env: &TestEnv, detail: &str) {
-    for stdin in [
-        format!("{}\n", keys::VALID),
-        "not-a-key-at-all\n".to_string(),
+fn keychain_refusal(env: &TestEnv) -> String {
+    let mut runs = Vec::new();
+    for (label, stdin) in [
+        ("a valid key on stdin", format!("{}\n", keys::VALID)),
+        ("not a key on stdin", "not-a-key-at-all\n".to_string()),
     ] {
         let run = env.run_stdin(&["auth", "login"], &stdin);
-        run.assert_code(6)
-            .stderr_has("Secret Service")
-            .stderr_has(detail)
-            .stderr_has("FLUXLOOP_API_KEY")
-            .never_shows(keys::VALID);
-        assert!(!run.stderr.contains("That is not a FluxLoop API key"));
+        run.never_shows(keys::VALID);
+        runs.push((label, run));
     }
     let run = env.run(&["auth", "login", "--api-key", keys::VALID]);
-    run.assert_code(6).stderr_has("FLUXLOOP_API_KEY");
+    runs.push(("a valid key as the argument", run));
     assert!(
         env.platform.requests().is_empty(),
         "the platform was called: {:?}",
@@ -735,12 +722,15 @@ fn assert_keychain_refusal(env: &TestEnv, detail: &str) {
     if let Some(raw) = env.credentials() {
         assert!(!raw.contains("api_key"), "{raw}");
     }
+    labelled_transcript(runs.iter().map(|(label, run)| (*label, run)))
 }
 
 #[test]
 fn no_secret_service_on_the_bus_fails_closed_before_reading_the_key() {
     let env = TestEnv::with(SecretService::start_bus_only());
-    assert_keychain_refusal(&env, "org.freedesktop.secrets");
+    let text = keychain_refusal(&env);
+    env.transcript_settings("login with no Secret Service on the bus")
+        .bind(|| insta::assert_snapshot!(text));
     assert!(env.credentials().is_none());
 }
 
@@ -751,10 +741,8 @@ fn no_session_bus_fails_closed_before_reading_the_key() {
     cmd.args(["auth", "login"])
         .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
     let run = env.run_cmd(&mut cmd, Some(&format!("{}\n", keys::VALID)));
-    run.assert_code(6)
-        .stderr_has("D-Bus")
-        .stderr_has("FLUXLOOP_API_KEY")
-        .never_shows(keys::VALID);
+    assert_run_snapshot!(env, run);
+    run.never_shows(keys::VALID);
     assert!(env.platform.requests().is_empty());
     assert!(env.credentials().is_none());
     assert!(env.keychain().is_empty());
@@ -764,7 +752,9 @@ fn no_session_bus_fails_closed_before_reading_the_key() {
 #[test]
 fn locked_keychain_fails_closed_before_reading_the_key() {
     let env = TestEnv::with(SecretService::start_locked());
-    assert_keychain_refusal(&env, "locked");
+    let text = keychain_refusal(&env);
+    env.transcript_settings("login with a locked keychain")
+        .bind(|| insta::assert_snapshot!(text));
     assert!(env.credentials().is_none());
     assert!(env.keychain().is_empty());
 }
@@ -776,10 +766,11 @@ fn locked_keychain_at_relogin_keeps_the_saved_profile() {
     let requests = env.platform.requests().len();
     env.ss.lock();
     let before = env.snapshot();
-    env.run_stdin(&["auth", "login"], &format!("{}\n", keys::EXPIRING_SOON))
-        .assert_code(6)
-        .stderr_has("locked")
-        .stderr_has("FLUXLOOP_API_KEY");
+    fluxloop_snapshot!(
+        env,
+        ["auth", "login"],
+        stdin = &format!("{}\n", keys::EXPIRING_SOON)
+    );
     assert_untouched(&env, &before, requests);
     env.assert_not_on_disk(keys::EXPIRING_SOON);
 }
@@ -787,11 +778,12 @@ fn locked_keychain_at_relogin_keeps_the_saved_profile() {
 #[test]
 fn keychain_without_login_collection_fails_closed() {
     let env = TestEnv::with(SecretService::start_without_login_collection());
-    let run = env.run_stdin(&["auth", "login"], &format!("{}\n", keys::VALID));
-    run.assert_code(6)
-        .stderr_has("not set up")
-        .stderr_has("FLUXLOOP_API_KEY")
-        .never_shows(keys::VALID);
+    fluxloop_snapshot!(
+        env,
+        ["auth", "login"],
+        stdin = &format!("{}\n", keys::VALID)
+    )
+    .never_shows(keys::VALID);
     assert!(env.platform.requests().is_empty());
     assert!(env.credentials().is_none());
     env.assert_not_on_disk(keys::VALID);
@@ -828,9 +820,9 @@ fn concurrent_logins_to_different_profiles_keep_every_profile() {
         (keys::PROJECT_SCOPED, "gamma"),
         (keys::UNKNOWN_PERMISSION, "delta"),
     ];
-    for run in concurrent_logins(&env, &logins) {
-        run.assert_ok();
-    }
+    // Each login says what it saved, whatever the order they ran in.
+    let runs = concurrent_logins(&env, &logins);
+    assert_runs_snapshot!(env, runs, "four logins at once, each to its own profile");
     let all = profiles(&env);
     assert_eq!(
         all.keys().collect::<Vec<_>>(),
@@ -846,14 +838,12 @@ fn concurrent_logins_to_different_profiles_keep_every_profile() {
 #[test]
 fn concurrent_logins_to_the_same_profile_end_consistent() {
     let env = TestEnv::new();
+    let mut all_runs = Vec::new();
     for round in 0..3 {
         let runs = concurrent_logins(
             &env,
             &[(keys::VALID, "default"), (keys::EXPIRING_SOON, "default")],
         );
-        for run in &runs {
-            run.assert_ok();
-        }
         let items = env.keychain();
         assert_eq!(items.len(), 1, "round {round}: {items:?}");
         let stored = items[0].secret.clone().unwrap();
@@ -868,7 +858,14 @@ fn concurrent_logins_to_the_same_profile_end_consistent() {
             hint, expected,
             "round {round}: metadata describes a different key than the keychain holds"
         );
+        all_runs.extend(runs);
     }
+    // Both logins of each round succeed and say so (they race; their outputs do not).
+    assert_runs_snapshot!(
+        env,
+        all_runs,
+        "two logins at once to the same profile, three rounds"
+    );
 }
 
 // --- Failure halfway through -----------------------------------------------------------------
@@ -883,38 +880,38 @@ fn metadata_write_failure_leaves_the_keychain_as_it_was() {
     let fail = [("FLUXLOOP_DEBUG_FAIL_METADATA_WRITE", "1")];
 
     // Rotation whose metadata cannot be written: the old key stays in the keychain.
-    env.run_with(
+    let rotation = env.run_with(
         &["auth", "login"],
         Some(&format!("{}\n", keys::EXPIRING_SOON)),
         &fail,
-    )
-    .assert_code(1)
-    .stderr_has("No space left on device")
-    .stderr_has("The keychain was restored to what it held before; nothing changed.")
-    .never_shows(keys::EXPIRING_SOON);
+    );
+    rotation.never_shows(keys::EXPIRING_SOON);
     assert_eq!(env.snapshot(), before);
 
     // A new profile: the entry it created is removed again.
-    env.run_with(
+    let new_profile = env.run_with(
         &["auth", "login", "--profile", "work"],
         Some(&format!("{}\n", keys::EXPIRING_SOON)),
         &fail,
-    )
-    .assert_code(1);
+    );
     assert_eq!(env.snapshot(), before);
     assert_eq!(env.keychain_profiles(), ["default"]);
     env.assert_not_on_disk(keys::EXPIRING_SOON);
+    assert_runs_snapshot!(
+        env,
+        [rotation, new_profile],
+        "logins whose metadata write fails: a rotation, then a new profile"
+    );
 }
 
 #[test]
 fn no_save_needs_no_keychain() {
     let env = TestEnv::with(SecretService::start_bus_only());
-    env.run_stdin(
-        &["auth", "login", "--no-save"],
-        &format!("{}\n", keys::VALID),
+    fluxloop_snapshot!(
+        env,
+        ["auth", "login", "--no-save"],
+        stdin = &format!("{}\n", keys::VALID)
     )
-    .assert_ok()
-    .stderr_has("Your account: john@example.com")
     .never_shows(keys::VALID);
     assert!(env.credentials().is_none());
     env.assert_not_on_disk(keys::VALID);
@@ -923,22 +920,28 @@ fn no_save_needs_no_keychain() {
 #[test]
 fn never_expiring_key_is_saved_as_never() {
     let env = TestEnv::new();
-    env.login(keys::PROJECT_SCOPED, None);
+    let run = env.login(keys::PROJECT_SCOPED, None);
+    assert_run_snapshot!(env, run);
     assert_eq!(text(&profiles(&env)["default"], "expires"), "never");
 }
 
 /// A key typed without `--api-key` lands in clap's usage error, which is masked.
 #[test]
 fn key_given_as_a_stray_argument_is_not_echoed() {
-    let env = TestEnv::new();
-    let before = env.snapshot();
-    for args in [
+    // Refused by the argument parser: no keychain needed.
+    let env = TestEnv::without_keychain();
+    let runs: Vec<Run> = [
         &["auth", "login", keys::VALID][..],
         &["auth", "logout", keys::VALID],
         &["auth", "login", "--profile", "work", keys::VALID],
-    ] {
-        env.run(args).assert_code(2).never_shows(keys::VALID);
+    ]
+    .into_iter()
+    .map(|args| env.run(args))
+    .collect();
+    for run in &runs {
+        run.never_shows(keys::VALID);
     }
-    assert_eq!(env.snapshot(), before);
+    assert_runs_snapshot!(env, runs, "a key given without --api-key");
+    assert!(env.credentials().is_none());
     assert!(env.platform.requests().is_empty());
 }

@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::env::{Fault, SERVICE, TestEnv, keys};
+use common::env::{Fault, SERVICE, TestEnv, keys, labelled_transcript};
 use common::secret_service::SecretService;
-
-const NOT_REVOKED: &str = "the key was NOT revoked on the platform";
+use common::{assert_runs_snapshot, fluxloop_snapshot};
 
 /// Profile names in the `profiles:` map of the credentials file (empty if there is no file).
 fn metadata_profiles(env: &TestEnv) -> Vec<String> {
@@ -38,15 +37,10 @@ fn logout_removes_the_default_profile_and_says_the_key_is_not_revoked() {
     env.login(keys::VALID, None);
     env.login(keys::EXPIRING_SOON, Some("work"));
 
-    env.run(&["auth", "logout"])
-        .assert_ok()
-        .stderr_has("Logged out of profile 'default'")
-        .stderr_has("Removed the API key from the Secret Service")
-        .stderr_has(NOT_REVOKED)
-        // The key is gone from this machine, so `--revoke` could no longer reach it: the note
-        // names the key for the dashboard instead.
-        .stderr_has("If you no longer need it, revoke it at https://app.fluxloop.ai/settings/api-keys (key flux_dev_abc1...mno34, id key_01HV8Y3M2N)")
-        .never_shows(keys::VALID);
+    // The key is gone from this machine, so `--revoke` could no longer reach it: the note
+    // names the key for the dashboard instead.
+    let logout = env.run(&["auth", "logout"]);
+    logout.never_shows(keys::VALID);
 
     assert_eq!(env.keychain_profiles(), ["work"]);
     assert_eq!(env.ss.lookup(SERVICE, "default"), None);
@@ -60,9 +54,13 @@ fn logout_removes_the_default_profile_and_says_the_key_is_not_revoked() {
     assert!(env.platform.revoked().is_empty());
 
     // `status` agrees: logged out of default, still logged in to work.
-    env.run(&["auth", "status"]).assert_code(3);
-    env.run(&["auth", "status", "--profile", "work"])
-        .assert_ok();
+    let status = env.run(&["auth", "status"]);
+    let status_work = env.run(&["auth", "status", "--profile", "work"]);
+    assert_runs_snapshot!(
+        env,
+        [logout, status, status_work],
+        "logout of default while work stays, then status of each"
+    );
 }
 
 #[test]
@@ -72,41 +70,43 @@ fn logout_of_a_named_profile_by_flag_or_env() {
     env.login(keys::VALID, Some("work"));
     env.login(keys::VALID, Some("ci"));
 
-    env.run(&["auth", "logout", "--profile", "work"])
-        .assert_ok()
-        .stderr_has("Logged out of profile 'work'");
+    let by_flag = env.run(&["auth", "logout", "--profile", "work"]);
     assert_eq!(env.keychain_profiles(), ["ci", "default"]);
     assert_eq!(metadata_profiles(&env), ["ci", "default"]);
 
-    env.run_with(&["auth", "logout"], None, &[("FLUXLOOP_PROFILE", "ci")])
-        .assert_ok()
-        .stderr_has("Logged out of profile 'ci'");
+    let by_env = env.run_with(&["auth", "logout"], None, &[("FLUXLOOP_PROFILE", "ci")]);
     assert_eq!(env.keychain_profiles(), ["default"]);
     assert_eq!(metadata_profiles(&env), ["default"]);
+    assert_runs_snapshot!(
+        env,
+        [by_flag, by_env],
+        "logout of the profile named by --profile, then by FLUXLOOP_PROFILE"
+    );
 }
 
 #[test]
 fn logout_when_not_logged_in_says_so_and_succeeds() {
     let env = TestEnv::new();
     let before = env.snapshot();
-    let run = env.run(&["auth", "logout"]);
-    run.assert_ok()
-        .stderr_has("Not logged in to profile 'default'");
+    let nothing = env.run(&["auth", "logout"]);
     assert_eq!(env.snapshot(), before);
 
     // Another profile exists: logging out of one that does not is still "nothing to do".
     env.login(keys::VALID, Some("work"));
     let before = env.snapshot();
-    env.run(&["auth", "logout"])
-        .assert_ok()
-        .stderr_has("Not logged in to profile 'default'");
+    let other_exists = env.run(&["auth", "logout"]);
     assert_eq!(env.snapshot(), before);
 
-    env.run(&["auth", "logout", "--profile", "work"])
-        .assert_ok();
-    env.run(&["auth", "logout", "--all"])
-        .assert_ok()
-        .stderr_has("Not logged in to any profile");
+    let work = env.run(&["auth", "logout", "--profile", "work"]);
+    let all = env.run(&["auth", "logout", "--all"]);
+    let text = labelled_transcript([
+        ("no profile at all", &nothing),
+        ("only profile work exists", &other_exists),
+        ("log out of work", &work),
+        ("no profile left", &all),
+    ]);
+    env.transcript_settings("logout with nothing to log out of")
+        .bind(|| insta::assert_snapshot!(text));
 }
 
 #[test]
@@ -114,9 +114,7 @@ fn logout_removes_a_keychain_entry_whose_metadata_was_lost() {
     let env = TestEnv::new();
     env.login(keys::VALID, None);
     std::fs::remove_file(env.credentials_path()).unwrap();
-    env.run(&["auth", "logout"])
-        .assert_ok()
-        .stderr_has("Removed the API key from the Secret Service");
+    fluxloop_snapshot!(env, ["auth", "logout"]);
     assert!(env.keychain().is_empty());
 }
 
@@ -125,14 +123,35 @@ fn logout_with_an_invalid_profile_name_touches_nothing() {
     let env = TestEnv::new();
     env.login(keys::VALID, None);
     let before = env.snapshot();
+    let requests = env.platform.requests().len();
+    let mut runs = Vec::new();
     for name in ["a b", "../default", ""] {
-        env.run(&["auth", "logout", "--profile", name])
-            .assert_code(2)
-            .stderr_has("Invalid profile name");
-        env.run(&["auth", "logout", "--all", "--profile", name])
-            .assert_code(2);
+        runs.push(env.run(&["auth", "logout", "--profile", name]));
+        runs.push(env.run(&["auth", "logout", "--all", "--profile", name]));
     }
     assert_eq!(env.snapshot(), before);
+    assert_eq!(env.platform.requests().len(), requests);
+    assert_runs_snapshot!(
+        env,
+        runs,
+        "logout with invalid profile names, alone and with --all"
+    );
+}
+
+/// `--all` takes no `--profile`: refused before any store is opened.
+#[test]
+fn logout_all_with_a_profile_is_a_usage_error_that_touches_nothing() {
+    let env = TestEnv::without_keychain();
+    // Metadata of a keychain profile, as a login on this machine would have written it.
+    std::fs::create_dir_all(env.fluxloop_dir()).unwrap();
+    let text = format!(
+        "version: 1\nprofiles:\n  work:\n    account: john@example.com\n    api_url: {}\n    key_hint: flux_dev_abc1...mno34\n    storage: keychain\n",
+        env.platform.url()
+    );
+    std::fs::write(env.credentials_path(), &text).unwrap();
+    fluxloop_snapshot!(env, ["auth", "logout", "--all", "--profile", "work"]);
+    assert_eq!(env.credentials().as_deref(), Some(text.as_str()));
+    assert!(env.platform.requests().is_empty());
 }
 
 // --- logout --all ----------------------------------------------------------------------------
@@ -173,13 +192,7 @@ fn logout_all_purges_every_profile_and_orphan_but_not_other_services() {
         ["default", "ghost", "hand-edited", "work"]
     );
 
-    env.run(&["auth", "logout", "--all"])
-        .assert_ok()
-        .stderr_has("Logged out of all profiles")
-        .stderr_has("Removed 4 entries from the Secret Service")
-        .stderr_has("2 had no profile metadata")
-        .stderr_has(NOT_REVOKED)
-        .never_shows(keys::PROJECT_SCOPED);
+    fluxloop_snapshot!(env, ["auth", "logout", "--all"]).never_shows(keys::PROJECT_SCOPED);
 
     assert!(env.keychain().is_empty(), "{:?}", env.keychain());
     assert!(metadata_profiles(&env).is_empty());
@@ -199,9 +212,7 @@ fn logout_all_purges_entries_after_the_metadata_file_was_deleted() {
     env.ss.store("other-app", "x", "secret");
     std::fs::remove_file(env.credentials_path()).unwrap();
 
-    env.run(&["auth", "logout", "--all"])
-        .assert_ok()
-        .stderr_has("Removed 2 entries from the Secret Service");
+    fluxloop_snapshot!(env, ["auth", "logout", "--all"]);
     assert!(env.keychain().is_empty());
     assert_eq!(env.ss.lookup("other-app", "x").as_deref(), Some("secret"));
 }
@@ -211,9 +222,7 @@ fn logout_all_removes_orphans_only_even_with_no_profiles() {
     let env = TestEnv::new();
     env.ss.store(SERVICE, "ghost", keys::VALID);
     env.ss.store(SERVICE, "ghost2", keys::UNKNOWN);
-    env.run(&["auth", "logout", "--all"])
-        .assert_ok()
-        .stderr_has("Removed 2 entries from the Secret Service");
+    fluxloop_snapshot!(env, ["auth", "logout", "--all"]);
     assert!(env.keychain().is_empty());
 }
 
@@ -224,11 +233,8 @@ fn revoke_deletes_the_key_on_the_platform_then_locally() {
     let env = TestEnv::new();
     env.login(keys::VALID, None);
     env.login(keys::EXPIRING_SOON, Some("work"));
-    env.run(&["auth", "logout", "--revoke"])
-        .assert_ok()
-        .stderr_has("Logged out of profile 'default'")
-        .stderr_has("revoked on the platform")
-        .never_shows(keys::VALID);
+    let default = env.run(&["auth", "logout", "--revoke"]);
+    default.never_shows(keys::VALID);
 
     assert_eq!(env.platform.revoked(), [keys::VALID]);
     let delete = env
@@ -243,17 +249,20 @@ fn revoke_deletes_the_key_on_the_platform_then_locally() {
     assert_eq!(env.keychain_profiles(), ["work"]);
     assert_eq!(metadata_profiles(&env), ["work"]);
 
-    let run = env.run(&["auth", "logout", "--revoke", "--profile", "work"]);
-    assert!(!run.stderr.contains(NOT_REVOKED), "{}", run.stderr);
+    let work = env.run(&["auth", "logout", "--revoke", "--profile", "work"]);
+    assert_eq!(env.platform.revoked(), [keys::VALID, keys::EXPIRING_SOON]);
     assert!(env.keychain().is_empty());
 
     // The platform now refuses the key: it really is revoked.
-    env.run_stdin(
+    let login = env.run_stdin(
         &["auth", "login", "--no-save"],
         &format!("{}\n", keys::VALID),
-    )
-    .assert_code(3)
-    .stderr_has("revoked");
+    );
+    assert_runs_snapshot!(
+        env,
+        [default, work, login],
+        "logout --revoke of default, then of work, then a login with the revoked key"
+    );
 }
 
 #[test]
@@ -262,11 +271,16 @@ fn revoke_of_an_already_unusable_key_counts_as_success() {
     // The same key saved twice; revoking it through one profile makes the other's unusable.
     env.login(keys::VALID, Some("a"));
     env.login(keys::VALID, Some("b"));
-    env.run(&["auth", "logout", "--revoke", "--profile", "a"])
-        .assert_ok();
-    env.run(&["auth", "logout", "--revoke", "--profile", "b"])
-        .assert_ok()
-        .stderr_has("Logged out of profile 'b'");
+    let mut runs = vec![
+        (
+            "profile a",
+            env.run(&["auth", "logout", "--revoke", "--profile", "a"]),
+        ),
+        (
+            "profile b, the same key",
+            env.run(&["auth", "logout", "--revoke", "--profile", "b"]),
+        ),
+    ];
     assert_eq!(
         deletes(&env).len(),
         2,
@@ -276,14 +290,21 @@ fn revoke_of_an_already_unusable_key_counts_as_success() {
     assert!(metadata_profiles(&env).is_empty());
 
     // Keys the platform rejects with 401 for other reasons: revoked, expired, unknown.
-    for key in [keys::REVOKED, keys::EXPIRED, keys::UNKNOWN] {
+    for (label, key) in [
+        ("a revoked key", keys::REVOKED),
+        ("an expired key", keys::EXPIRED),
+        ("an unknown key", keys::UNKNOWN),
+    ] {
         env.ss.store(SERVICE, "default", key);
-        env.run(&["auth", "logout", "--revoke"])
-            .assert_ok()
-            .never_shows(key);
-        assert!(env.keychain().is_empty(), "{key}: entry left behind");
+        let run = env.run(&["auth", "logout", "--revoke"]);
+        run.never_shows(key);
+        assert!(env.keychain().is_empty(), "{label}: entry left behind");
+        runs.push((label, run));
     }
     assert_eq!(deletes(&env).len(), 5);
+    let text = labelled_transcript(runs.iter().map(|(label, run)| (*label, run)));
+    env.transcript_settings("logout --revoke of keys the platform no longer accepts")
+        .bind(|| insta::assert_snapshot!(text));
 }
 
 #[test]
@@ -293,34 +314,50 @@ fn revoke_that_fails_on_the_network_keeps_everything_and_says_so() {
     let before = env.snapshot();
 
     env.platform.set_fault(Some(Fault::ServerError));
-    let run = env.run(&["auth", "logout", "--revoke"]);
-    run.assert_code(5)
-        .stderr_has("Could not revoke the key of profile 'default'")
-        .stderr_has("still saved on this machine")
-        .never_shows(keys::VALID);
+    let server_error = env.run(&["auth", "logout", "--revoke"]);
+    server_error.never_shows(keys::VALID);
     assert_eq!(env.snapshot(), before);
     env.platform.set_fault(None);
 
     // Nothing listening at the URL.
-    env.run_with(
+    let refused = env.run_with(
         &["auth", "logout", "--revoke"],
         None,
         &[("FLUXLOOP_API_URL", "http://127.0.0.1:1")],
-    )
-    .assert_code(5)
-    .stderr_has("Unable to connect to FluxLoop API")
-    .stderr_has("still saved on this machine");
+    );
     assert_eq!(env.snapshot(), before);
 
     // A platform that never answers.
     env.platform.set_fault(Some(Fault::Silent));
-    env.run_with(
+    let silent = env.run_with(
         &["auth", "logout", "--revoke"],
         None,
         &[("FLUXLOOP_TIMEOUT", "2")],
-    )
-    .assert_code(5)
-    .stderr_has("still saved on this machine");
+    );
+    assert!(
+        silent.elapsed < std::time::Duration::from_secs(10),
+        "a 2 s timeout took {:?}",
+        silent.elapsed
+    );
+    assert_eq!(env.snapshot(), before);
+    assert!(env.platform.revoked().is_empty());
+    let text = labelled_transcript([
+        ("the platform answers 500 every time", &server_error),
+        ("connection refused", &refused),
+        ("the platform never answers", &silent),
+    ]);
+    env.transcript_settings("logout --revoke while the platform cannot be reached")
+        .bind(|| insta::assert_snapshot!(text));
+}
+
+/// The retry hint names the profile the way the user did, so that following it works.
+#[test]
+fn revoke_of_a_named_profile_that_fails_says_how_to_retry_it() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, Some("work"));
+    let before = env.snapshot();
+    env.platform.set_fault(Some(Fault::ServerError));
+    fluxloop_snapshot!(env, ["auth", "logout", "--revoke", "--profile", "work"]);
     assert_eq!(env.snapshot(), before);
     assert!(env.platform.revoked().is_empty());
 }
@@ -330,10 +367,7 @@ fn revoke_refused_by_permission_keeps_everything() {
     let env = TestEnv::new();
     env.login(keys::READ_ONLY, None);
     let before = env.snapshot();
-    env.run(&["auth", "logout", "--revoke"])
-        .assert_code(4)
-        .stderr_has("Permission denied")
-        .stderr_has("still saved on this machine");
+    fluxloop_snapshot!(env, ["auth", "logout", "--revoke"]);
     assert_eq!(env.snapshot(), before);
 }
 
@@ -343,10 +377,7 @@ fn logout_all_revoke_revokes_every_profile_key() {
     env.login(keys::VALID, None);
     env.login(keys::EXPIRING_SOON, Some("work"));
     env.login(keys::PROJECT_SCOPED, Some("ci"));
-    env.run(&["auth", "logout", "--all", "--revoke"])
-        .assert_ok()
-        .stderr_has("Revoked 3 keys on the platform.")
-        .stderr_has("Logged out of all profiles");
+    fluxloop_snapshot!(env, ["auth", "logout", "--all", "--revoke"]);
     let mut revoked = env.platform.revoked();
     revoked.sort();
     let mut expected = vec![keys::VALID, keys::EXPIRING_SOON, keys::PROJECT_SCOPED];
@@ -363,10 +394,9 @@ fn logout_all_revoke_that_fails_keeps_everything() {
     env.login(keys::EXPIRING_SOON, Some("work"));
     let before = env.snapshot();
     env.platform.set_fault(Some(Fault::ServerError));
-    env.run(&["auth", "logout", "--all", "--revoke"])
-        .assert_code(5)
-        .stderr_has("still saved on this machine");
+    fluxloop_snapshot!(env, ["auth", "logout", "--all", "--revoke"]);
     assert_eq!(env.snapshot(), before);
+    assert!(env.platform.revoked().is_empty());
 }
 
 // --- Keychain problems and the environment ---------------------------------------------------
@@ -378,19 +408,18 @@ fn locked_keychain_at_logout_fails_and_keeps_the_metadata() {
     env.login(keys::VALID, Some("work"));
     env.ss.lock();
     let before = env.snapshot();
+    let mut runs = Vec::new();
     for args in [
         &["auth", "logout"][..],
         &["auth", "logout", "--profile", "work"],
         &["auth", "logout", "--all"],
         &["auth", "logout", "--revoke"],
     ] {
-        env.run(args)
-            .assert_code(6)
-            .stderr_has("locked")
-            .stderr_has("FLUXLOOP_API_KEY");
+        runs.push(env.run(args));
         assert_eq!(env.snapshot(), before, "{args:?} changed something");
     }
     assert!(env.platform.revoked().is_empty());
+    assert_runs_snapshot!(env, runs, "every kind of logout with a locked keychain");
 }
 
 #[test]
@@ -403,42 +432,37 @@ fn no_secret_service_at_logout_fails_and_keeps_the_metadata() {
         env.platform.url()
     );
     std::fs::write(env.credentials_path(), &text).unwrap();
+    let mut runs = Vec::new();
     for args in [&["auth", "logout"][..], &["auth", "logout", "--all"]] {
-        env.run(args)
-            .assert_code(6)
-            .stderr_has("Secret Service")
-            .stderr_has("FLUXLOOP_API_KEY");
+        runs.push(env.run(args));
         assert_eq!(env.credentials().as_deref(), Some(text.as_str()));
     }
+    assert_runs_snapshot!(env, runs, "logout with no Secret Service on the bus");
 }
 
 #[test]
 fn env_api_key_still_set_at_logout_warns() {
     let env = TestEnv::new();
     env.login(keys::VALID, None);
-    env.run_with(
+    let warned = env.run_with(
         &["auth", "logout"],
         None,
         &[("FLUXLOOP_API_KEY", keys::EXPIRING_SOON)],
-    )
-    .assert_ok()
-    .stderr_has("warning: FLUXLOOP_API_KEY is still set")
-    .never_shows(keys::EXPIRING_SOON);
+    );
+    warned.never_shows(keys::EXPIRING_SOON);
     assert!(env.keychain().is_empty());
     // Also when there was nothing to log out of.
-    env.run_with(
+    let nothing_to_do = env.run_with(
         &["auth", "logout", "--all"],
         None,
         &[("FLUXLOOP_API_KEY", keys::EXPIRING_SOON)],
-    )
-    .assert_ok()
-    .stderr_has("FLUXLOOP_API_KEY is still set");
+    );
     // And not without it.
     let quiet = env.run(&["auth", "logout"]);
-    assert!(
-        !quiet.stderr.contains("FLUXLOOP_API_KEY"),
-        "{}",
-        quiet.stderr
+    assert_runs_snapshot!(
+        env,
+        [warned, nothing_to_do, quiet],
+        "logout with FLUXLOOP_API_KEY set (warns, even with nothing to do), then without it"
     );
 }
 
@@ -452,15 +476,7 @@ fn revoke_without_a_saved_key_does_not_claim_it_was_revoked() {
         .secret_tool(&["clear", "service", SERVICE, "username", "default"], None);
     assert!(cleared.success(), "{cleared:?}");
 
-    let run = env.run(&["auth", "logout", "--revoke"]);
-    run.assert_ok()
-        .stderr_has("nothing to revoke")
-        .stderr_has("NOT revoked");
-    assert!(
-        !run.stderr.contains("The key was revoked"),
-        "claims a revocation that never happened:\n{}",
-        run.stderr
-    );
+    fluxloop_snapshot!(env, ["auth", "logout", "--revoke"]);
     assert!(deletes(&env).is_empty());
     assert!(metadata_profiles(&env).is_empty());
 }

@@ -683,6 +683,21 @@ pub fn transcript<'a>(runs: impl IntoIterator<Item = &'a Run>) -> String {
         .join("\n")
 }
 
+/// [`transcript`] with a `# <label>` line before each run, for runs whose command lines alone
+/// do not tell them apart (the same command with different stdin, or several cases in a loop).
+pub fn labelled_transcript<'a>(runs: impl IntoIterator<Item = (&'a str, &'a Run)>) -> String {
+    runs.into_iter()
+        .map(|(label, run)| {
+            format!(
+                "# {label}\n$ {}\n{}",
+                run.command_line(),
+                run.whole_output()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 impl Drop for TestEnv {
     fn drop(&mut self) {
         // A failing test has already said what went wrong; a second panic would abort.

@@ -48,26 +48,26 @@ pub(crate) use assert_run_snapshot;
 macro_rules! fluxloop_snapshot {
     ($name:literal, $env:expr, [$($arg:expr),* $(,)?] $(, stdin = $stdin:expr)? $(, envs = $envs:expr)? $(,)?) => {{
         let env = &$env;
-        let stdin: Option<&str> = None $(.or(Some($stdin)))?;
-        let envs: &[(&str, &str)] = {
-            #[allow(unused_variables)]
-            let none: &[(&str, &str)] = &[];
-            $(let none: &[(&str, &str)] = $envs;)?
-            none
-        };
+        // `let`s of their own, so that `stdin = &format!(..)` lives to the end of the block.
+        #[allow(unused_variables)]
+        let stdin: Option<&str> = None;
+        $(let stdin_text = $stdin; let stdin: Option<&str> = Some(stdin_text);)?
+        #[allow(unused_variables)]
+        let envs: &[(&str, &str)] = &[];
+        $(let envs_list = $envs; let envs: &[(&str, &str)] = envs_list;)?
         let run = env.run_with(&[$($arg),*], stdin, envs);
         $crate::common::assert_run_snapshot!($name, env, run);
         run
     }};
     ($env:expr, [$($arg:expr),* $(,)?] $(, stdin = $stdin:expr)? $(, envs = $envs:expr)? $(,)?) => {{
         let env = &$env;
-        let stdin: Option<&str> = None $(.or(Some($stdin)))?;
-        let envs: &[(&str, &str)] = {
-            #[allow(unused_variables)]
-            let none: &[(&str, &str)] = &[];
-            $(let none: &[(&str, &str)] = $envs;)?
-            none
-        };
+        // `let`s of their own, so that `stdin = &format!(..)` lives to the end of the block.
+        #[allow(unused_variables)]
+        let stdin: Option<&str> = None;
+        $(let stdin_text = $stdin; let stdin: Option<&str> = Some(stdin_text);)?
+        #[allow(unused_variables)]
+        let envs: &[(&str, &str)] = &[];
+        $(let envs_list = $envs; let envs: &[(&str, &str)] = envs_list;)?
         let run = env.run_with(&[$($arg),*], stdin, envs);
         $crate::common::assert_run_snapshot!(env, run);
         run

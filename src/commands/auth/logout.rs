@@ -53,7 +53,13 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     if args.revoke {
         match stored_key(ctx, name, profile.as_ref())? {
             Some((key, source)) => {
-                revoke(ctx, &key, source, profile.as_ref(), name).await?;
+                // The retry hint names the profile the way the user did.
+                let scope = if ctx.profile_flag {
+                    format!(" --profile {name}")
+                } else {
+                    String::new()
+                };
+                revoke(ctx, &key, source, profile.as_ref(), name, &scope).await?;
                 revoked = true;
             }
             None => p.info(format!(
@@ -143,7 +149,7 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
                 None
             };
             if let Some((key, source)) = key {
-                revoke(ctx, &key, source, prof.as_ref(), name).await?;
+                revoke(ctx, &key, source, prof.as_ref(), name, " --all").await?;
                 revoked += 1;
             }
         }
@@ -158,7 +164,9 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     } else {
         ctx.keychain.delete_all()?
     };
-    if !tx.file.is_empty() {
+    // No file, or an empty one, has nothing to clear: say so only when it had something.
+    let clears_file = !tx.file.is_empty();
+    if clears_file {
         tx.file = CredentialsFile::default();
         tx.commit()?;
     } else {
@@ -193,19 +201,23 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
             count(deleted, "entry", "entries")
         ));
     }
-    p.info(format!("   Cleared {}", ctx.profiles.path().display()));
+    if clears_file {
+        p.info(format!("   Cleared {}", ctx.profiles.path().display()));
+    }
     revocation_note(args.revoke, revoked > 0, None, p);
     Ok(ExitStatus::Success)
 }
 
 /// Revokes on the platform; on any failure other than "already unusable", stops the logout so
-/// the local copy stays and the user can retry.
+/// the local copy stays and the user can retry. `scope` is what selects the profiles on the
+/// command line (` --all`, ` --profile work`, or nothing), for the retry hint.
 async fn revoke(
     ctx: &Context,
     key: &SecretString,
     source: KeySource,
     profile: Option<&Profile>,
     name: &str,
+    scope: &str,
 ) -> CliResult<()> {
     let base = if ctx.profile.as_str() == name {
         ctx.api_url(profile)?
@@ -230,7 +242,7 @@ async fn revoke(
         CliError::for_key(e, &used)
             .context(format!("Could not revoke the key of profile '{name}'"))
             .detail("Nothing was removed: the key is still saved on this machine and still valid.")
-            .hint("Retry `fluxloop auth logout --revoke`, or revoke the key in the dashboard and run `fluxloop auth logout`")
+            .hint(format!("Retry `fluxloop auth logout{scope} --revoke`, or revoke the key in the dashboard and run `fluxloop auth logout{scope}`"))
     })
 }
 
@@ -240,7 +252,9 @@ async fn revoke(
 /// dashboard, naming the key as the metadata knew it.
 fn revocation_note(requested: bool, revoked: bool, profile: Option<&Profile>, p: &Printer) {
     if revoked {
-        p.info("   The key was revoked on the platform and no longer works anywhere.");
+        // The platform answers 401 alike for a key revoked now and one that already did not
+        // work (revoked before, expired, unknown): say what is true of both.
+        p.info("   The key no longer works anywhere: the platform revoked it, or had already refused it.");
         return;
     }
     p.info("");
