@@ -45,6 +45,8 @@ pub struct Settings {
     pub env_key: Option<SecretString>,
     /// The credentials directory (`FLUXLOOP_HOME`, else `~/.fluxloop`).
     pub home: PathBuf,
+    /// `home` came from FLUXLOOP_HOME: the user's directory, never chmod-ed by us.
+    pub home_chosen: bool,
     /// The keychain service name (`FLUXLOOP_KEYRING_SERVICE`, else `fluxloop`).
     pub keyring_service: String,
     /// Debug builds: `FLUXLOOP_DEBUG_FAIL_METADATA_WRITE` makes every credentials-file write fail.
@@ -68,6 +70,9 @@ impl Context {
     pub fn from_env(global: &GlobalArgs) -> CliResult<Self> {
         let settings = Settings::from_env(global)?;
         let mut profiles = ProfileStore::new(settings.home.clone());
+        if settings.home_chosen {
+            profiles = profiles.user_chosen();
+        }
         #[cfg(debug_assertions)]
         if settings.fail_metadata_writes {
             profiles = profiles.with_failing_writes();
@@ -97,6 +102,7 @@ impl Context {
         if let Some(url) = &self.api_url_override {
             return Ok(url.clone());
         }
+
         let saved = profile.and_then(|p| p.api_url.as_deref());
         api::parse_base_url(saved.unwrap_or(cli::DEFAULT_API_URL)).map_err(|e| {
             CliError::from(e).hint(format!(
@@ -149,6 +155,7 @@ impl Settings {
                 .filter(|p| !p.as_os_str().is_empty())
                 .collect()
         });
+        let home_chosen = var_os(env::HOME).is_some();
         let home = match var_os(env::HOME) {
             Some(dir) => PathBuf::from(dir),
             None => dirs::home_dir()
@@ -169,6 +176,7 @@ impl Settings {
             },
             env_key,
             home,
+            home_chosen,
             keyring_service,
             fail_metadata_writes: cfg!(debug_assertions)
                 && var_os("FLUXLOOP_DEBUG_FAIL_METADATA_WRITE").is_some(),
@@ -191,6 +199,7 @@ impl Settings {
             },
             env_key: None,
             home,
+            home_chosen: true,
             keyring_service: secrets::DEFAULT_SERVICE.to_string(),
             fail_metadata_writes: false,
         }

@@ -93,6 +93,12 @@ fn stray(c: char) -> Option<&'static str> {
     })
 }
 
+/// Whether two keys are the same, compared in constant time for equal lengths.
+pub fn same(a: &SecretString, b: &SecretString) -> bool {
+    let (a, b) = (a.expose_secret().as_bytes(), b.expose_secret().as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// `flux_dev_abc123...xyz` becomes `flux_dev_abc1...mno34`: the prefix and environment, the first
 /// four and last five characters of the secret. Short or odd input is masked harder, never less.
 pub fn mask(key: &SecretString) -> String {

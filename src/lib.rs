@@ -72,6 +72,7 @@ pub fn json_schemas() -> [(&'static str, schemars::Schema); 3] {
 
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
 pub fn run() -> ExitCode {
+    disable_core_dumps();
     install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -122,6 +123,22 @@ fn usage_exit(e: &clap::Error) -> ExitCode {
         write!(anstream::stdout(), "{text}")
     };
     ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+}
+
+/// A crash must never write the process's memory, and the key in it, to a core file: the soft
+/// and hard limits are set to 0, so nothing this process starts can raise them again either.
+/// (Debuggers that attach, such as gdb's gcore in the memory tests, are not affected.)
+fn disable_core_dumps() {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, Rlimit, setrlimit};
+        let none = Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        };
+        // Failure leaves the limit as it was; there is nothing better to do about it.
+        let _ = setrlimit(Resource::Core, none);
+    }
 }
 
 /// A crash prints a short bug report, never a key: the payload is redacted.

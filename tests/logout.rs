@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::env::{Fault, SERVICE, TestEnv, keys, labelled_transcript};
+use common::env::{Fault, Platform, SERVICE, TestEnv, keys, labelled_transcript};
 use common::secret_service::SecretService;
-use common::{assert_runs_snapshot, fluxloop_snapshot};
+use common::{assert_run_snapshot, assert_runs_snapshot, fluxloop_snapshot};
 
 /// Profile names in the `profiles:` map of the credentials file (empty if there is no file).
 fn metadata_profiles(env: &TestEnv) -> Vec<String> {
@@ -319,12 +319,16 @@ fn revoke_that_fails_on_the_network_keeps_everything_and_says_so() {
     assert_eq!(env.snapshot(), before);
     env.platform.set_fault(None);
 
-    // Nothing listening at the URL.
-    let refused = env.run_with(
-        &["auth", "logout", "--revoke"],
-        None,
-        &[("FLUXLOOP_API_URL", "http://127.0.0.1:1")],
-    );
+    // Nothing listening at the URL the key was validated with (saved at login; revoking goes
+    // there, whatever FLUXLOOP_API_URL says).
+    let saved = env.credentials().unwrap();
+    let elsewhere = saved.replace(&env.platform.url(), "http://127.0.0.1:1");
+    assert_ne!(saved, elsewhere, "the saved URL is in the file");
+    std::fs::write(env.credentials_path(), &elsewhere).unwrap();
+    let moved = env.snapshot();
+    let refused = env.run(&["auth", "logout", "--revoke"]);
+    assert_eq!(env.snapshot(), moved);
+    std::fs::write(env.credentials_path(), &saved).unwrap();
     assert_eq!(env.snapshot(), before);
 
     // A platform that never answers.
@@ -348,6 +352,57 @@ fn revoke_that_fails_on_the_network_keeps_everything_and_says_so() {
     ]);
     env.transcript_settings("logout --revoke while the platform cannot be reached")
         .bind(|| insta::assert_snapshot!(text));
+}
+
+/// A key is revoked where it was validated at login: an API URL pointing elsewhere (another
+/// environment, where the key means nothing) is named in a warning and not used.
+#[test]
+fn revoke_goes_to_the_url_the_key_was_validated_with() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    let other = Platform::start();
+    env.filter(&other.url(), "[OTHER_URL]");
+    let run = env.run_with(
+        &["auth", "logout", "--revoke"],
+        None,
+        &[("FLUXLOOP_API_URL", &other.url())],
+    );
+    assert_run_snapshot!(env, run);
+    assert_eq!(env.platform.revoked(), [keys::VALID]);
+    assert!(other.requests().is_empty());
+}
+
+/// A 401 to the revocation is not a revocation: the key is not accepted there (already revoked
+/// or expired, or a key of another environment), and the note says so instead of "revoked".
+#[test]
+fn a_key_the_platform_does_not_accept_is_not_reported_as_revoked() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    // A profile saved by hand with a key the platform revoked since.
+    env.allow_plaintext_on_disk();
+    std::fs::create_dir_all(env.fluxloop_dir()).unwrap();
+    std::fs::set_permissions(env.fluxloop_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(
+        env.credentials_path(),
+        format!(
+            "profiles:\n  default:\n    storage: file\n    api_url: {}\n    api_key: {}\n",
+            env.platform.url(),
+            keys::REVOKED
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        env.credentials_path(),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let run = env.run(&["auth", "logout", "--revoke"]);
+    assert_run_snapshot!(env, run);
+    assert!(env.platform.revoked().is_empty(), "nothing was revoked");
+    assert!(
+        !env.credentials().unwrap().contains("default"),
+        "removed locally all the same"
+    );
 }
 
 /// The retry hint names the profile the way the user did, so that following it works.

@@ -497,7 +497,10 @@ fn legacy_top_level_key_keeps_working_with_a_warning_everywhere() {
     let status = env.run(&["auth", "status"]);
     status.never_shows(keys::VALID);
     let json = env.run(&["auth", "status", "--json"]);
-    assert_eq!(json.json_valid(Schema::Status)["key"]["source"], "plaintext-file");
+    assert_eq!(
+        json.json_valid(Schema::Status)["key"]["source"],
+        "plaintext-file"
+    );
     let mut runs = vec![
         status,
         json,

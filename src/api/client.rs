@@ -61,6 +61,15 @@ pub enum ApiError {
 
 pub type Result<T> = std::result::Result<T, ApiError>;
 
+/// What `DELETE /api/auth/key` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// The platform revoked the key (204).
+    Revoked,
+    /// The platform does not accept the key (401): nothing was revoked there.
+    NotAccepted,
+}
+
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// The whole command's budget for talking to the platform.
@@ -161,10 +170,13 @@ impl ApiClient {
         decode(&body)
     }
 
-    /// `DELETE /api/auth/key`. A 401 means the key is already unusable: success.
-    pub async fn revoke_key(&self, key: &SecretString) -> Result<()> {
+    /// `DELETE /api/auth/key`: 204 revoked it; a 401 means this platform does not accept the
+    /// key (already revoked or expired, or a key of another environment), which is not the
+    /// same as having revoked it.
+    pub async fn revoke_key(&self, key: &SecretString) -> Result<Revocation> {
         match self.request(Method::DELETE, "/api/auth/key", key).await {
-            Ok(_) | Err(ApiError::Unauthorized { .. }) => Ok(()),
+            Ok(_) => Ok(Revocation::Revoked),
+            Err(ApiError::Unauthorized { .. }) => Ok(Revocation::NotAccepted),
             Err(e) => Err(e),
         }
     }

@@ -3,5 +3,5 @@
 mod client;
 mod types;
 
-pub(crate) use client::{ApiClient, ApiError, ClientOptions, parse_base_url};
+pub(crate) use client::{ApiClient, ApiError, ClientOptions, Revocation, parse_base_url};
 pub use types::{Account, KeyDetails, KeyInfo, Organization, Plan, Project, Scopes, Usage, Whoami};

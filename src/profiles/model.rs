@@ -32,6 +32,9 @@ pub struct CredentialsFile {
     pub api_key: Option<SecretString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_url: Option<String>,
+    /// Fields this version does not know (a newer version's, or a person's): kept on rewrite.
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -64,6 +67,9 @@ pub struct Profile {
         serialize_with = "ser_secret"
     )]
     pub api_key: Option<SecretString>,
+    /// Fields this version does not know: kept on rewrite.
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, serde_json::Value>,
 }
 
 impl Profile {
@@ -121,15 +127,30 @@ impl Serialize for Expiry {
     }
 }
 
+impl Expiry {
+    /// `never`, an RFC 3339 time, or a date (`2024-04-15`, as the FluxLoop docs write it), read
+    /// as the end of that day, UTC.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if text == "never" {
+            return Some(Expiry::Never);
+        }
+        if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+            return Some(Expiry::At(t.with_timezone(&Utc)));
+        }
+        let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+        Some(Expiry::At(day.and_hms_opt(23, 59, 59)?.and_utc()))
+    }
+}
+
 impl<'de> Deserialize<'de> for Expiry {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        if text == "never" {
-            return Ok(Expiry::Never);
-        }
-        DateTime::parse_from_rfc3339(&text)
-            .map(|t| Expiry::At(t.with_timezone(&Utc)))
-            .map_err(|_| serde::de::Error::custom("`expires` must be `never` or an RFC 3339 time"))
+        Expiry::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(
+                "`expires` must be `never`, a date (2024-04-15) or an RFC 3339 time",
+            )
+        })
     }
 }
 
@@ -213,6 +234,14 @@ impl CredentialsFile {
         out
     }
 
+    /// The top-level legacy key when a `default` profile exists beside it, which then shadows
+    /// it: a plaintext key on disk that no profile reads.
+    pub fn shadowed_legacy_key(&self) -> Option<&SecretString> {
+        self.api_key
+            .as_ref()
+            .filter(|_| self.profiles.contains_key(DEFAULT_PROFILE))
+    }
+
     /// The profile as stored, folding in the legacy top-level key for `default`.
     pub fn profile(&self, name: &str) -> Option<Profile> {
         if let Some(p) = self.profiles.get(name) {
@@ -259,5 +288,40 @@ impl CredentialsFile {
 
     pub fn is_empty(&self) -> bool {
         self.profiles.is_empty() && self.api_key.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_reads_a_date_as_the_end_of_that_day_utc() {
+        let at = Expiry::parse("2024-04-15").unwrap().at().unwrap();
+        assert_eq!(at.to_rfc3339(), "2024-04-15T23:59:59+00:00");
+        assert_eq!(Expiry::parse("never"), Some(Expiry::Never));
+        assert!(Expiry::parse("2024-04-15T00:00:00Z").is_some());
+        for bad in ["", "soon", "2024-13-01", "15/04/2024"] {
+            assert_eq!(Expiry::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_survive_a_rewrite() {
+        let text = "version: 1\nfuture_top: {a: 1}\nprofiles:\n  work:\n    account: a@b\n    expires: \"2024-04-15\"\n    future_field: [x, y]\n";
+        let parse = |t: &str| -> CredentialsFile {
+            serde_saphyr::from_str_with_options(t, serde_saphyr::options! { strict_booleans: true })
+                .unwrap()
+        };
+        let file = parse(text);
+        let again = serde_saphyr::to_string(&file).unwrap();
+        let back = parse(&again);
+        assert_eq!(back.unknown["future_top"], serde_json::json!({"a": 1}));
+        assert_eq!(
+            back.profiles["work"].unknown["future_field"],
+            serde_json::json!(["x", "y"])
+        );
+        // The date is written back as RFC 3339.
+        assert!(again.contains("2024-04-15T23:59:59Z"), "{again}");
     }
 }

@@ -3,11 +3,13 @@
 
 #[cfg(unix)]
 pub(super) use self::unix::{
-    check_dir, check_file, create_dir, create_new, open_existing, open_lock, sync_dir,
+    check_dir, check_file, create_dir, create_new, is_own_regular_file, open_existing, open_lock,
+    process_exists, sync_dir,
 };
 #[cfg(not(unix))]
 pub(super) use self::windows::{
-    check_dir, check_file, create_dir, create_new, open_existing, open_lock, sync_dir,
+    check_dir, check_file, create_dir, create_new, is_own_regular_file, open_existing, open_lock,
+    process_exists, sync_dir,
 };
 
 #[cfg(unix)]
@@ -51,8 +53,10 @@ mod unix {
         }
     }
 
-    /// Refuses a directory others can write to; tightens one others can read.
-    pub fn check_dir(dir: &Path) -> Result<Option<PathBuf>> {
+    /// Refuses a directory others can write to. One others can read is tightened to 0700 only
+    /// when `tighten` (the default `~/.fluxloop`, fluxloop's own); a directory the user named
+    /// with FLUXLOOP_HOME may be shared on purpose, and the file in it is 0600 anyway.
+    pub fn check_dir(dir: &Path, tighten: bool) -> Result<Option<PathBuf>> {
         let meta = match std::fs::symlink_metadata(dir) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -70,11 +74,32 @@ mod unix {
             });
         }
         check_owner_and_mode(dir, meta.uid(), meta.mode(), true)?;
-        if meta.mode() & 0o077 != 0 {
+        if tighten && meta.mode() & 0o077 != 0 {
             std::fs::set_permissions(dir, Permissions::from_mode(0o700)).map_err(write_err(dir))?;
             return Ok(Some(dir.to_path_buf()));
         }
         Ok(None)
+    }
+
+    /// A regular file (not a link) that belongs to us.
+    pub fn is_own_regular_file(path: &Path) -> bool {
+        std::fs::symlink_metadata(path).is_ok_and(|m| {
+            m.file_type().is_file() && m.uid() == rustix::process::geteuid().as_raw()
+        })
+    }
+
+    /// Whether a process with this id exists (ours or not: EPERM still means it exists).
+    pub fn process_exists(pid: u32) -> bool {
+        let Some(pid) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            return false;
+        };
+        !matches!(
+            rustix::process::test_kill_process(pid),
+            Err(rustix::io::Errno::SRCH)
+        )
     }
 
     fn check_owner_and_mode(path: &Path, uid: u32, mode: u32, is_dir: bool) -> Result<()> {
@@ -183,7 +208,16 @@ mod windows {
         })
     }
 
-    pub fn check_dir(_dir: &Path) -> Result<Option<PathBuf>> {
+    pub fn is_own_regular_file(path: &Path) -> bool {
+        std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+    }
+
+    /// Without a cheap way to ask, a writer is assumed alive: its temp file stays.
+    pub fn process_exists(_pid: u32) -> bool {
+        true
+    }
+
+    pub fn check_dir(_dir: &Path, _tighten: bool) -> Result<Option<PathBuf>> {
         Ok(None)
     }
 

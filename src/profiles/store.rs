@@ -15,8 +15,12 @@ pub(super) const MAX_FILE_SIZE: u64 = 1024 * 1024;
 /// How long to wait for another fluxloop process to finish updating the file.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
-const HEADER: &str = "# FluxLoop CLI profiles. Managed by `fluxloop auth`; edits are kept.\n\
-# API keys are not here: they are in the OS keychain (unless a profile says `storage: file`).\n";
+const HEADER: &str = "# FluxLoop CLI profiles. Managed by `fluxloop auth`: fields it does not know are kept,\n\
+# comments are not. API keys are not here: they are in the OS keychain (unless a profile says\n\
+# `storage: file`).\n";
+
+/// Temp files of an interrupted write: `.credentials.tmp-<pid>-<nanos>`.
+const TEMP_PREFIX: &str = ".credentials.tmp-";
 
 // NotAFile, WritableByOthers and NotOwned come from the Unix checks only (secure_fs.rs).
 #[cfg_attr(not(unix), allow(dead_code))]
@@ -61,6 +65,9 @@ pub struct Loaded {
 #[derive(Debug, Clone)]
 pub struct ProfileStore {
     dir: PathBuf,
+    /// Whether a directory others can read is tightened to 0700: only fluxloop's own default
+    /// directory, never one the user named (it may be shared on purpose).
+    tighten_dir: bool,
     /// Debug builds only: every write fails, so tests can reach the rollback paths.
     fail_writes: bool,
 }
@@ -88,8 +95,15 @@ impl ProfileStore {
     pub fn new(dir: PathBuf) -> Self {
         Self {
             dir,
+            tighten_dir: true,
             fail_writes: false,
         }
+    }
+
+    /// A directory the user chose (FLUXLOOP_HOME): its permissions are checked, never changed.
+    pub fn user_chosen(mut self) -> Self {
+        self.tighten_dir = false;
+        self
     }
 
     /// A store whose every write fails as a full disk would: for tests of the rollback paths.
@@ -115,7 +129,7 @@ impl ProfileStore {
     /// Reads the file; a missing file is an empty one.
     pub fn load(&self) -> Result<Loaded> {
         let mut loaded = Loaded::default();
-        if let Some(fixed) = secure::check_dir(&self.dir)? {
+        if let Some(fixed) = secure::check_dir(&self.dir, self.tighten_dir)? {
             loaded.tightened.push(fixed);
         }
         let path = self.path();
@@ -185,8 +199,9 @@ impl ProfileStore {
                 reason: crate::keys::redact(&e.to_string()),
             }
         })?);
+        self.remove_stale_temp_files();
         let tmp = self.dir.join(format!(
-            ".credentials.tmp-{}-{}",
+            "{TEMP_PREFIX}{}-{}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -194,6 +209,41 @@ impl ProfileStore {
                 .unwrap_or(0)
         ));
         self.replace_via(&tmp, body.as_bytes())
+    }
+
+    /// Temp files left by a write that was interrupted (killed, power lost): ours by name, a
+    /// regular file owned by us, and their writer's process is gone. They may hold a plaintext
+    /// key of `--storage file` or a legacy profile.
+    pub fn stale_temp_files(&self) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut stale: Vec<PathBuf> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name();
+                let pid = name
+                    .to_str()?
+                    .strip_prefix(TEMP_PREFIX)?
+                    .split_once('-')?
+                    .0
+                    .parse::<u32>()
+                    .ok()?;
+                let path = entry.path();
+                (secure::is_own_regular_file(&path) && !secure::process_exists(pid)).then_some(path)
+            })
+            .collect();
+        stale.sort();
+        stale
+    }
+
+    /// Removes [`Self::stale_temp_files`]; returns those it removed. Only called with the lock
+    /// held, so no live writer of ours is using them.
+    pub fn remove_stale_temp_files(&self) -> Vec<PathBuf> {
+        self.stale_temp_files()
+            .into_iter()
+            .filter(|path| std::fs::remove_file(path).is_ok())
+            .collect()
     }
 
     /// Writes `body` to `tmp` (which must not exist yet), then renames it over the file.
@@ -222,11 +272,14 @@ fn parse(text: &str, path: &Path) -> Result<CredentialsFile> {
     if text.trim().is_empty() {
         return Ok(CredentialsFile::default());
     }
+    // YAML 1.2 booleans only: a newer version's field `y` or `on` is kept as the text it is.
+    let options = serde_saphyr::options! { strict_booleans: true };
     let file: CredentialsFile =
-        serde_saphyr::from_str(text).map_err(|e| ProfileError::Malformed {
-            path: path.to_path_buf(),
-            // Parser messages can quote the input, which may hold a legacy plaintext key.
-            reason: crate::keys::redact(&e.to_string()),
+        serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+            ProfileError::Malformed {
+                path: path.to_path_buf(),
+                reason: parse_error_text(&e),
+            }
         })?;
     if let Some(v) = file.version
         && v > FORMAT_VERSION
@@ -239,6 +292,30 @@ fn parse(text: &str, path: &Path) -> Result<CredentialsFile> {
         });
     }
     Ok(file)
+}
+
+/// The parser's message and position ("… at line 2, column 96"), never its snippet of the file:
+/// the file may hold a plaintext key, and a snippet cropped in the middle of one is no longer
+/// recognisable as a key. Quoted values in the message are left out for the same reason.
+fn parse_error_text(e: &serde_saphyr::Error) -> String {
+    let message = e.without_snippet().to_string();
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                quoted = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                quoted = false;
+                out.push('"');
+            }
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    crate::keys::redact(&out)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::context::Context;
 use crate::error::{CliError, CliResult, ErrorCode, ExitStatus, KEYS_PAGE, KeyUsed, capitalise};
 use crate::keys;
 use crate::output::{Printer, bold, green};
-use crate::profiles::{Expiry, Profile};
+use crate::profiles::{CredentialsFile, Expiry, Profile};
 use crate::secrets::StoreKind;
 
 /// A line longer than this on stdin is not a key.
@@ -65,6 +65,7 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
         storage: Some(storage),
         saved_at: Some(Utc::now()),
         api_key: (storage == StoreKind::File).then(|| key.clone()),
+        unknown: Default::default(),
     };
     match storage {
         StoreKind::Keychain => save_to_keychain(ctx, &key, meta)?,
@@ -112,9 +113,10 @@ fn print_account(p: &Printer, info: &KeyInfo) {
 
 /// Keychain entry and metadata change together under the file lock. If the metadata cannot be
 /// written, the keychain goes back to what it held, so a failed rotation loses nothing.
-fn save_to_keychain(ctx: &Context, key: &SecretString, meta: Profile) -> CliResult<()> {
+fn save_to_keychain(ctx: &Context, key: &SecretString, mut meta: Profile) -> CliResult<()> {
     let name = ctx.profile.as_str();
     let mut tx = ctx.profiles.lock()?;
+    keep_unknown_fields(&tx.file, name, &mut meta);
     let previous = ctx.keychain.get(name)?;
     ctx.keychain.set(name, key)?;
     tx.file.insert(name, meta);
@@ -133,15 +135,23 @@ fn save_to_keychain(ctx: &Context, key: &SecretString, meta: Profile) -> CliResu
     })
 }
 
-fn save_to_file(ctx: &Context, meta: Profile) -> CliResult<()> {
+fn save_to_file(ctx: &Context, mut meta: Profile) -> CliResult<()> {
     let name = ctx.profile.as_str();
     let mut tx = ctx.profiles.lock()?;
+    keep_unknown_fields(&tx.file, name, &mut meta);
     tx.file.insert(name, meta);
     tx.commit()?;
     // A keychain entry left from an earlier login would shadow nothing but confuse `logout`;
     // remove it if the keychain is reachable at all. Its absence is the point of file storage.
     let _ = ctx.keychain.delete(name);
     Ok(())
+}
+
+/// A newer fluxloop's fields of the profile being replaced survive this login.
+fn keep_unknown_fields(file: &CredentialsFile, name: &str, meta: &mut Profile) {
+    if let Some(old) = file.profiles.get(name) {
+        meta.unknown = old.unknown.clone();
+    }
 }
 
 /// From `--api-key <key>`, `--api-key -` / piped stdin, or the hidden prompt on a terminal.

@@ -3,6 +3,7 @@
 use secrecy::SecretString;
 
 use super::{count, load_profiles, stored_key};
+use crate::api::Revocation;
 use crate::cli::{LogoutArgs, env};
 use crate::context::Context;
 use crate::error::{CliError, CliResult, ExitStatus, KEYS_PAGE, KeyUsed};
@@ -49,7 +50,7 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         .as_ref()
         .is_some_and(|pr| pr.store() == StoreKind::File);
 
-    let mut revoked = false;
+    let mut revoked = None;
     if args.revoke {
         match stored_key(ctx, name, profile.as_ref())? {
             Some((key, source)) => {
@@ -59,8 +60,7 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
                 } else {
                     String::new()
                 };
-                revoke(ctx, &key, source, profile.as_ref(), name, &scope).await?;
-                revoked = true;
+                revoked = Some(revoke(ctx, &key, source, profile.as_ref(), name, &scope, p).await?);
             }
             None => p.info(format!(
                 "No saved key for profile '{name}'; nothing to revoke."
@@ -110,7 +110,7 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
             ctx.profiles.path().display()
         ));
     }
-    revocation_note(args.revoke, revoked, profile.as_ref(), p);
+    revocation_note(args.revoke, revoked.as_ref(), profile.as_ref(), p);
     Ok(ExitStatus::Success)
 }
 
@@ -135,7 +135,7 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     };
     let orphans: Vec<&String> = in_keychain.iter().filter(|n| !names.contains(n)).collect();
 
-    let mut revoked = 0;
+    let (mut revoked, mut refused) = (0, None);
     if args.revoke {
         for name in names.iter().chain(orphans.iter().copied()) {
             let prof = tx.file.profile(name);
@@ -149,8 +149,10 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
                 None
             };
             if let Some((key, source)) = key {
-                revoke(ctx, &key, source, prof.as_ref(), name, " --all").await?;
-                revoked += 1;
+                match revoke(ctx, &key, source, prof.as_ref(), name, " --all", p).await? {
+                    Outcome::Revoked => revoked += 1,
+                    not_accepted => refused = Some(not_accepted),
+                }
             }
         }
         p.info(format!(
@@ -204,13 +206,28 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     if clears_file {
         p.info(format!("   Cleared {}", ctx.profiles.path().display()));
     }
-    revocation_note(args.revoke, revoked > 0, None, p);
+    let outcome = if revoked > 0 {
+        Some(Outcome::Revoked)
+    } else {
+        refused
+    };
+    revocation_note(args.revoke, outcome.as_ref(), None, p);
     Ok(ExitStatus::Success)
 }
 
-/// Revokes on the platform; on any failure other than "already unusable", stops the logout so
-/// the local copy stays and the user can retry. `scope` is what selects the profiles on the
-/// command line (` --all`, ` --profile work`, or nothing), for the retry hint.
+/// What `--revoke` achieved for one key.
+enum Outcome {
+    Revoked,
+    /// The platform at this URL does not accept the key: nothing was revoked.
+    NotAccepted(url::Url),
+}
+
+/// Revokes on the platform where the key was validated at login (the URL saved with its
+/// profile), since a key of one environment means nothing to another. On any failure other than
+/// "not accepted here", stops the logout so the local copy stays and the user can retry. `scope`
+/// is what selects the profiles on the command line (` --all`, ` --profile work`, or nothing),
+/// for the retry hint.
+#[allow(clippy::too_many_arguments)]
 async fn revoke(
     ctx: &Context,
     key: &SecretString,
@@ -218,54 +235,51 @@ async fn revoke(
     profile: Option<&Profile>,
     name: &str,
     scope: &str,
-) -> CliResult<()> {
-    let base = if ctx.profile.as_str() == name {
-        ctx.api_url(profile)?
-    } else {
-        // Other profiles (logout --all) use their own saved URL unless overridden.
-        match (
-            &ctx.api_url_override,
-            profile.and_then(|p| p.api_url.as_deref()),
-        ) {
-            (Some(url), _) => url.clone(),
-            (None, Some(saved)) => crate::api::parse_base_url(saved)?,
-            (None, None) => ctx.api_url(None)?,
+    p: &Printer,
+) -> CliResult<Outcome> {
+    let saved = profile.and_then(|pr| pr.api_url.as_deref());
+    let base = match (saved, &ctx.api_url_override) {
+        (Some(saved), over) => {
+            let url = crate::api::parse_base_url(saved)?;
+            if let Some(over) = over.as_ref().filter(|o| o.as_str() != url.as_str()) {
+                p.warn(format!(
+                    "revoking the key of profile '{name}' at {}, where it was validated at login, not at {}",
+                    url.as_str().trim_end_matches('/'),
+                    over.as_str().trim_end_matches('/')
+                ));
+            }
+            url
         }
+        (None, _) => ctx.api_url(None)?,
     };
-    let client = ctx.client(base)?;
-    client.revoke_key(key).await.map_err(|e| {
-        let used = KeyUsed {
-            source,
-            profile: name,
-            expires: None,
-        };
-        CliError::for_key(e, &used)
-            .context(format!("Could not revoke the key of profile '{name}'"))
-            .detail("Nothing was removed: the key is still saved on this machine and still valid.")
-            .hint(format!("Retry `fluxloop auth logout{scope} --revoke`, or revoke the key in the dashboard and run `fluxloop auth logout{scope}`"))
-    })
+    let client = ctx.client(base.clone())?;
+    match client.revoke_key(key).await {
+        Ok(Revocation::Revoked) => Ok(Outcome::Revoked),
+        Ok(Revocation::NotAccepted) => Ok(Outcome::NotAccepted(base)),
+        Err(e) => {
+            let used = KeyUsed {
+                source,
+                profile: name,
+                expires: None,
+            };
+            Err(CliError::for_key(e, &used)
+                .context(format!("Could not revoke the key of profile '{name}'"))
+                .detail("Nothing was removed: the key is still saved on this machine and still valid.")
+                .hint(format!("Retry `fluxloop auth logout{scope} --revoke`, or revoke the key in the dashboard and run `fluxloop auth logout{scope}`")))
+        }
+    }
 }
 
-/// Says whether the key still works elsewhere. Only a revocation that happened counts: with
-/// `--revoke` but no saved key there was nothing to send, so the key (if any) still works. The
-/// key is gone from this machine now, so `--revoke` can no longer reach it: point at the
-/// dashboard, naming the key as the metadata knew it.
-fn revocation_note(requested: bool, revoked: bool, profile: Option<&Profile>, p: &Printer) {
-    if revoked {
-        // The platform answers 401 alike for a key revoked now and one that already did not
-        // work (revoked before, expired, unknown): say what is true of both.
-        p.info("   The key no longer works anywhere: the platform revoked it, or had already refused it.");
-        return;
-    }
-    p.info("");
-    if requested {
-        p.info("Note: the key was NOT revoked on the platform: no saved key was found to revoke.");
-        p.info(format!("If it still exists, revoke it at {KEYS_PAGE}"));
-        return;
-    }
-    p.info(
-        "Note: the key was NOT revoked on the platform and still works wherever else it is used.",
-    );
+/// Says whether the key still works elsewhere. Only a revocation the platform confirmed counts:
+/// a key it did not accept, or no saved key at all, was not revoked. The key is gone from this
+/// machine now, so `--revoke` can no longer reach it: point at the dashboard, naming the key as
+/// the metadata knew it.
+fn revocation_note(
+    requested: bool,
+    outcome: Option<&Outcome>,
+    profile: Option<&Profile>,
+    p: &Printer,
+) {
     let which = profile
         .map(|pr| {
             let parts: Vec<&str> = [pr.key_hint.as_deref(), pr.key_id.as_deref()]
@@ -279,7 +293,35 @@ fn revocation_note(requested: bool, revoked: bool, profile: Option<&Profile>, p:
             }
         })
         .unwrap_or_default();
-    p.info(format!(
-        "If you no longer need it, revoke it at {KEYS_PAGE}{which}"
-    ));
+    match outcome {
+        Some(Outcome::Revoked) => {
+            p.info("   The key was revoked on the platform and no longer works anywhere.");
+        }
+        Some(Outcome::NotAccepted(url)) => {
+            p.info("");
+            p.info(format!(
+                "Note: nothing was revoked: the platform at {} does not accept this key (already revoked or expired there, or a key of another environment).",
+                url.as_str().trim_end_matches('/')
+            ));
+            p.info(format!(
+                "If it still works elsewhere, revoke it at {KEYS_PAGE}{which}"
+            ));
+        }
+        None if requested => {
+            p.info("");
+            p.info(
+                "Note: the key was NOT revoked on the platform: no saved key was found to revoke.",
+            );
+            p.info(format!("If it still exists, revoke it at {KEYS_PAGE}"));
+        }
+        None => {
+            p.info("");
+            p.info(
+                "Note: the key was NOT revoked on the platform and still works wherever else it is used.",
+            );
+            p.info(format!(
+                "If you no longer need it, revoke it at {KEYS_PAGE}{which}"
+            ));
+        }
+    }
 }

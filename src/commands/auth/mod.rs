@@ -63,6 +63,13 @@ fn warn_plaintext(file: &CredentialsFile, ctx: &Context, p: &Printer) {
     let (legacy, opted) = (names(true), names(false));
     let path = ctx.profiles.path();
     let backend = ctx.keychain.backend();
+    if file.shadowed_legacy_key().is_some() {
+        p.warn(format!(
+            "a plaintext API key (the top-level `api_key:` of an earlier release) is on disk in {} beside profile '{}', which does not use it; run `fluxloop auth migrate` to move it into the {backend}",
+            path.display(),
+            crate::profiles::DEFAULT_PROFILE,
+        ));
+    }
     if !legacy.is_empty() {
         p.warn(format!(
             "a plaintext API key is on disk in {} (profile: {}); run `fluxloop auth migrate` to move it into the {backend}",
@@ -104,6 +111,16 @@ pub(crate) struct ResolvedKey {
 }
 
 impl ResolvedKey {
+    /// Where this key may be sent. A key from the environment goes only where the user pointed
+    /// it (`--api-url`, FLUXLOOP_API_URL) or to the default: never to a URL saved for a profile,
+    /// which the credentials file chose and against which this key was never validated.
+    pub fn api_url(&self, ctx: &Context) -> CliResult<url::Url> {
+        match self.source {
+            KeySource::Env => ctx.api_url(None),
+            _ => ctx.api_url(self.profile.as_ref()),
+        }
+    }
+
     /// For error messages about this key.
     pub fn used<'a>(&self, ctx: &'a Context) -> KeyUsed<'a> {
         KeyUsed {

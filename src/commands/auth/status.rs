@@ -27,7 +27,7 @@ pub async fn run(args: &StatusArgs, ctx: &Context, p: &Printer) -> CliResult {
 async fn check(ctx: &Context, p: &Printer) -> CliResult<(ResolvedKey, KeyInfo, url::Url)> {
     let file = load_profiles(ctx, p)?;
     let resolved = resolve_key(ctx, &file, p)?;
-    let url = ctx.api_url(resolved.profile.as_ref())?;
+    let url = resolved.api_url(ctx)?;
     let info = ctx
         .client(url.clone())?
         .introspect_key(&resolved.key)

@@ -13,7 +13,7 @@ use crate::secrets::KeySource;
 pub async fn run(args: &WhoamiArgs, ctx: &Context, p: &Printer) -> CliResult {
     let file = load_profiles(ctx, p)?;
     let resolved = resolve_key(ctx, &file, p)?;
-    let url = ctx.api_url(resolved.profile.as_ref())?;
+    let url = resolved.api_url(ctx)?;
     let client = ctx.client(url)?;
     // whoami does not return the expiry. The date saved at login describes the profile's key
     // only; for any other key (FLUXLOOP_API_KEY) or no saved date, ask the platform, at the same
