@@ -50,7 +50,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "URL")]
     pub api_url: Option<String>,
 
-    /// More diagnostics on stderr (-v requests, -vv keychain and timings, -vvv everything)
+    /// More diagnostics on stderr (-v requests and keychain calls with timings, -vv also retries and
+    /// TLS set-up, -vvv everything, the HTTP stack's included)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 

@@ -36,10 +36,40 @@ impl CliError {
     /// An error about the key in `key`: the message says where that key came from (the
     /// environment, a profile) and, for an expired one, since when.
     pub fn for_key(e: impl Into<KeyFailure>, key: &KeyUsed<'_>) -> Self {
-        match e.into() {
+        let err = match e.into() {
             KeyFailure::Api(e) => with_origin(api_error(e, key.expires), key),
             KeyFailure::Format(e) => key_format_error(e, key),
+        };
+        // A key from the environment wins over any login: replace it there, not by logging in.
+        if key.source == KeySource::Env {
+            err.replace_hints(
+                "fluxloop auth login`",
+                format!(
+                    "Put a new key in {} (create one at {KEYS_PAGE})",
+                    env::API_KEY
+                ),
+            )
+        } else {
+            err
         }
+    }
+
+    /// Replaces every hint that mentions `needle` with `hint` (once).
+    fn replace_hints(mut self, needle: &str, hint: String) -> Self {
+        let before = self.hints.len();
+        self.hints.retain(|h| !h.contains(needle));
+        if self.hints.len() != before {
+            self.hints.insert(0, hint);
+        }
+        self
+    }
+
+    /// For commands that change or remove what is stored (`logout`, `migrate`, `login`): the
+    /// keychain error's "set FLUXLOOP_API_KEY instead" does nothing for them.
+    pub fn for_store_change(mut self) -> Self {
+        self.hints
+            .retain(|h| !h.starts_with("Or skip the keychain"));
+        self
     }
 
     /// "Create a new key at <dashboard>, then run `fluxloop auth login`".

@@ -24,10 +24,11 @@ pub async fn run(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult {
     // decisions below are made on the file as read under the lock.
     load_profiles(ctx, p)?;
     let status = if args.all {
-        logout_all(args, ctx, p).await?
+        logout_all(args, ctx, p).await
     } else {
-        logout_one(args, ctx, p).await?
-    };
+        logout_one(args, ctx, p).await
+    }
+    .map_err(CliError::for_store_change)?;
     if ctx.env_key.is_some() {
         p.warn(format!(
             "{} is still set in this environment and keeps authenticating fluxloop; unset it too",
@@ -110,7 +111,7 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
             ctx.profiles.path().display()
         ));
     }
-    revocation_note(args.revoke, revoked.as_ref(), profile.as_ref(), p);
+    revocation_note(args.revoke, revoked.as_ref(), profile.as_ref(), false, p);
     Ok(ExitStatus::Success)
 }
 
@@ -135,7 +136,7 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     };
     let orphans: Vec<&String> = in_keychain.iter().filter(|n| !names.contains(n)).collect();
 
-    let (mut revoked, mut refused) = (0, None);
+    let (mut revoked, mut refused, mut refused_count) = (0, None, 0);
     if args.revoke {
         for name in names.iter().chain(orphans.iter().copied()) {
             let prof = tx.file.profile(name);
@@ -151,7 +152,10 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
             if let Some((key, source)) = key {
                 match revoke(ctx, &key, source, prof.as_ref(), name, " --all", p).await? {
                     Outcome::Revoked => revoked += 1,
-                    not_accepted => refused = Some(not_accepted),
+                    not_accepted => {
+                        refused = Some(not_accepted);
+                        refused_count += 1;
+                    }
                 }
             }
         }
@@ -159,6 +163,13 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
             "Revoked {} on the platform.",
             count(revoked, "key", "keys")
         ));
+        if refused_count > 0 && revoked > 0 {
+            p.info(format!(
+                "{} not accepted by the platform (already invalid there, or of another environment): nothing was revoked for {}.",
+                count(refused_count, "key was", "keys were"),
+                if refused_count == 1 { "it" } else { "them" }
+            ));
+        }
     }
 
     let deleted = if keychain_absent {
@@ -211,7 +222,7 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     } else {
         refused
     };
-    revocation_note(args.revoke, outcome.as_ref(), None, p);
+    revocation_note(args.revoke, outcome.as_ref(), None, names.len() > 1, p);
     Ok(ExitStatus::Success)
 }
 
@@ -278,6 +289,7 @@ fn revocation_note(
     requested: bool,
     outcome: Option<&Outcome>,
     profile: Option<&Profile>,
+    plural: bool,
     p: &Printer,
 ) {
     let which = profile
@@ -294,6 +306,9 @@ fn revocation_note(
         })
         .unwrap_or_default();
     match outcome {
+        Some(Outcome::Revoked) if plural => {
+            p.info("   Revoked keys no longer work anywhere.");
+        }
         Some(Outcome::Revoked) => {
             p.info("   The key was revoked on the platform and no longer works anywhere.");
         }
@@ -313,6 +328,15 @@ fn revocation_note(
                 "Note: the key was NOT revoked on the platform: no saved key was found to revoke.",
             );
             p.info(format!("If it still exists, revoke it at {KEYS_PAGE}"));
+        }
+        None if plural => {
+            p.info("");
+            p.info(
+                "Note: the keys were NOT revoked on the platform and still work wherever else they are used.",
+            );
+            p.info(format!(
+                "If you no longer need them, revoke them at {KEYS_PAGE}"
+            ));
         }
         None => {
             p.info("");

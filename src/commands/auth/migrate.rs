@@ -13,7 +13,11 @@ use crate::output::{Printer, green};
 use crate::profiles::{CredentialsFile, DEFAULT_PROFILE};
 use crate::secrets::StoreKind;
 
-pub fn run(_args: &MigrateArgs, ctx: &Context, p: &Printer) -> CliResult {
+pub fn run(args: &MigrateArgs, ctx: &Context, p: &Printer) -> CliResult {
+    migrate(args, ctx, p).map_err(CliError::for_store_change)
+}
+
+fn migrate(_args: &MigrateArgs, ctx: &Context, p: &Printer) -> CliResult {
     let backend = ctx.keychain.backend();
     let path = ctx.profiles.path();
     let mut tx = ctx.profiles.lock()?;

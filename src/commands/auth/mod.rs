@@ -71,19 +71,33 @@ fn warn_plaintext(file: &CredentialsFile, ctx: &Context, p: &Printer) {
         ));
     }
     if !legacy.is_empty() {
+        let (what, names) = profiles_phrase(&legacy);
         p.warn(format!(
-            "a plaintext API key is on disk in {} (profile: {}); run `fluxloop auth migrate` to move it into the {backend}",
+            "{} on disk in {} ({what}: {names}); run `fluxloop auth migrate` to move {} into the {backend}",
+            if legacy.len() == 1 { "a plaintext API key is" } else { "plaintext API keys are" },
             path.display(),
-            legacy.join(", "),
+            if legacy.len() == 1 { "it" } else { "them" },
         ));
     }
     if !opted.is_empty() {
+        let (what, names) = profiles_phrase(&opted);
         p.warn(format!(
-            "profile {} keeps its API key in PLAINTEXT in {} (--storage file); `fluxloop auth migrate` moves it into the {backend}",
-            opted.join(", "),
+            "{what} {names} {} in PLAINTEXT in {} (--storage file); `fluxloop auth migrate` moves {} into the {backend}",
+            if opted.len() == 1 { "keeps its API key" } else { "keep their API keys" },
             path.display(),
+            if opted.len() == 1 { "it" } else { "them" },
         ));
     }
+}
+
+/// ("profile", "a") or ("profiles", "a, b").
+fn profiles_phrase(names: &[&str]) -> (&'static str, String) {
+    let what = if names.len() == 1 {
+        "profile"
+    } else {
+        "profiles"
+    };
+    (what, names.join(", "))
 }
 
 /// Where a key came from, as `status` says it.
