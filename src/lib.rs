@@ -11,6 +11,7 @@ pub mod logging;
 pub mod output;
 pub mod profiles;
 pub mod secrets;
+mod terminal;
 
 use std::process::ExitCode;
 
