@@ -15,9 +15,12 @@ use zeroize::{Zeroize, Zeroizing};
 pub(crate) const MAX_LINE: usize = 4096;
 
 /// How long a lone ESC waits for the rest of an escape sequence (an arrow key, a paste marker)
-/// before it counts as the Esc key. Terminals send a sequence in one write.
+/// before it counts as the Esc key: 30 ms. Terminals send a sequence in one write.
 #[cfg(unix)]
-const ESCAPE_WAIT_MS: i64 = 30;
+const ESCAPE_WAIT: rustix::event::Timespec = rustix::event::Timespec {
+    tv_sec: 0,
+    tv_nsec: 30_000_000,
+};
 
 /// What a finished read gives.
 pub(crate) enum HiddenLine {
@@ -269,13 +272,20 @@ pub(crate) fn read_hidden_line() -> Result<HiddenLine, TerminalError> {
         let read = match rustix::io::read(fd, &mut chunk[..]) {
             Ok(0) => return Ok(HiddenLine::Cancelled),
             Ok(n) => n,
-            Err(Errno::INTR | Errno::AGAIN) => continue,
+            Err(Errno::INTR) => continue,
+            // A non-blocking stdin: wait for input rather than spin.
+            Err(Errno::AGAIN) => {
+                unix::input_within(fd, None)?;
+                continue;
+            }
             Err(e) => return Err(TerminalError::Read(e.into())),
         };
         let step = editor.feed(&chunk[..read]);
         chunk[..read].zeroize();
         let step = match step {
-            Step::More if editor.awaiting_escape() && !unix::input_within(fd, ESCAPE_WAIT_MS)? => {
+            Step::More
+                if editor.awaiting_escape() && !unix::input_within(fd, Some(&ESCAPE_WAIT))? =>
+            {
                 editor.escape_alone()
             }
             step => step,
@@ -367,15 +377,14 @@ mod unix {
         }
     }
 
-    /// Whether input arrives within `ms` milliseconds.
-    pub(super) fn input_within(fd: BorrowedFd<'_>, ms: i64) -> Result<bool, TerminalError> {
-        let timeout = Timespec {
-            tv_sec: 0,
-            tv_nsec: ms * 1_000_000,
-        };
+    /// Whether input arrives within `wait` (`None`: however long it takes).
+    pub(super) fn input_within(
+        fd: BorrowedFd<'_>,
+        wait: Option<&Timespec>,
+    ) -> Result<bool, TerminalError> {
         loop {
             let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-            match poll(&mut fds, Some(&timeout)) {
+            match poll(&mut fds, wait) {
                 Ok(n) => return Ok(n > 0),
                 Err(Errno::INTR) => {}
                 Err(e) => return Err(TerminalError::Read(e.into())),

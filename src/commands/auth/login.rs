@@ -12,7 +12,7 @@ use crate::cli::{LoginArgs, env};
 use crate::context::Context;
 use crate::error::{CliError, CliResult, ErrorCode, ExitStatus, KEYS_PAGE, KeyUsed, capitalise};
 use crate::keys;
-use crate::output::{Printer, bold, cyan, green, red};
+use crate::output::{Printer, bold, green, red};
 use crate::profiles::{Expiry, Profile};
 use crate::secrets::StoreKind;
 #[cfg(unix)]
@@ -239,6 +239,8 @@ fn prompt(p: &Printer) -> CliResult<SecretString> {
 /// answered), and the cursor after the question.
 #[cfg(unix)]
 fn ask_hidden(p: &Printer) -> CliResult<HiddenLine> {
+    use crate::output::cyan;
+
     let question = format!("? {PROMPT} ");
     // Back up to the end of the question: relative moves still work if the help line scrolled.
     p.prompt(format!(
