@@ -212,8 +212,9 @@ fn prompt(p: &Printer) -> CliResult<SecretString> {
     p.info(format!("  1. Visit {KEYS_PAGE}"));
     p.info("  2. Create a new key (or copy an existing one)");
     p.info("");
+    let mut first = true;
     loop {
-        let reason = match ask_hidden(p)? {
+        let reason = match ask_hidden(p, first)? {
             HiddenLine::Entered(key) => match keys::check_format(&key) {
                 Ok(()) => return Ok(key),
                 Err(e) => capitalise(&e.to_string()),
@@ -222,45 +223,41 @@ fn prompt(p: &Printer) -> CliResult<SecretString> {
                 "The input is longer than {MAX_LINE} bytes, far longer than an API key (was something else pasted?)"
             ),
             HiddenLine::NotUtf8 => "The input is not UTF-8 text".to_string(),
-            HiddenLine::Cancelled => {
-                return Err(CliError::new(
-                    ExitStatus::Failure,
-                    ErrorCode::Cancelled,
-                    "Login cancelled; nothing was stored",
-                ));
-            }
+            HiddenLine::Cancelled => break,
         };
         p.info(format!("{} {reason}", red("#")));
+        first = false;
     }
+    Err(CliError::new(
+        ExitStatus::Failure,
+        ErrorCode::Cancelled,
+        "Login cancelled; nothing was stored",
+    ))
 }
 
 /// One hidden line from the terminal, read by our own raw-mode reader (src/terminal.rs). The
-/// screen is inquire's, which this replaced: the question, its help on the line below (erased once
-/// answered), and the cursor after the question.
+/// help comes before the first question, so no cursor movement is needed: the screen reads the
+/// same whatever the colour choice strips.
 #[cfg(unix)]
-fn ask_hidden(p: &Printer) -> CliResult<HiddenLine> {
+fn ask_hidden(p: &Printer, first: bool) -> CliResult<HiddenLine> {
     use crate::output::cyan;
 
-    let question = format!("? {PROMPT} ");
-    // Back up to the end of the question: relative moves still work if the help line scrolled.
-    p.prompt(format!(
-        "{} {PROMPT} \n{}\x1b[1A\r\x1b[{}C",
-        green("?"),
-        cyan(format!("[{PROMPT_HELP}]")),
-        question.chars().count()
-    ));
+    if first {
+        p.info(cyan(format!("[{PROMPT_HELP}]")));
+    }
+    p.prompt(format!("{} {PROMPT} ", green("?")));
     let line = terminal::read_hidden_line();
     if matches!(line, Ok(HiddenLine::Cancelled)) {
         p.prompt(red("<cancelled>"));
     }
-    // Enter is not echoed: move to the help's line and erase it; what follows is written there.
-    p.prompt("\n\x1b[2K");
+    // Enter is not echoed: end the question's line.
+    p.info("");
     Ok(line?)
 }
 
 /// One hidden line from the console, read by inquire: Windows has no termios.
 #[cfg(not(unix))]
-fn ask_hidden(_p: &Printer) -> CliResult<HiddenLine> {
+fn ask_hidden(_p: &Printer, _first: bool) -> CliResult<HiddenLine> {
     let answer = inquire::Password::new(PROMPT)
         .with_display_mode(inquire::PasswordDisplayMode::Hidden)
         .without_confirmation()
