@@ -576,6 +576,22 @@ mod tests {
         assert_eq!(run(&input).1, "ok");
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn raw_mode_on_something_that_is_not_a_terminal_is_a_clear_error() {
+        use std::os::fd::AsFd;
+
+        let not_a_terminal = std::fs::File::open("/dev/null").unwrap();
+        let Err(e) = unix::RawMode::enter(not_a_terminal.as_fd()) else {
+            panic!("/dev/null was put in raw mode");
+        };
+        assert!(matches!(e, TerminalError::RawMode(_)), "{e:?}");
+        assert!(
+            e.to_string().contains("cannot be switched to raw mode"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn finish_leaves_an_empty_editor_and_a_wiped_buffer() {
         let mut editor = LineEditor::new();
