@@ -13,6 +13,7 @@ pub(crate) mod logging;
 pub(crate) mod output;
 pub mod profiles;
 pub(crate) mod secrets;
+mod terminal;
 
 use std::process::ExitCode;
 

@@ -77,6 +77,11 @@ impl Printer {
         self.write_err(&format!("{}\n", line.as_ref()));
     }
 
+    /// A question for people, on stderr, with the cursor left after it on the same line.
+    pub fn prompt(&self, text: impl AsRef<str>) {
+        self.write_err(text.as_ref());
+    }
+
     pub fn warn(&self, message: impl AsRef<str>) {
         self.write_err(&format!(
             "{YELLOW}warning{YELLOW:#}: {}\n",
@@ -162,6 +167,14 @@ pub fn green(s: impl std::fmt::Display) -> String {
 
 pub fn dim(s: impl std::fmt::Display) -> String {
     format!("{DIM}{s}{DIM:#}")
+}
+
+pub fn cyan(s: impl std::fmt::Display) -> String {
+    format!("{CYAN}{s}{CYAN:#}")
+}
+
+pub fn red(s: impl std::fmt::Display) -> String {
+    format!("{RED}{s}{RED:#}")
 }
 
 /// `1234567` becomes `1,234,567`.

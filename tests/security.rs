@@ -601,9 +601,6 @@ fn key_typed_at_the_prompt_is_gone_from_memory() {
 }
 
 #[test]
-#[ignore = "crossterm 0.29 (used by inquire's prompt) keeps the last raw read from the terminal, \
-    i.e. a pasted key, in UnixInternalEventSource::tty_buffer ([u8; 1024]) inside its static \
-    INTERNAL_EVENT_READER, which is never dropped; not reachable from fluxloop"]
 fn key_pasted_at_the_prompt_is_gone_from_memory() {
     let env = TestEnv::new();
     let paused = prompt_login_until_paused(&env, keys::VALID, true, "marker-pasted-4Jd8");

@@ -8,6 +8,7 @@ use crate::context::SettingsError;
 use crate::keys::KeyFormatError;
 use crate::profiles::{DEFAULT_PROFILE, ProfileError, ProfileNameError};
 use crate::secrets::{KeySource, SecretStoreError, StoreError};
+use crate::terminal::TerminalError;
 
 use super::{CliError, ErrorCode, ExitStatus, KeyUsed};
 
@@ -452,6 +453,13 @@ impl From<SettingsError> for CliError {
                 env::HOME
             )),
         }
+    }
+}
+
+impl From<TerminalError> for CliError {
+    fn from(e: TerminalError) -> Self {
+        CliError::failure(format!("Could not read the API key from the terminal: {e}"))
+            .hint("Pipe the key on stdin instead: `printf '%s\\n' \"$KEY\" | fluxloop auth login`")
     }
 }
 

@@ -12,9 +12,12 @@ use crate::cli::{LoginArgs, env};
 use crate::context::Context;
 use crate::error::{CliError, CliResult, ErrorCode, ExitStatus, KEYS_PAGE, KeyUsed, capitalise};
 use crate::keys;
-use crate::output::{Printer, bold, green};
+use crate::output::{Printer, bold, green, red};
 use crate::profiles::{CredentialsFile, Expiry, Profile};
 use crate::secrets::StoreKind;
+#[cfg(unix)]
+use crate::terminal;
+use crate::terminal::{HiddenLine, MAX_LINE};
 
 /// A line longer than this on stdin is not a key.
 const MAX_STDIN: u64 = 64 * 1024;
@@ -208,39 +211,77 @@ fn read_stdin() -> CliResult<SecretString> {
     Ok(SecretString::from(line.trim()))
 }
 
+const PROMPT: &str = "Please enter your API key:";
+const PROMPT_HELP: &str = "input is hidden; paste and press Enter, Esc to cancel";
+
+/// Asks until the input has the shape of a key: a malformed one is explained and asked again,
+/// before anything is sent.
 fn prompt(p: &Printer) -> CliResult<SecretString> {
     p.info(format!("{}\n", bold("Welcome to FluxLoop!")));
     p.info("To get your API key:");
     p.info(format!("  1. Visit {KEYS_PAGE}"));
     p.info("  2. Create a new key (or copy an existing one)");
     p.info("");
-    let answer = inquire::Password::new("Please enter your API key:")
+    let mut first = true;
+    loop {
+        let reason = match ask_hidden(p, first)? {
+            HiddenLine::Entered(key) => match keys::check_format(&key) {
+                Ok(()) => return Ok(key),
+                Err(e) => capitalise(&e.to_string()),
+            },
+            HiddenLine::TooLong => format!(
+                "The input is longer than {MAX_LINE} bytes, far longer than an API key (was something else pasted?)"
+            ),
+            HiddenLine::NotUtf8 => "The input is not UTF-8 text".to_string(),
+            HiddenLine::Cancelled => break,
+        };
+        p.info(format!("{} {reason}", red("#")));
+        first = false;
+    }
+    Err(CliError::new(
+        ExitStatus::Failure,
+        ErrorCode::Cancelled,
+        "Login cancelled; nothing was stored",
+    ))
+}
+
+/// One hidden line from the terminal, read by our own raw-mode reader (src/terminal.rs). The
+/// help comes before the first question, so no cursor movement is needed: the screen reads the
+/// same whatever the colour choice strips.
+#[cfg(unix)]
+fn ask_hidden(p: &Printer, first: bool) -> CliResult<HiddenLine> {
+    use crate::output::cyan;
+
+    if first {
+        p.info(cyan(format!("[{PROMPT_HELP}]")));
+    }
+    p.prompt(format!("{} {PROMPT} ", green("?")));
+    let line = terminal::read_hidden_line();
+    if matches!(line, Ok(HiddenLine::Cancelled)) {
+        p.prompt(red("<cancelled>"));
+    }
+    // Enter is not echoed: end the question's line.
+    p.info("");
+    Ok(line?)
+}
+
+/// One hidden line from the console, read by inquire: Windows has no termios.
+#[cfg(not(unix))]
+fn ask_hidden(_p: &Printer, _first: bool) -> CliResult<HiddenLine> {
+    let answer = inquire::Password::new(PROMPT)
         .with_display_mode(inquire::PasswordDisplayMode::Hidden)
         .without_confirmation()
-        .with_help_message("input is hidden; paste and press Enter, Esc to cancel")
-        .with_validator(|input: &str| {
-            let candidate = SecretString::from(input.trim());
-            Ok(match keys::check_format(&candidate) {
-                Ok(()) => inquire::validator::Validation::Valid,
-                Err(e) => {
-                    inquire::validator::Validation::Invalid(capitalise(&e.to_string()).into())
-                }
-            })
-        })
+        .with_help_message(PROMPT_HELP)
         .prompt();
     match answer {
         Ok(mut text) => {
             let key = SecretString::from(text.trim());
             text.zeroize();
-            Ok(key)
+            Ok(HiddenLine::Entered(key))
         }
         Err(
             inquire::InquireError::OperationCanceled | inquire::InquireError::OperationInterrupted,
-        ) => Err(CliError::new(
-            ExitStatus::Failure,
-            ErrorCode::Cancelled,
-            "Login cancelled; nothing was stored",
-        )),
+        ) => Ok(HiddenLine::Cancelled),
         Err(e) => Err(CliError::failure(format!(
             "Could not read the API key from the terminal: {e}"
         ))
