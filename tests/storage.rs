@@ -759,7 +759,10 @@ fn storage_file_can_be_migrated_when_a_keychain_appears() {
         .run_with(&["auth", "migrate"], None, &home)
         .assert_ok()
         .stderr_has("Moved 1 key into the Secret Service: default");
-    assert_eq!(desktop.keychain()[0].secret.as_deref(), Some(keys::VALID));
+    assert_eq!(
+        desktop.keychain_of(&shared)[0].secret.as_deref(),
+        Some(keys::VALID)
+    );
     let text = std::fs::read_to_string(shared.join("credentials")).unwrap();
     assert!(
         !text.contains(keys::VALID) && !text.contains("api_key"),

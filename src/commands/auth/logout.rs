@@ -8,7 +8,7 @@ use crate::context::Context;
 use crate::error::{CliError, CliResult, ExitStatus, KEYS_PAGE, KeyUsed};
 use crate::output::{Printer, green};
 use crate::profiles::{CredentialsFile, Profile};
-use crate::secrets::{KeySource, StoreKind};
+use crate::secrets::{KeySource, Purge, StoreKind};
 
 pub async fn run(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult {
     if args.all && ctx.profile_flag {
@@ -153,11 +153,15 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         ));
     }
 
-    let deleted = if keychain_absent {
-        0
+    let purge = if keychain_absent {
+        Purge {
+            removed: 0,
+            left_foreign: 0,
+        }
     } else {
         ctx.keychain.delete_all()?
     };
+    let deleted = purge.removed;
     if !tx.file.is_empty() {
         tx.file = CredentialsFile::default();
         tx.commit()?;
@@ -167,6 +171,7 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
 
     if names.is_empty() && deleted == 0 {
         p.info("Not logged in to any profile; nothing to remove.");
+        foreign_note(purge.left_foreign, ctx, p);
         return Ok(ExitStatus::Success);
     }
     let list = if names.is_empty() {
@@ -193,9 +198,23 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
             count(deleted, "entry", "entries")
         ));
     }
+    foreign_note(purge.left_foreign, ctx, p);
     p.info(format!("   Cleared {}", ctx.profiles.path().display()));
     revocation_note(args.revoke, revoked > 0, None, p);
     Ok(ExitStatus::Success)
+}
+
+/// Names what `logout --all` found under our service name and left: entries another program
+/// stored there, which are not ours to delete.
+fn foreign_note(left: usize, ctx: &Context, p: &Printer) {
+    if left == 0 {
+        return;
+    }
+    p.info(format!(
+        "   Left {} under service {} that fluxloop did not create",
+        count(left, "entry", "entries"),
+        ctx.keychain.service()
+    ));
 }
 
 /// Revokes on the platform; on any failure other than "already unusable", stops the logout so
