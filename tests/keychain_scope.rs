@@ -144,6 +144,20 @@ fn entries_other_programs_stored_under_our_service_survive_logout_all() {
 }
 
 #[test]
+fn logout_all_with_only_other_programs_entries_removes_nothing_and_says_so() {
+    let env = TestEnv::new();
+    env.ss.store_with(
+        "Backup token",
+        &[("service", SERVICE), ("username", "john@example.com")],
+        "not-ours-1",
+    );
+
+    fluxloop_snapshot!(env, ["auth", "logout", "--all"]).assert_ok();
+
+    assert_eq!(env.keychain().len(), 1);
+}
+
+#[test]
 fn an_earlier_releases_unmarked_entry_is_read_by_status_and_removed_by_logout_all() {
     let env = TestEnv::new();
     env.login(keys::VALID, None);

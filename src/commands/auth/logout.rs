@@ -171,7 +171,7 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
 
     if names.is_empty() && deleted == 0 {
         p.info("Not logged in to any profile; nothing to remove.");
-        foreign_note(purge.left_foreign, ctx, p);
+        foreign_note(purge.left_foreign, "", ctx, p);
         return Ok(ExitStatus::Success);
     }
     let list = if names.is_empty() {
@@ -198,7 +198,7 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
             count(deleted, "entry", "entries")
         ));
     }
-    foreign_note(purge.left_foreign, ctx, p);
+    foreign_note(purge.left_foreign, "   ", ctx, p);
     p.info(format!("   Cleared {}", ctx.profiles.path().display()));
     revocation_note(args.revoke, revoked > 0, None, p);
     Ok(ExitStatus::Success)
@@ -206,12 +206,12 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
 
 /// Names what `logout --all` found under our service name and left: entries another program
 /// stored there, which are not ours to delete.
-fn foreign_note(left: usize, ctx: &Context, p: &Printer) {
+fn foreign_note(left: usize, indent: &str, ctx: &Context, p: &Printer) {
     if left == 0 {
         return;
     }
     p.info(format!(
-        "   Left {} under service {} that fluxloop did not create",
+        "{indent}Left {} under service {} that fluxloop did not create",
         count(left, "entry", "entries"),
         ctx.keychain.service()
     ));
