@@ -26,7 +26,7 @@ pub enum SettingsError {
     NoHome,
 }
 use crate::profiles::{Profile, ProfileName, ProfileStore};
-use crate::secrets::{self, Keychain, KeyringStore, StoreKind};
+use crate::secrets::{self, Keychain, KeychainScope, KeyringStore, StoreKind};
 
 /// The default budget for one command's conversation with the platform.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -47,8 +47,9 @@ pub struct Settings {
     pub home: PathBuf,
     /// `home` came from FLUXLOOP_HOME: the user's directory, never chmod-ed by us.
     pub home_chosen: bool,
-    /// The keychain service name (`FLUXLOOP_KEYRING_SERVICE`, else `fluxloop`).
-    pub keyring_service: String,
+    /// The keychain entries of `home`: the service name (`FLUXLOOP_KEYRING_SERVICE`, else
+    /// `fluxloop`), scoped to `home` unless it is `~/.fluxloop`.
+    pub keychain_scope: KeychainScope,
     /// Debug builds: `FLUXLOOP_DEBUG_FAIL_METADATA_WRITE` makes every credentials-file write fail.
     pub fail_metadata_writes: bool,
 }
@@ -78,7 +79,7 @@ impl Context {
             profiles = profiles.with_failing_writes();
         }
         let keychain = Keychain::new(Box::new(KeyringStore::new(
-            &settings.keyring_service,
+            settings.keychain_scope.clone(),
             secrets::CALL_TIMEOUT,
         )));
         Ok(Self::new(settings, profiles, keychain))
@@ -156,14 +157,14 @@ impl Settings {
                 .collect()
         });
         let home_chosen = var_os(env::HOME).is_some();
+        let default_home = dirs::home_dir().map(|dir| dir.join(".fluxloop"));
         let home = match var_os(env::HOME) {
             Some(dir) => PathBuf::from(dir),
-            None => dirs::home_dir()
-                .ok_or(SettingsError::NoHome)?
-                .join(".fluxloop"),
+            None => default_home.clone().ok_or(SettingsError::NoHome)?,
         };
         let keyring_service =
             var(env::KEYRING_SERVICE)?.unwrap_or_else(|| secrets::DEFAULT_SERVICE.to_string());
+        let keychain_scope = KeychainScope::new(&keyring_service, &home, default_home.as_deref());
         Ok(Self {
             profile,
             profile_flag: global.profile.is_some(),
@@ -177,7 +178,7 @@ impl Settings {
             env_key,
             home,
             home_chosen,
-            keyring_service,
+            keychain_scope,
             fail_metadata_writes: cfg!(debug_assertions)
                 && var_os("FLUXLOOP_DEBUG_FAIL_METADATA_WRITE").is_some(),
         })
@@ -198,9 +199,9 @@ impl Settings {
                 system_cert_dirs: None,
             },
             env_key: None,
+            keychain_scope: KeychainScope::new(secrets::DEFAULT_SERVICE, &home, Some(&home)),
             home,
             home_chosen: true,
-            keyring_service: secrets::DEFAULT_SERVICE.to_string(),
             fail_metadata_writes: false,
         }
     }

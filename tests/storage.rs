@@ -700,7 +700,10 @@ fn storage_file_can_be_migrated_when_a_keychain_appears() {
     desktop.filter(&shared.to_string_lossy(), "[SHARED_FLUXLOOP_HOME]");
     let home = [("FLUXLOOP_HOME", shared_str)];
     let migrate = desktop.run_with(&["auth", "migrate"], None, &home);
-    assert_eq!(desktop.keychain()[0].secret.as_deref(), Some(keys::VALID));
+    assert_eq!(
+        desktop.keychain_of(&shared)[0].secret.as_deref(),
+        Some(keys::VALID)
+    );
     let text = std::fs::read_to_string(shared.join("credentials")).unwrap();
     assert!(
         !text.contains(keys::VALID) && !text.contains("api_key"),

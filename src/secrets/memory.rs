@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use secrecy::SecretString;
 
-use super::{Backend, Result, SecretStore, SecretStoreError};
+use super::{Backend, Purge, Result, SecretStore, SecretStoreError};
 
 /// One keychain operation, for aiming a fault at it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,11 +112,18 @@ impl SecretStore for MemoryStore {
         Ok(self.entries.lock().unwrap().keys().cloned().collect())
     }
 
-    fn delete_all(&self) -> Result<usize> {
+    fn delete_all(&self) -> Result<Purge> {
         self.check(Op::DeleteAll)?;
         let mut entries = self.entries.lock().unwrap();
-        let n = entries.len();
+        let removed = entries.len();
         entries.clear();
-        Ok(n)
+        Ok(Purge {
+            removed,
+            left_foreign: 0,
+        })
+    }
+
+    fn service(&self) -> &str {
+        super::DEFAULT_SERVICE
     }
 }

@@ -5,6 +5,7 @@ mod bounded;
 mod keyring;
 #[cfg(test)]
 mod memory;
+mod scope;
 
 use std::fmt;
 use std::time::Duration;
@@ -14,8 +15,10 @@ use secrecy::SecretString;
 pub use self::keyring::KeyringStore;
 #[cfg(test)]
 pub use self::memory::{MemoryStore, Op};
+pub use self::scope::KeychainScope;
 
 /// The default keychain service name; entries are `service=fluxloop, username=<profile>`.
+/// Credentials directories other than `~/.fluxloop` add their own suffix ([`KeychainScope`]).
 pub const DEFAULT_SERVICE: &str = "fluxloop";
 
 /// Every keychain call gives up after this long, with [`SecretStoreError::Timeout`].
@@ -164,8 +167,11 @@ impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
     fn list(&self) -> Result<Vec<String>> {
         (**self).list()
     }
-    fn delete_all(&self) -> Result<usize> {
+    fn delete_all(&self) -> Result<Purge> {
         (**self).delete_all()
+    }
+    fn service(&self) -> &str {
+        (**self).service()
     }
 }
 
@@ -224,8 +230,13 @@ impl Keychain {
     }
 
     /// See [`SecretStore::delete_all`].
-    pub fn delete_all(&self) -> std::result::Result<usize, StoreError> {
+    pub fn delete_all(&self) -> std::result::Result<Purge, StoreError> {
         self.named(self.inner.delete_all())
+    }
+
+    /// See [`SecretStore::service`].
+    pub fn service(&self) -> &str {
+        self.inner.service()
     }
 }
 
@@ -255,10 +266,23 @@ pub trait SecretStore: Send + Sync {
     /// Removes the profile's key; `Ok(false)` when there was none.
     fn delete(&self, profile: &str) -> Result<bool>;
 
-    /// Profiles with an entry under our service name, found by searching the keychain itself, so
-    /// entries whose metadata was lost are found too.
+    /// Profiles with an entry of ours under our service name, found by searching the keychain
+    /// itself, so entries whose metadata was lost are found too.
     fn list(&self) -> Result<Vec<String>>;
 
-    /// Deletes every entry under our service name, readable or not; returns how many.
-    fn delete_all(&self) -> Result<usize>;
+    /// Deletes every entry of ours under our service name, and leaves the ones another program
+    /// stored there ([`KeychainScope::profile_of`]).
+    fn delete_all(&self) -> Result<Purge>;
+
+    /// The service name this store's entries are under, for messages and logs.
+    fn service(&self) -> &str;
+}
+
+/// What [`SecretStore::delete_all`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purge {
+    /// Entries of ours deleted.
+    pub removed: usize,
+    /// Entries under our service name that another program made, left in place.
+    pub left_foreign: usize,
 }

@@ -38,6 +38,8 @@ use super::secret_service::{Item, SecretService, run_with_timeout};
 
 /// The keychain service name the CLI uses by default.
 pub const SERVICE: &str = "fluxloop";
+/// The attribute and value that mark every Secret Service item the CLI writes.
+pub const MARKER: (&str, &str) = ("application", "fluxloop");
 /// Every run of the binary is killed after this long; a hang is a failure, not a stuck suite.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -492,10 +494,13 @@ impl TestEnv {
             return Vec::new();
         }
         let services = lock(&self.services).clone();
-        services
+        let mut items: Vec<Item> = services
             .iter()
             .flat_map(|s| self.ss.search(s).unwrap_or_default())
-            .collect()
+            .collect();
+        // Entries of other credentials directories are under their own service names.
+        items.extend(self.ss.search_where(&[MARKER]).unwrap_or_default());
+        items
     }
 
     /// Fails if [`TestEnv::leaks_at_rest`] finds anything. Runs by itself when the test ends.
@@ -636,6 +641,18 @@ impl TestEnv {
     /// Our entries in the keychain, as an independent tool (secret-tool) sees them.
     pub fn keychain(&self) -> Vec<Item> {
         self.ss.items(SERVICE)
+    }
+
+    /// The entries the CLI wrote for the credentials directory `dir` (whatever service name
+    /// they are under), found by the directory they name.
+    pub fn keychain_of(&self, dir: &Path) -> Vec<Item> {
+        let dir = dir
+            .canonicalize()
+            .expect("the credentials directory exists");
+        let dir = dir.to_str().expect("a UTF-8 path");
+        self.ss
+            .search_where(&[MARKER, ("fluxloop-home", dir)])
+            .unwrap_or_else(|out| panic!("secret-tool search failed: {out:?}"))
     }
 
     /// The profile names that have a keychain entry.

@@ -325,8 +325,17 @@ impl SecretService {
 
     /// [`SecretService::items`], or what secret-tool said when it failed (no Secret Service).
     pub fn search(&self, service: &str) -> Result<Vec<Item>, Finished> {
+        self.search_where(&[("service", service)])
+    }
+
+    /// Every item with all of these attributes (`secret-tool search --all a1 v1 a2 v2 …`),
+    /// or what secret-tool said when it failed.
+    pub fn search_where(&self, attributes: &[(&str, &str)]) -> Result<Vec<Item>, Finished> {
         let mut cmd = self.command("secret-tool");
-        cmd.args(["search", "--all", "service", service]);
+        cmd.args(["search", "--all"]);
+        for (name, value) in attributes {
+            cmd.args([name, value]);
+        }
         // Attributes go to stderr, everything else to stdout; both are flushed per line,
         // so one shared pipe keeps them in order.
         let out = run(&mut cmd, None, COMMAND_TIMEOUT, true);
@@ -357,6 +366,22 @@ impl SecretService {
             &["store", &label, "service", service, "username", user],
             Some(secret),
         );
+        assert!(
+            out.success(),
+            "secret-tool store failed: {out:?}\n{}",
+            self.logs()
+        );
+    }
+
+    /// Plant an item the way another program might: `label`, then these attributes (`service`
+    /// and `username` among them, or not), in the default collection.
+    pub fn store_with(&self, label: &str, attributes: &[(&str, &str)], secret: &str) {
+        let label = format!("--label={label}");
+        let mut args = vec!["store", label.as_str()];
+        for (name, value) in attributes {
+            args.extend([*name, *value]);
+        }
+        let out = self.secret_tool(&args, Some(secret));
         assert!(
             out.success(),
             "secret-tool store failed: {out:?}\n{}",

@@ -9,7 +9,7 @@ use crate::context::Context;
 use crate::error::{CliError, CliResult, ExitStatus, KEYS_PAGE, KeyUsed};
 use crate::output::{Printer, green};
 use crate::profiles::{CredentialsFile, Profile};
-use crate::secrets::{KeySource, StoreKind};
+use crate::secrets::{KeySource, Purge, StoreKind};
 
 pub async fn run(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult {
     if args.all && ctx.profile_flag {
@@ -172,11 +172,15 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         }
     }
 
-    let deleted = if keychain_absent {
-        0
+    let purge = if keychain_absent {
+        Purge {
+            removed: 0,
+            left_foreign: 0,
+        }
     } else {
         ctx.keychain.delete_all()?
     };
+    let deleted = purge.removed;
     // No file, or an empty one, has nothing to clear: say so only when it had something.
     let clears_file = !tx.file.is_empty();
     if clears_file {
@@ -188,6 +192,7 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
 
     if names.is_empty() && deleted == 0 {
         p.info("Not logged in to any profile; nothing to remove.");
+        foreign_note(purge.left_foreign, "", ctx, p);
         return Ok(ExitStatus::Success);
     }
     let list = if names.is_empty() {
@@ -214,6 +219,7 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
             count(deleted, "entry", "entries")
         ));
     }
+    foreign_note(purge.left_foreign, "   ", ctx, p);
     if clears_file {
         p.info(format!("   Cleared {}", ctx.profiles.path().display()));
     }
@@ -224,6 +230,19 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     };
     revocation_note(args.revoke, outcome.as_ref(), None, names.len() > 1, p);
     Ok(ExitStatus::Success)
+}
+
+/// Names what `logout --all` found under our service name and left: entries another program
+/// stored there, which are not ours to delete.
+fn foreign_note(left: usize, indent: &str, ctx: &Context, p: &Printer) {
+    if left == 0 {
+        return;
+    }
+    p.info(format!(
+        "{indent}Left {} under service {} that fluxloop did not create",
+        count(left, "entry", "entries"),
+        ctx.keychain.service()
+    ));
 }
 
 /// What `--revoke` achieved for one key.

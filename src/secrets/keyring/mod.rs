@@ -9,10 +9,10 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::info;
 use zeroize::Zeroize;
 
-use super::{Backend, Result, SecretStore, SecretStoreError, bounded};
+use super::{Backend, KeychainScope, Purge, Result, SecretStore, SecretStoreError, bounded};
 
-// One module per platform store, used as `platform`: each has the same six functions
-// (`connect`, `entry`, `search`, `profile_of`, `check_ready`, `classify`).
+// One module per platform store, used as `platform`: each has the same seven functions
+// (`connect`, `entry`, `mark`, `search`, `attributes`, `check_ready`, `classify`).
 #[cfg(any(target_os = "macos", windows))]
 mod native;
 #[cfg(target_os = "linux")]
@@ -23,16 +23,16 @@ use self::native as platform;
 use self::secret_service as platform;
 
 pub struct KeyringStore {
-    service: String,
+    scope: KeychainScope,
     timeout: Duration,
     /// Connected lazily, on the first call: commands that never touch the keychain never wait.
     store: Arc<Mutex<Option<Arc<CredentialStore>>>>,
 }
 
 impl KeyringStore {
-    pub fn new(service: &str, timeout: Duration) -> Self {
+    pub fn new(scope: KeychainScope, timeout: Duration) -> Self {
         Self {
-            service: service.to_string(),
+            scope,
             timeout,
             store: Arc::new(Mutex::new(None)),
         }
@@ -42,10 +42,10 @@ impl KeyringStore {
     fn run<T, F>(&self, budget: Duration, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Arc<CredentialStore>, &str) -> Result<T> + Send + 'static,
+        F: FnOnce(&Arc<CredentialStore>, &KeychainScope) -> Result<T> + Send + 'static,
     {
         let slot = self.store.clone();
-        let service = self.service.clone();
+        let scope = self.scope.clone();
         bounded::call(budget, move || {
             let store = {
                 // A previous call that timed out may still hold the lock; fail rather than wait.
@@ -61,7 +61,7 @@ impl KeyringStore {
                     }
                 }
             };
-            op(&store, &service)
+            op(&store, &scope)
         })
         .map_err(|e| match e {
             SecretStoreError::Timeout(_) => SecretStoreError::Timeout(self.timeout),
@@ -114,7 +114,7 @@ impl SecretStore for KeyringStore {
             SecretStoreError::Timeout(_) => SecretStoreError::Timeout(self.timeout),
             other => other,
         });
-        log("check", None, &result, started);
+        log(&self.scope.service, "check", None, &result, started);
         result
     }
 
@@ -122,6 +122,7 @@ impl SecretStore for KeyringStore {
         let started = Instant::now();
         let result = self.get_inner(profile, started);
         log(
+            &self.scope.service,
             "get",
             Some(profile),
             &result.as_ref().map(Option::is_some),
@@ -134,63 +135,100 @@ impl SecretStore for KeyringStore {
         let started = Instant::now();
         let p = profile.to_string();
         let key = SecretString::from(key.expose_secret());
-        let result = self.run(self.timeout, move |store, service| {
-            let entry = Self::entry(store, service, &p)?;
+        let result = self.run(self.timeout, move |store, scope| {
+            let entry = Self::entry(store, &scope.service, &p)?;
             // Bytes, not `set_password`: Windows' store encodes a password as UTF-16, and every
             // read here is `get_secret`, so writing UTF-8 bytes keeps the two symmetric.
             entry
                 .set_secret(key.expose_secret().as_bytes())
-                .map_err(|e| map_profile_error(e, &p))
+                .map_err(|e| map_profile_error(e, &p))?;
+            // On every write, so that an earlier release's entry gains the marker too.
+            platform::mark(&entry, scope).map_err(|e| map_profile_error(e, &p))
         });
-        log("set", Some(profile), &result, started);
+        log(&self.scope.service, "set", Some(profile), &result, started);
         result
     }
 
     fn delete(&self, profile: &str) -> Result<bool> {
         let started = Instant::now();
         let result = self.delete_inner(profile, started);
-        log("delete", Some(profile), &result, started);
+        log(
+            &self.scope.service,
+            "delete",
+            Some(profile),
+            &result,
+            started,
+        );
         result
     }
 
     fn list(&self) -> Result<Vec<String>> {
         let started = Instant::now();
-        let result = self.run(self.timeout, |store, service| {
-            let mut names: Vec<String> = platform::search(store, service)?
-                .iter()
-                .filter_map(|e| platform::profile_of(e, service))
-                .collect();
+        let result = self.run(self.timeout, |store, scope| {
+            let (ours, _) = Self::search_ours(store, scope)?;
+            let mut names: Vec<String> = ours.into_iter().map(|(_, name)| name).collect();
             names.sort();
             names.dedup();
             Ok(names)
         });
-        log("search", None, &result.as_ref().map(Vec::len), started);
+        log(
+            &self.scope.service,
+            "search",
+            None,
+            &result.as_ref().map(Vec::len),
+            started,
+        );
         result
     }
 
-    fn delete_all(&self) -> Result<usize> {
+    fn delete_all(&self) -> Result<Purge> {
         let started = Instant::now();
-        let result = self.run(self.timeout, |store, service| {
-            let entries = platform::search(store, service)?;
-            for e in &entries {
+        let result = self.run(self.timeout, |store, scope| {
+            let (ours, foreign) = Self::search_ours(store, scope)?;
+            for (e, _) in &ours {
                 match e.delete_credential() {
                     Ok(()) | Err(keyring_core::Error::NoEntry) => {}
                     Err(err) => return Err(map_error(err)),
                 }
             }
-            Ok(entries.len())
+            Ok(Purge {
+                removed: ours.len(),
+                left_foreign: foreign,
+            })
         });
-        log("delete all", None, &result, started);
+        log(&self.scope.service, "delete all", None, &result, started);
         result
+    }
+
+    fn service(&self) -> &str {
+        &self.scope.service
     }
 }
 
 impl KeyringStore {
+    /// The entries under our service that are ours, with their profile names, and how many
+    /// others another program stored there (see [`KeychainScope::profile_of`]).
+    fn search_ours(
+        store: &Arc<CredentialStore>,
+        scope: &KeychainScope,
+    ) -> Result<(Vec<(Entry, String)>, usize)> {
+        let mut ours = Vec::new();
+        let mut foreign = 0;
+        for entry in platform::search(store, &scope.service)? {
+            let attributes = platform::attributes(&entry)?;
+            match attributes.and_then(|a| scope.profile_of(&a)) {
+                Some(name) => ours.push((entry, name)),
+                None => foreign += 1,
+            }
+        }
+        Ok((ours, foreign))
+    }
+
     fn get_inner(&self, profile: &str, started: Instant) -> Result<Option<SecretString>> {
         let p = profile.to_string();
         let found = self
-            .run(self.read_budget(), move |store, service| {
-                let entry = Self::entry(store, service, &p)?;
+            .run(self.read_budget(), move |store, scope| {
+                let entry = Self::entry(store, &scope.service, &p)?;
                 match entry.get_secret() {
                     Ok(mut bytes) => {
                         let text = decode_secret(&bytes, cfg!(windows))
@@ -217,8 +255,8 @@ impl KeyringStore {
 
     fn delete_inner(&self, profile: &str, started: Instant) -> Result<bool> {
         let p = profile.to_string();
-        self.run(self.read_budget(), move |store, service| {
-            let entry = Self::entry(store, service, &p)?;
+        self.run(self.read_budget(), move |store, scope| {
+            let entry = Self::entry(store, &scope.service, &p)?;
             match entry.delete_credential() {
                 Ok(()) => Ok(true),
                 Err(keyring_core::Error::NoEntry) => Ok(false),
@@ -263,12 +301,28 @@ fn decode_secret(bytes: &[u8], legacy_utf16le: bool) -> Option<SecretString> {
     }
 }
 
+/// The Windows store's search pattern for every target name `<user>.<service>`: a regular
+/// expression, so every metacharacter of the service name is escaped.
+#[cfg_attr(not(windows), allow(dead_code))]
+fn windows_search_pattern(service: &str) -> String {
+    let mut escaped = String::with_capacity(service.len() * 2);
+    for c in service.chars() {
+        // The `regex` crate's metacharacters, `#`, `&`, `-` and `~` included.
+        if r"\.+*?()|[]{}^$#&-~".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    format!(r"^.*\.{escaped}$")
+}
+
 /// Part of the timeout kept back for asking why a read timed out.
 const PROBE_RESERVE: Duration = Duration::from_secs(1);
 
-/// One line per keychain operation (`-v`): what, for which profile, the outcome and how long it
-/// took. Outcomes are counts and booleans, never secrets.
+/// One line per keychain operation (`-v`): the service name, what, for which profile, the
+/// outcome and how long it took. Outcomes are counts and booleans, never secrets.
 fn log<T: std::fmt::Debug, E: std::fmt::Display>(
+    service: &str,
     op: &str,
     profile: Option<&str>,
     result: &std::result::Result<T, E>,
@@ -278,8 +332,18 @@ fn log<T: std::fmt::Debug, E: std::fmt::Display>(
     let profile = profile.unwrap_or("-");
     let backend = super::Backend::for_this_os().id();
     match result {
-        Ok(outcome) => info!(op, profile, ?outcome, elapsed_ms, backend, "keychain"),
-        Err(e) => info!(op, profile, error = %e, elapsed_ms, backend, "keychain call failed"),
+        Ok(outcome) => info!(
+            op,
+            profile,
+            ?outcome,
+            elapsed_ms,
+            backend,
+            service,
+            "keychain"
+        ),
+        Err(e) => {
+            info!(op, profile, error = %e, elapsed_ms, backend, service, "keychain call failed")
+        }
     }
 }
 
@@ -324,7 +388,7 @@ fn map_error(e: keyring_core::Error) -> SecretStoreError {
 mod tests {
     use secrecy::ExposeSecret;
 
-    use super::decode_secret;
+    use super::{decode_secret, windows_search_pattern};
 
     const KEY: &str = "flux_dev_abc123def456ghi789jkl012mno34";
 
@@ -376,5 +440,28 @@ mod tests {
         // Invalid UTF-8, and an unpaired surrogate (0xD800) as UTF-16LE.
         assert_eq!(decoded(&[0x00, 0xD8, 0xff, 0xfe], true), None);
         assert_eq!(decoded(&[0xff, 0xfe, 0xfd], false), None);
+    }
+
+    #[test]
+    fn the_windows_search_pattern_matches_the_service_name_literally() {
+        for service in [
+            "fluxloop",
+            "fluxloop:0123456789ab",
+            "a.b*c+d?e(f)g[h]i{j}k|l^m$n\\o#p&q-r~s t",
+        ] {
+            let pattern = regex::Regex::new(&windows_search_pattern(service)).unwrap();
+            assert!(pattern.is_match(&format!("john.{service}")), "{service}");
+            assert!(
+                pattern.is_match(&format!("john.doe.{service}")),
+                "{service}"
+            );
+            assert!(!pattern.is_match(service), "{service}");
+            assert!(!pattern.is_match(&format!("john.{service}x")), "{service}");
+            assert!(!pattern.is_match(&format!("john.x{service}")), "{service}");
+        }
+        // Unescaped, `.` and `*` would match other services' targets.
+        let pattern = regex::Regex::new(&windows_search_pattern("flux.loop*")).unwrap();
+        assert!(!pattern.is_match("john.fluxXloop"));
+        assert!(!pattern.is_match("john.fluxXloopppp"));
     }
 }

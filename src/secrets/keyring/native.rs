@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use keyring_core::{CredentialStore, Entry};
 
-use super::super::{Result, SecretStoreError};
+use super::super::{KeychainScope, Result, SecretStoreError};
 use super::map_error;
 
 pub fn connect() -> Result<Arc<CredentialStore>> {
@@ -28,21 +28,31 @@ pub fn entry(
     Entry::new_in_store(store, service, profile)
 }
 
+/// Neither store takes attributes of our own: an entry is ours by its service name and a
+/// valid profile name alone (see `KeychainScope::profile_of`).
+pub fn mark(_entry: &Entry, _scope: &KeychainScope) -> keyring_core::Result<()> {
+    Ok(())
+}
+
 pub fn search(store: &Arc<CredentialStore>, service: &str) -> Result<Vec<Entry>> {
     #[cfg(target_os = "macos")]
     let spec = HashMap::from([("service", service.to_string())]);
     // Windows target names are `<user>.<service>` by default; its store searches by regex.
     #[cfg(windows)]
-    let spec = HashMap::from([("pattern", format!(r"^.*\.{}$", service.replace('.', r"\.")))]);
+    let spec = HashMap::from([("pattern", super::windows_search_pattern(service))]);
     let spec: HashMap<&str, &str> = spec.iter().map(|(k, v)| (*k, v.as_str())).collect();
     Entry::search_in_store(store, &spec).map_err(map_error)
 }
 
-pub fn profile_of(entry: &Entry, service: &str) -> Option<String> {
-    entry
-        .get_specifiers()
-        .filter(|(s, _)| s == service)
-        .map(|(_, user)| user)
+/// The entry's service and account as attributes named as on the Secret Service; `None` when
+/// the store cannot say.
+pub fn attributes(entry: &Entry) -> Result<Option<HashMap<String, String>>> {
+    Ok(entry.get_specifiers().map(|(service, user)| {
+        HashMap::from([
+            ("service".to_string(), service),
+            ("username".to_string(), user),
+        ])
+    }))
 }
 
 pub fn check_ready() -> Result<()> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use dbus_secret_service::{EncryptionType, SecretService};
 use keyring_core::{CredentialStore, Entry};
 
-use super::super::{Result, SecretStoreError};
+use super::super::{KeychainScope, Result, SecretStoreError};
 use super::map_error;
 
 pub fn connect() -> Result<Arc<CredentialStore>> {
@@ -25,15 +25,19 @@ pub fn entry(
     Entry::new_in_store_with_modifiers(store, service, profile, mods)
 }
 
+/// Marks a written item as fluxloop's and as its directory's (the store keeps `service` and
+/// `username` itself, and lets other attributes be added).
+pub fn mark(entry: &Entry, scope: &KeychainScope) -> keyring_core::Result<()> {
+    entry.update_attributes(&scope.marker())
+}
+
 pub fn search(store: &Arc<CredentialStore>, service: &str) -> Result<Vec<Entry>> {
     Entry::search_in_store(store, &HashMap::from([("service", service)])).map_err(map_error)
 }
 
-pub fn profile_of(entry: &Entry, service: &str) -> Option<String> {
-    let attrs = entry.get_attributes().ok()?;
-    (attrs.get("service").map(String::as_str) == Some(service))
-        .then(|| attrs.get("username").cloned())
-        .flatten()
+/// Every attribute of a found item: `service`, `username`, and any marker.
+pub fn attributes(entry: &Entry) -> Result<Option<HashMap<String, String>>> {
+    entry.get_attributes().map(Some).map_err(map_error)
 }
 
 /// Asks the Secret Service directly whether a key could be stored now, without triggering an
