@@ -133,7 +133,8 @@ pub enum SecretStoreError {
     Locked,
     #[error("the keychain has no default collection to store keys in")]
     NoCollection,
-    #[error("the keychain did not answer within {} s", .0.as_secs())]
+    /// How long fluxloop waited: its own bound, or less when D-Bus gave up first.
+    #[error("the keychain did not answer within {} s", whole_seconds(.0))]
     Timeout(Duration),
     #[error("the keychain entry for profile '{0}' is not valid text")]
     BadData(String),
@@ -238,6 +239,11 @@ impl Keychain {
     pub fn service(&self) -> &str {
         self.inner.service()
     }
+}
+
+/// A wait in whole seconds, at least 1, for messages.
+fn whole_seconds(d: &Duration) -> u64 {
+    (d.as_secs_f64().round() as u64).max(1)
 }
 
 impl SecretStoreError {

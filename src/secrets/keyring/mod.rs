@@ -46,6 +46,7 @@ impl KeyringStore {
     {
         let slot = self.store.clone();
         let scope = self.scope.clone();
+        let started = Instant::now();
         bounded::call(budget, move || {
             let store = {
                 // A previous call that timed out may still hold the lock; fail rather than wait.
@@ -64,7 +65,9 @@ impl KeyringStore {
             op(&store, &scope)
         })
         .map_err(|e| match e {
-            SecretStoreError::Timeout(_) => SecretStoreError::Timeout(self.timeout),
+            // Say how long we really waited: our bound, or D-Bus's own reply timeout if that
+            // came first.
+            SecretStoreError::Timeout(_) => SecretStoreError::Timeout(started.elapsed()),
             other => other,
         })
     }
@@ -110,10 +113,18 @@ impl SecretStore for KeyringStore {
 
     fn check_ready(&self) -> Result<()> {
         let started = Instant::now();
-        let result = bounded::call(self.timeout, platform::check_ready).map_err(|e| match e {
-            SecretStoreError::Timeout(_) => SecretStoreError::Timeout(self.timeout),
-            other => other,
-        });
+        // D-Bus gives up on a reply after its own 2 s; asking again costs nothing (the call
+        // changes nothing), so a slow daemon gets our whole bound before we call it hung.
+        let result = loop {
+            let left = self.timeout.saturating_sub(started.elapsed());
+            match bounded::call(left, platform::check_ready) {
+                Err(SecretStoreError::Timeout(_)) if started.elapsed() < self.timeout => {}
+                Err(SecretStoreError::Timeout(_)) => {
+                    break Err(SecretStoreError::Timeout(started.elapsed()));
+                }
+                other => break other,
+            }
+        };
         log(&self.scope.service, "check", None, &result, started);
         result
     }
@@ -225,9 +236,12 @@ impl KeyringStore {
     }
 
     fn get_inner(&self, profile: &str, started: Instant) -> Result<Option<SecretString>> {
-        let p = profile.to_string();
-        let found = self
-            .run(self.read_budget(), move |store, scope| {
+        // A read changes nothing, so a D-Bus reply timeout (2 s) is asked again until our own
+        // read budget is spent.
+        let found = loop {
+            let left = self.read_budget().saturating_sub(started.elapsed());
+            let p = profile.to_string();
+            let attempt = self.run(left, move |store, scope| {
                 let entry = Self::entry(store, &scope.service, &p)?;
                 match entry.get_secret() {
                     Ok(mut bytes) => {
@@ -239,14 +253,27 @@ impl KeyringStore {
                     Err(keyring_core::Error::NoEntry) => Ok(None),
                     Err(e) => Err(map_profile_error(e, &p)),
                 }
-            })
-            .map_err(|e| self.explain_timeout(started, e))?;
+            });
+            match attempt {
+                Err(SecretStoreError::Timeout(_)) if started.elapsed() < self.read_budget() => {}
+                Err(e) => {
+                    let e = match self.explain_timeout(started, e) {
+                        SecretStoreError::Timeout(_) => {
+                            SecretStoreError::Timeout(started.elapsed())
+                        }
+                        other => other,
+                    };
+                    return Err(e);
+                }
+                Ok(found) => break found,
+            }
+        };
         if found.is_none() {
             // Secret Service reports a missing or locked collection as "no entry": tell the
             // truth instead of "not logged in".
             let left = self.timeout.saturating_sub(started.elapsed());
             bounded::call(left.max(PROBE_RESERVE), platform::check_ready).map_err(|e| match e {
-                SecretStoreError::Timeout(_) => SecretStoreError::Timeout(self.timeout),
+                SecretStoreError::Timeout(_) => SecretStoreError::Timeout(started.elapsed()),
                 other => other,
             })?;
         }
@@ -270,7 +297,10 @@ impl KeyringStore {
                 Err(e) => Err(map_profile_error(e, &p)),
             }
         })
-        .map_err(|e| self.explain_timeout(started, e))
+        .map_err(|e| match self.explain_timeout(started, e) {
+            SecretStoreError::Timeout(_) => SecretStoreError::Timeout(started.elapsed()),
+            other => other,
+        })
     }
 }
 
