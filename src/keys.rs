@@ -116,35 +116,156 @@ fn mask_str(key: &str) -> String {
     "****".to_string()
 }
 
+/// How many consecutive characters of a key's secret count as a leak: a shorter run could be
+/// coincidence, and the masked form shows at most five at either end.
+pub const LEAK_WINDOW: usize = 8;
+
 /// Replaces anything that looks like a FluxLoop key in free text (error messages from parsers,
-/// panic payloads) with its masked form, so such text can be shown safely.
+/// panic payloads) with its masked form, so such text can be shown safely. Every `flux_`-prefixed
+/// token is masked, and so is every other run of text that repeats 8 characters of such a
+/// token's secret (the same key quoted twice, once without its prefix).
 pub fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("flux_") {
-        out.push_str(&rest[..start]);
-        let candidate = &rest[start..];
-        let end = candidate
-            .char_indices()
-            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
-            .map(|(i, _)| i)
-            .unwrap_or(candidate.len());
-        let token = &candidate[..end];
-        let looks_like_key = token.len() > "flux_x_".len() + 8;
-        if looks_like_key {
-            let masked = mask_str(token);
-            out.push_str(if masked == "****" {
-                "flux_****"
-            } else {
-                &masked
-            });
+    redact_secrets(text, None)
+}
+
+/// [`redact`], and also every piece of `key` (the key just presented) that the text repeats: a
+/// server or proxy that echoes the key may drop its prefix or cut it anywhere, so any 8
+/// consecutive characters of its secret are taken out.
+pub fn redact_key(text: &str, key: &SecretString) -> String {
+    redact_secrets(text, Some(key.expose_secret()))
+}
+
+fn redact_secrets(text: &str, key: Option<&str>) -> String {
+    let mut secrets: Vec<&str> = flux_tokens(text)
+        .map(|(_, token)| token_secret(token))
+        .collect();
+    if let Some(key) = key {
+        let secret = key_secret(key);
+        // A malformed key has no known secret part: then all of it is secret.
+        secrets.push(if secret.len() >= LEAK_WINDOW {
+            secret
         } else {
-            out.push_str(token);
-        }
-        rest = &candidate[end..];
+            key
+        });
     }
-    out.push_str(rest);
+    let covered = covered_bytes(text, &secrets);
+
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    for (start, token) in flux_tokens(text) {
+        if start < pos {
+            continue; // inside the previous token (`flux_flux_...`)
+        }
+        push_uncovered(&mut out, text, pos, start, &covered);
+        let end = start + token.len();
+        if is_masked_form(token, &text[end..]) {
+            out.push_str(token); // already masked: redacting twice changes nothing
+        } else {
+            out.push_str(&mask_token(token));
+        }
+        pos = end;
+    }
+    push_uncovered(&mut out, text, pos, text.len(), &covered);
     out
+}
+
+/// Every `flux_` in `text` with the token it starts: `flux_` and the letters, digits and
+/// underscores that follow. Overlapping starts (`flux_flux_dev_...`) are all reported.
+fn flux_tokens(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.match_indices("flux_").map(move |(start, _)| {
+        let rest = &text[start + "flux_".len()..];
+        let len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        (start, &text[start..start + "flux_".len() + len])
+    })
+}
+
+/// The part of a `flux_` token after its environment; all of what follows `flux_` when it has
+/// no environment separator.
+fn token_secret(token: &str) -> &str {
+    let rest = &token["flux_".len()..];
+    rest.split_once('_').map_or(rest, |(_, secret)| secret)
+}
+
+/// The secret part of a presented key, `flux_<env>_<secret>`.
+fn key_secret(key: &str) -> &str {
+    key.strip_prefix("flux_")
+        .and_then(|rest| rest.split_once('_'))
+        .map_or(key, |(_, secret)| secret)
+}
+
+/// Which bytes of `text` belong to an occurrence of some 8-byte window of one of `secrets`.
+fn covered_bytes(text: &str, secrets: &[&str]) -> Vec<bool> {
+    let windows: std::collections::HashSet<&[u8]> = secrets
+        .iter()
+        .flat_map(|s| s.as_bytes().windows(LEAK_WINDOW))
+        .collect();
+    let bytes = text.as_bytes();
+    let mut covered = vec![false; bytes.len()];
+    if windows.is_empty() {
+        return covered;
+    }
+    for (i, window) in bytes.windows(LEAK_WINDOW).enumerate() {
+        if windows.contains(window) {
+            covered[i..i + LEAK_WINDOW].fill(true);
+        }
+    }
+    covered
+}
+
+/// Appends `text[from..to]` with every covered run replaced by `****`. Runs are widened to
+/// character boundaries, since a presented key may hold non-ASCII characters.
+fn push_uncovered(out: &mut String, text: &str, from: usize, to: usize, covered: &[bool]) {
+    let mut in_run = false;
+    for (i, c) in text[from..to].char_indices() {
+        let at = from + i;
+        if covered[at..at + c.len_utf8()].iter().any(|&b| b) {
+            if !in_run {
+                out.push_str("****");
+                in_run = true;
+            }
+        } else {
+            in_run = false;
+            out.push(c);
+        }
+    }
+}
+
+/// `flux_<env>_abcd` followed by `...vwxyz`: what [`mask`] makes of a key.
+fn is_masked_form(token: &str, after: &str) -> bool {
+    let rest = &token["flux_".len()..];
+    let tail = after.strip_prefix("...").unwrap_or_default();
+    rest.split_once('_').is_some_and(|(env, head)| {
+        !env.is_empty()
+            && env.bytes().all(|b| b.is_ascii_lowercase())
+            && head.len() == 4
+            && head.bytes().all(|b| b.is_ascii_alphanumeric())
+    }) && tail.len() >= 5
+        && tail.as_bytes()[..5].iter().all(u8::is_ascii_alphanumeric)
+        && !tail
+            .as_bytes()
+            .get(5)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+}
+
+/// A key-shaped token becomes its masked form; any other `flux_` token with something after
+/// the prefix (a cut key) becomes `flux_****`; `flux_` alone stays.
+fn mask_token(token: &str) -> String {
+    if token.len() == "flux_".len() {
+        return token.to_string();
+    }
+    match mask_str(token) {
+        masked
+            if masked != "****"
+                && token_secret(token)
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            masked
+        }
+        _ => "flux_****".to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -259,5 +380,52 @@ mod tests {
         assert!(out.contains("flux_dev_abc1...mno34"));
         assert!(out.contains("flux_ alone"));
         assert_eq!(redact("flux_dev_tooshort!"), "flux_****!");
+    }
+
+    #[test]
+    fn redacting_twice_changes_nothing() {
+        for text in [
+            "bad value \"flux_dev_abc123def456ghi789jkl012mno34\" and flux_dev_cut",
+            "flux_dev_abc1...mno34 flux_dev_abc1...mno345",
+        ] {
+            let once = redact(text);
+            assert_eq!(redact(&once), once, "{text}");
+        }
+    }
+
+    #[test]
+    fn redacts_fragments_and_repeats_of_keys_in_the_text() {
+        // A cut key, and the secret of a key quoted again without its prefix.
+        assert_eq!(
+            redact("got flux_dev_abc123, want more"),
+            "got flux_****, want more"
+        );
+        let text =
+            "key flux_dev_abc123def456ghi789jkl012mno34 (secret abc123def456ghi789jkl012mno34)";
+        assert_eq!(redact(text), "key flux_dev_abc1...mno34 (secret ****)");
+        assert_eq!(
+            redact("flux_ alone, flux_<env>_<secret>"),
+            "flux_ alone, flux_<env>_<secret>"
+        );
+    }
+
+    #[test]
+    fn redact_key_takes_out_every_8_character_piece_of_the_presented_key() {
+        let key = s("flux_dev_abc123def456ghi789jkl012mno34");
+        assert_eq!(
+            redact_key("echo: abc123def456ghi789jkl012mno34!", &key),
+            "echo: ****!"
+        );
+        assert_eq!(redact_key("cut: x789jkl01y", &key), "cut: x****y");
+        assert_eq!(
+            redact_key("short: 789jkl0 stays", &key),
+            "short: 789jkl0 stays"
+        );
+        assert_eq!(redact_key("dev_abc123def456ghi", &key), "dev_****");
+        // A key that is not key-shaped is taken as all secret.
+        assert_eq!(
+            redact_key("x-SECRETSECRET-x", &s("SECRETSECRET")),
+            "x-****-x"
+        );
     }
 }

@@ -79,6 +79,10 @@ pub fn api_error(e: ApiError, origin: &KeyOrigin) -> CliError {
             .detail(capitalise(&e.to_string()))
             .detail("Retried with backoff; it kept failing.")
             .hint("The platform may be having trouble; try again in a few minutes"),
+        // One request, not retried: the URL is the likelier mistake than the platform.
+        ApiError::UnexpectedStatus { status, .. } => CliError::new(Network, "unexpected_status", format!("Unexpected answer from the FluxLoop API (HTTP {status})"))
+            .detail(capitalise(&e.to_string()))
+            .hint(if status == 404 { "Nothing answers at that address: check the API URL (--api-url, FLUXLOOP_API_URL)" } else { "Check the API URL (--api-url, FLUXLOOP_API_URL)" }),
         ApiError::Connect { host, reason } => CliError::new(Network, "connect_failed", "Unable to connect to FluxLoop API")
             .detail(format!("Failed to connect to {host}"))
             .detail(format!("Cause: {reason}"))
