@@ -166,6 +166,15 @@ fn redact_secrets(text: &str, key: Option<&str>) -> String {
         pos = end;
     }
     push_uncovered(&mut out, text, pos, text.len(), &covered);
+    // A masked form kept as it is can still repeat a piece of another secret in the text
+    // (`flux_a_dev_abcd1234` next to `flux_dev_abcd...vwxyz`): a last pass over the result
+    // makes sure none survives.
+    let covered = covered_bytes(&out, &secrets);
+    if covered.contains(&true) {
+        let mut last = String::with_capacity(out.len());
+        push_uncovered(&mut last, &out, 0, out.len(), &covered);
+        return last;
+    }
     out
 }
 

@@ -4,4 +4,4 @@ mod model;
 mod store;
 
 pub use model::{CredentialsFile, Expiry, KeyLocation, Profile, ProfileName, Storage};
-pub use store::{Loaded, ProfileError, ProfileStore};
+pub use store::{Loaded, ProfileError, ProfileStore, parse_credentials};

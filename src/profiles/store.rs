@@ -182,6 +182,16 @@ impl ProfileStore {
     }
 }
 
+/// The credentials file's parser alone, as [`ProfileStore::load`] applies it to the file's
+/// text (which must be UTF-8): the entry point of the fuzz target.
+pub fn parse_credentials(bytes: &[u8], path: &Path) -> Result<CredentialsFile> {
+    let text = std::str::from_utf8(bytes).map_err(|source| ProfileError::Read {
+        path: path.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::InvalidData, source),
+    })?;
+    parse(text, path)
+}
+
 fn parse(text: &str, path: &Path) -> Result<CredentialsFile> {
     if text.trim().is_empty() {
         return Ok(CredentialsFile::default());
