@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -257,12 +256,15 @@ impl ApiClient {
                 .is_none_or(|resume| resume >= self.deadline)
             {
                 debug!(
-                    wait_ms = wait.as_millis() as u64,
+                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                     "not retrying: the wait would pass the deadline"
                 );
                 return outcome;
             }
-            debug!(wait_ms = wait.as_millis() as u64, "retrying");
+            debug!(
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "retrying"
+            );
             tokio::time::sleep(wait).await;
         }
     }
