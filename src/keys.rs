@@ -246,10 +246,7 @@ fn is_masked_form(token: &str, after: &str) -> bool {
     let rest = &token["flux_".len()..];
     let tail = after.strip_prefix("...").unwrap_or_default();
     rest.split_once('_').is_some_and(|(env, head)| {
-        // The environments mask_str accepts, not only the contract's lowercase ones.
-        !env.is_empty()
-            && env.len() <= 16
-            && env.bytes().all(|b| b.is_ascii_alphanumeric())
+        maskable_environment(env)
             && head.len() == 4
             && head.bytes().all(|b| b.is_ascii_alphanumeric())
     }) && tail.len() >= 5
@@ -266,17 +263,20 @@ fn mask_token(token: &str) -> String {
     if token.len() == "flux_".len() {
         return token.to_string();
     }
+    let rest = &token["flux_".len()..];
+    let shown = rest.split_once('_').is_some_and(|(env, secret)| {
+        maskable_environment(env) && secret.bytes().all(|b| b.is_ascii_alphanumeric())
+    });
     match mask_str(token) {
-        masked
-            if masked != "****"
-                && token_secret(token)
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric()) =>
-        {
-            masked
-        }
+        masked if shown && masked != "****" => masked,
         _ => "flux_****".to_string(),
     }
+}
+
+/// An environment that a masked form in free text may show: what [`is_masked_form`] takes
+/// back as masked, so that redacting twice changes nothing.
+fn maskable_environment(env: &str) -> bool {
+    !env.is_empty() && env.len() <= 16 && env.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 #[cfg(test)]
@@ -401,6 +401,8 @@ mod tests {
             // Found by fuzzing (redact): an environment with digits was masked, then its
             // masked form was not recognised.
             "\"flux_prod01_readmmmmmmmmmmmmmmmmmoa",
+            // Found by fuzzing (redact): no environment at all (`flux__...`).
+            "flux__adev6666666666666666666666666666666\u{1d}66666666666667_abcb\u{fffd}cd...vwxy\u{fffd}",
         ] {
             let once = redact(text);
             assert_eq!(redact(&once), once, "{text}");
