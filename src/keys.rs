@@ -135,6 +135,17 @@ pub fn redact_key(text: &str, key: &SecretString) -> String {
     redact_secrets(text, Some(key.expose_secret()))
 }
 
+/// [`redact`], for a message that quotes pieces of `source` (a parser's error with a snippet
+/// of its input): a snippet can start in the middle of a key and so lose its `flux_`, so every
+/// piece of a key found in `source` is taken out too.
+pub fn redact_quoting(text: &str, source: &str) -> String {
+    let mut secrets: Vec<&str> = flux_tokens(source)
+        .map(|(_, token)| token_secret(token))
+        .collect();
+    secrets.extend(flux_tokens(text).map(|(_, token)| token_secret(token)));
+    redact_with(text, secrets)
+}
+
 fn redact_secrets(text: &str, key: Option<&str>) -> String {
     let mut secrets: Vec<&str> = flux_tokens(text)
         .map(|(_, token)| token_secret(token))
@@ -148,6 +159,11 @@ fn redact_secrets(text: &str, key: Option<&str>) -> String {
             key
         });
     }
+    redact_with(text, secrets)
+}
+
+/// Masks every `flux_` token of `text` and every 8-character piece of `secrets` in it.
+fn redact_with(text: &str, secrets: Vec<&str>) -> String {
     let covered = covered_bytes(text, &secrets);
 
     let mut out = String::with_capacity(text.len());
@@ -423,6 +439,32 @@ mod tests {
             redact("flux_ alone, flux_<env>_<secret>"),
             "flux_ alone, flux_<env>_<secret>"
         );
+    }
+
+    #[test]
+    fn a_parser_snippet_that_cuts_a_key_loses_the_piece_it_shows() {
+        // Found by fuzzing (credentials): serde-saphyr's snippet began inside a key, so the
+        // piece it showed had no `flux_` for redact to see.
+        let source = "pProfiles: [flux_dev_abc123derofpProfiles: [flux_dev_abc123derofiles: [flu1iles: [flu1m20no34\n";
+        let message = "line 1 column 82: unclosed bracket '['\n 1 | \u{2026}dev_abc123derofpProfiles: [flux_dev_abc123derofiles: [flu";
+        let out = redact_quoting(message, source);
+        assert!(
+            !out.contains("pProfile") && !out.contains("abc123de"),
+            "{out}"
+        );
+        assert!(
+            out.starts_with("line 1 column 82: unclosed bracket"),
+            "{out}"
+        );
+
+        // The fuzz target's input itself, through the credentials parser.
+        let err = crate::profiles::parse_credentials(source.as_bytes(), "credentials".as_ref())
+            .err()
+            .unwrap()
+            .to_string();
+        for piece in ["pProfile", "Profiles", "abc123de", "derofile"] {
+            assert!(!err.contains(piece), "{err}");
+        }
     }
 
     #[test]

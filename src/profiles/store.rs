@@ -200,7 +200,7 @@ fn parse(text: &str, path: &Path) -> Result<CredentialsFile> {
         serde_saphyr::from_str(text).map_err(|e| ProfileError::Malformed {
             path: path.to_path_buf(),
             // Parser messages can quote the input, which may hold a legacy plaintext key.
-            reason: crate::keys::redact(&e.to_string()),
+            reason: crate::keys::redact_quoting(&e.to_string(), text),
         })?;
     if let Some(v) = file.version
         && v > FORMAT_VERSION
