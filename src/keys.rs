@@ -397,6 +397,12 @@ mod tests {
         );
         assert_eq!(mask(&s("garbage")), "****");
         assert_eq!(mask(&s("flux_dev_short")), "****");
+        // From the check_format fuzz target: a long environment is shown whole, even where it
+        // repeats part of the secret; the secret itself still shows only 4 + 5 characters.
+        assert_eq!(
+            mask(&s("flux_wwwwwwwwwwwwvwww_bwfuwwwwwwwwwwlhi88jkl02efo34")),
+            "flux_wwwwwwwwwwwwvwww_bwfu...efo34"
+        );
     }
 
     #[test]
