@@ -162,9 +162,28 @@ fn redact_secrets(text: &str, key: Option<&str>) -> String {
     redact_with(text, secrets)
 }
 
-/// Masks every `flux_` token of `text` and every 8-character piece of `secrets` in it.
+/// Masks every `flux_` token of `text` and every 8-character piece of `secrets` in it, pass
+/// after pass until nothing changes: a pass's last step can cut a masked form short (`flux_d`
+/// then `****`), which the next pass masks again, and redacting twice must change nothing.
 fn redact_with(text: &str, secrets: Vec<&str>) -> String {
-    let covered = covered_bytes(text, &secrets);
+    let mut out = redact_pass(text, &secrets);
+    for _ in 0..8 {
+        let found: Vec<String> = flux_tokens(&out)
+            .map(|(_, token)| token_secret(token).to_string())
+            .collect();
+        let mut all = secrets.clone();
+        all.extend(found.iter().map(String::as_str));
+        let next = redact_pass(&out, &all);
+        if next == out {
+            break;
+        }
+        out = next;
+    }
+    out
+}
+
+fn redact_pass(text: &str, secrets: &[&str]) -> String {
+    let covered = covered_bytes(text, secrets);
 
     let mut out = String::with_capacity(text.len());
     let mut pos = 0;
@@ -185,7 +204,7 @@ fn redact_with(text: &str, secrets: Vec<&str>) -> String {
     // A masked form kept as it is can still repeat a piece of another secret in the text
     // (`flux_a_dev_abcd1234` next to `flux_dev_abcd...vwxyz`): a last pass over the result
     // makes sure none survives.
-    let covered = covered_bytes(&out, &secrets);
+    let covered = covered_bytes(&out, secrets);
     if covered.contains(&true) {
         let mut last = String::with_capacity(out.len());
         push_uncovered(&mut last, &out, 0, out.len(), &covered);
@@ -425,6 +444,8 @@ mod tests {
             "\"flux_prod01_readmmmmmmmmmmmmmmmmmoa",
             // Found by fuzzing (redact): no environment at all (`flux__...`).
             "flux__adev6666666666666666666666666666666\u{1d}66666666666667_abcb\u{fffd}cd...vwxy\u{fffd}",
+            // Found by fuzzing (redact): the last step of a pass cut a masked form short.
+            "flux_d346ghi789jklev_abc123def456ghi789jkl012mno346ghi789jkl012mno34$and f56ghil9k6de",
         ] {
             let once = redact(text);
             assert_eq!(redact(&once), once, "{text}");
