@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -14,6 +15,7 @@ use tracing::{debug, info};
 use url::Url;
 use zeroize::Zeroizing;
 
+use super::text::{ServerText, sanitise_json};
 use super::types::{ErrorBody, KeyInfo, Whoami};
 
 /// Responses larger than this are refused.
@@ -32,17 +34,30 @@ pub enum ApiError {
     #[error("could not set up HTTPS: {0}")]
     Setup(String),
     #[error("{message}")]
-    Unauthorized { code: String, message: String },
+    Unauthorized {
+        code: ServerText,
+        message: ServerText,
+    },
     #[error("{message}")]
     PermissionDenied {
-        message: String,
-        required: Option<String>,
-        permissions: Vec<String>,
+        message: ServerText,
+        required: Option<ServerText>,
+        permissions: Vec<ServerText>,
     },
     #[error("rate limited by the platform")]
     RateLimited { retry_after: Option<Duration> },
+    /// A 5xx, after the retries.
     #[error("the platform answered HTTP {status}{}", .detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
-    Server { status: u16, detail: Option<String> },
+    Server {
+        status: u16,
+        detail: Option<ServerText>,
+    },
+    /// A status the contract does not give (a 404 from a wrong API URL, say); never retried.
+    #[error("the platform answered HTTP {status}{}", .detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    UnexpectedStatus {
+        status: u16,
+        detail: Option<ServerText>,
+    },
     #[error("failed to connect to {host}: {reason}")]
     Connect { host: String, reason: String },
     #[error("TLS handshake with {host} failed: {reason}")]
@@ -52,7 +67,7 @@ pub enum ApiError {
     #[error(
         "the platform redirected (HTTP {status}) to {location}; not following it with your key"
     )]
-    Redirect { status: u16, location: String },
+    Redirect { status: u16, location: ServerText },
     #[error("the response is larger than {} MiB", MAX_BODY / 1024 / 1024)]
     BodyTooLarge,
     #[error("the platform's answer could not be read (HTTP {status}): {reason}")]
@@ -127,6 +142,12 @@ impl ApiClient {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
             .https_only(false);
+        if base.scheme() == "http" {
+            // Plain http is only allowed for loopback (parse_base_url); a proxy there would
+            // see the Authorization header in clear text, so loopback is always reached
+            // directly, whatever HTTP_PROXY or ALL_PROXY say.
+            builder = builder.no_proxy();
+        }
         if let Some(path) = &options.extra_roots {
             builder = builder.tls_certs_merge(extra_roots(path)?);
         }
@@ -153,7 +174,7 @@ impl ApiClient {
         Ok(Self {
             http,
             base,
-            deadline: Instant::now() + options.timeout,
+            deadline: deadline_after(options.timeout),
             timeout: options.timeout,
         })
     }
@@ -161,13 +182,13 @@ impl ApiClient {
     /// `GET /api/auth/key`: validates the key and describes it.
     pub async fn introspect_key(&self, key: &SecretString) -> Result<KeyInfo> {
         let body = self.request(Method::GET, "/api/auth/key", key).await?;
-        decode(&body)
+        decode(&body, key)
     }
 
     /// `GET /api/auth/whoami`.
     pub async fn whoami(&self, key: &SecretString) -> Result<Whoami> {
         let body = self.request(Method::GET, "/api/auth/whoami", key).await?;
-        decode(&body)
+        decode(&body, key)
     }
 
     /// `DELETE /api/auth/key`: 204 revoked it; a 401 means this platform does not accept the
@@ -217,11 +238,12 @@ impl ApiClient {
                 });
             }
             let started = Instant::now();
-            let result = tokio::time::timeout(remaining, self.once(&method, &url, auth.clone()))
-                .await
-                .unwrap_or(Err(ApiError::Timeout {
-                    after: self.timeout,
-                }));
+            let result =
+                tokio::time::timeout(remaining, self.once(&method, &url, auth.clone(), key))
+                    .await
+                    .unwrap_or(Err(ApiError::Timeout {
+                        after: self.timeout,
+                    }));
             let elapsed = started.elapsed();
             let (status, retry_after, outcome) = match result {
                 Ok(ok) => ok,
@@ -235,16 +257,26 @@ impl ApiClient {
             if !retryable || attempt >= MAX_ATTEMPTS {
                 return outcome;
             }
-            let backoff = (FIRST_BACKOFF * 2u32.pow(attempt - 1)).min(MAX_BACKOFF);
+            let backoff = FIRST_BACKOFF
+                .saturating_mul(2u32.saturating_pow(attempt - 1))
+                .min(MAX_BACKOFF);
             let wait = retry_after.unwrap_or(backoff);
-            if Instant::now() + wait >= self.deadline {
+            // The server picks Retry-After: a wait past what an Instant can hold is past the
+            // deadline too.
+            if Instant::now()
+                .checked_add(wait)
+                .is_none_or(|resume| resume >= self.deadline)
+            {
                 debug!(
-                    wait_ms = wait.as_millis() as u64,
+                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                     "not retrying: the wait would pass the deadline"
                 );
                 return outcome;
             }
-            debug!(wait_ms = wait.as_millis() as u64, "retrying");
+            debug!(
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "retrying"
+            );
             tokio::time::sleep(wait).await;
         }
     }
@@ -255,6 +287,7 @@ impl ApiClient {
         method: &Method,
         url: &Url,
         auth: HeaderValue,
+        key: &SecretString,
     ) -> Result<(StatusCode, Option<Duration>, Result<Vec<u8>>)> {
         let mut response = self
             .http
@@ -268,16 +301,14 @@ impl ApiClient {
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| parse_retry_after(v.as_bytes(), Utc::now()));
         if status.is_redirection() {
             let location = response
                 .headers()
                 .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("(no location)")
-                .to_string();
+                .map_or(ServerText::ours("(no location)"), |v| {
+                    ServerText::new(&String::from_utf8_lossy(v.as_bytes()), key)
+                });
             return Ok((
                 status,
                 None,
@@ -315,32 +346,41 @@ impl ApiClient {
         let outcome = match status {
             s if s.is_success() => Ok(body),
             StatusCode::UNAUTHORIZED => {
-                let (code, message) = match parse_error(&body) {
+                let (code, message) = match parse_error(&body, key) {
                     Some(e) => (e.code, e.message),
-                    None => ("invalid_api_key".into(), "Invalid API key".into()),
+                    None => (
+                        ServerText::ours("invalid_api_key"),
+                        ServerText::ours("Invalid API key"),
+                    ),
                 };
                 Err(ApiError::Unauthorized { code, message })
             }
             StatusCode::FORBIDDEN => {
-                let e = parse_error(&body);
+                let e = parse_error(&body, key);
                 Err(ApiError::PermissionDenied {
                     message: e
                         .as_ref()
-                        .map_or("Permission denied".into(), |e| e.message.clone()),
+                        .map_or(ServerText::ours("Permission denied"), |e| e.message.clone()),
                     required: e.as_ref().and_then(|e| e.required_permission.clone()),
                     permissions: e.map(|e| e.permissions).unwrap_or_default(),
                 })
             }
             StatusCode::TOO_MANY_REQUESTS => Err(ApiError::RateLimited { retry_after }),
-            s => Err(ApiError::Server {
-                status: s.as_u16(),
-                detail: parse_error(&body).map(|e| e.message).or_else(|| {
+            s => {
+                let detail = parse_error(&body, key).map(|e| e.message).or_else(|| {
                     (!body.is_empty()).then(|| {
-                        "the answer was not the platform's JSON (a proxy or gateway page?)"
-                            .to_string()
+                        ServerText::ours(
+                            "the answer was not the platform's JSON (a proxy or gateway page?)",
+                        )
                     })
-                }),
-            }),
+                });
+                let status = s.as_u16();
+                Err(if s.is_server_error() {
+                    ApiError::Server { status, detail }
+                } else {
+                    ApiError::UnexpectedStatus { status, detail }
+                })
+            }
         };
         Ok((status, retry_after, outcome))
     }
@@ -366,22 +406,113 @@ impl ApiClient {
     }
 }
 
-fn parse_error(body: &[u8]) -> Option<super::types::ErrorDetails> {
-    serde_json::from_slice::<ErrorBody>(body)
-        .ok()
-        .map(|b| b.error)
+/// The parts of an error body that may be shown, made safe to show.
+struct ErrorText {
+    code: ServerText,
+    message: ServerText,
+    required_permission: Option<ServerText>,
+    permissions: Vec<ServerText>,
 }
 
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
-    serde_json::from_slice(body).map_err(|e| ApiError::InvalidResponse {
+fn parse_error(body: &[u8], key: &SecretString) -> Option<ErrorText> {
+    let e = serde_json::from_slice::<ErrorBody>(body).ok()?.error;
+    let text = |raw: &str| ServerText::new(raw, key);
+    Some(ErrorText {
+        code: text(&e.code),
+        message: text(&e.message),
+        required_permission: e.required_permission.as_deref().map(text),
+        permissions: e.permissions.iter().map(|p| text(p)).collect(),
+    })
+}
+
+/// Decodes a success body. Every string in it is made safe to show first (see
+/// [`sanitise_json`]); a mismatch is reported by field path and kind, never by value, since
+/// serde quotes the offending value and a hostile server can make that value the key.
+pub fn decode<T: DeserializeOwned>(body: &[u8], key: &SecretString) -> Result<T> {
+    let invalid = |reason: String| ApiError::InvalidResponse {
         status: 200,
-        // serde_json's messages name the field and position, never the values.
-        reason: if e.is_eof() {
+        reason,
+    };
+    let mut value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        invalid(if e.is_eof() {
             "the JSON ended early (truncated response)".to_string()
         } else {
-            format!("unexpected JSON: {e}")
-        },
+            // Syntax errors name a position and what the parser expected, never the text.
+            format!(
+                "it is not JSON (error at line {} column {})",
+                e.line(),
+                e.column()
+            )
+        })
+    })?;
+    sanitise_json(&mut value, key);
+    serde_path_to_error::deserialize(&value).map_err(|e| invalid(mismatch(&e, &value)))
+}
+
+/// `unexpected JSON at usage.runs_this_month: found a string, expected u64`.
+fn mismatch(e: &serde_path_to_error::Error<serde_json::Error>, root: &serde_json::Value) -> String {
+    let message = e.inner().to_string();
+    let path: String = e.path().to_string().chars().take(200).collect();
+    if message.starts_with("missing field") {
+        // Names one of our fields: nothing the server wrote.
+        return format!("unexpected JSON at {path}: {message}");
+    }
+    let found = match value_at(root, e.path()) {
+        Some(serde_json::Value::Null) => "null",
+        Some(serde_json::Value::Bool(_)) => "a boolean",
+        Some(serde_json::Value::Number(_)) => "a number",
+        Some(serde_json::Value::String(_)) => "a string",
+        Some(serde_json::Value::Array(_)) => "an array",
+        Some(serde_json::Value::Object(_)) => "an object",
+        None => "a value",
+    };
+    // serde's `invalid type: <the value>, expected <what our type wants>`: only the part after
+    // the last `, expected ` is ours.
+    match message.rsplit_once(", expected ") {
+        Some((_, expected)) => {
+            format!("unexpected JSON at {path}: found {found}, expected {expected}")
+        }
+        None => format!("unexpected JSON at {path}: {found} that cannot be used there"),
+    }
+}
+
+fn value_at<'v>(
+    root: &'v serde_json::Value,
+    path: &serde_path_to_error::Path,
+) -> Option<&'v serde_json::Value> {
+    use serde_path_to_error::Segment;
+    path.iter().try_fold(root, |value, segment| match segment {
+        Segment::Seq { index } => value.get(index),
+        Segment::Map { key } => value.get(key),
+        Segment::Enum { .. } | Segment::Unknown => None,
     })
+}
+
+/// The seconds to wait that a `Retry-After` value asks for: delta-seconds (saturating, so
+/// `18446744073709551615` or more digits is simply "very long") or an HTTP-date (a past date
+/// means now). Anything else, negative numbers included, is ignored.
+pub fn parse_retry_after(value: &[u8], now: DateTime<Utc>) -> Option<Duration> {
+    let text = std::str::from_utf8(value).ok()?.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        let secs = text.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(text).ok()?.with_timezone(&Utc);
+    // A negative difference (a date in the past) fails to_std: no wait.
+    Some(
+        at.signed_duration_since(now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// The instant `timeout` from now; a timeout too long for an Instant means no deadline worth
+/// the name, so a century stands in.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
 }
 
 /// The CA certificates of `SSL_CERT_FILE`.
@@ -523,6 +654,64 @@ mod tests {
             c.endpoint("/api/auth/key").as_str(),
             "https://h/api/auth/key"
         );
+    }
+
+    #[test]
+    fn retry_after_saturates_and_ignores_garbage() {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let secs = |v: &str| parse_retry_after(v.as_bytes(), now).map(|d| d.as_secs());
+        assert_eq!(secs("120"), Some(120));
+        assert_eq!(secs(" 7 "), Some(7));
+        assert_eq!(secs("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(secs("99999999999999999999999999"), Some(u64::MAX));
+        for garbage in ["", "-1", "+5", "1.5", "soon", "0x10", "\u{1b}[2J"] {
+            assert_eq!(secs(garbage), None, "{garbage:?}");
+        }
+        assert_eq!(secs("Thu, 01 Jan 2026 00:01:00 GMT"), Some(60));
+        assert_eq!(secs("Fri, 31 Dec 1999 23:59:59 GMT"), Some(0));
+        assert!(secs("Fri, 31 Dec 9999 23:59:59 GMT").unwrap() > 200 * 365 * 86400);
+        assert_eq!(parse_retry_after(b"\xff\xfe", now), None);
+    }
+
+    #[test]
+    fn a_mistyped_field_is_reported_by_path_and_kind_never_by_value() {
+        let key = SecretString::from("flux_dev_abc123def456ghi789jkl012mno34");
+        let body = br#"{"account":{"email":"a@b"},"organizations":[],"projects":[],
+            "api_access":"flux_dev_abc123def456ghi789jkl012mno34 sneaky",
+            "plan":{"name":"Team"},"usage":{"runs_this_month":1}}"#;
+        let Err(ApiError::InvalidResponse { reason, .. }) = decode::<Whoami>(body, &key) else {
+            panic!("decoded");
+        };
+        assert_eq!(
+            reason,
+            "unexpected JSON at api_access: found a string, expected a boolean"
+        );
+        let body = br#"{"account":{"email":"a@b"},"organizations":[{"name":"x","role":7}],
+            "projects":[],"api_access":true,"plan":{"name":"Team"},"usage":{}}"#;
+        let Err(ApiError::InvalidResponse { reason, .. }) = decode::<Whoami>(body, &key) else {
+            panic!("decoded");
+        };
+        assert_eq!(
+            reason,
+            "unexpected JSON at organizations[0].role: found a number, expected a string"
+        );
+        let Err(ApiError::InvalidResponse { reason, .. }) =
+            decode::<Whoami>(b"{\"a\": flux_dev_abc123def456ghi789jkl012mno34}", &key)
+        else {
+            panic!("decoded");
+        };
+        assert!(!reason.contains("abc123"), "{reason}");
+    }
+
+    #[test]
+    fn decoded_strings_are_safe_to_show() {
+        let key = SecretString::from("flux_dev_abc123def456ghi789jkl012mno34");
+        let body = br#"{"account":{"email":"abc123def456ghi789@evil\u001b[2J"},"organizations":[],
+            "projects":[],"api_access":true,"plan":{"name":"Team"},"usage":{"runs_this_month":1}}"#;
+        let w: Whoami = decode(body, &key).unwrap();
+        assert_eq!(w.account.email, "****@evil\\u{1b}[2J");
     }
 
     #[test]

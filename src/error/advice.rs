@@ -196,6 +196,18 @@ fn api_error(e: ApiError, expires: Option<chrono::DateTime<chrono::Utc>>) -> Cli
         .detail(capitalise(&e.to_string()))
         .detail("Retried with backoff; it kept failing.")
         .hint("The platform may be having trouble; try again in a few minutes"),
+        // One request, not retried: a wrong URL is likelier than a platform in trouble.
+        ApiError::UnexpectedStatus { status, .. } => CliError::new(
+            Network,
+            ErrorCode::UnexpectedStatus,
+            format!("Unexpected answer from the FluxLoop API (HTTP {status})"),
+        )
+        .detail(capitalise(&e.to_string()))
+        .hint(if status == 404 {
+            "Nothing answers at that address: check the API URL (--api-url, FLUXLOOP_API_URL)"
+        } else {
+            "Check the API URL (--api-url, FLUXLOOP_API_URL)"
+        }),
         ApiError::Connect { host, reason } => CliError::new(
             Network,
             ErrorCode::ConnectFailed,

@@ -72,6 +72,8 @@ pub enum ErrorCode {
     RateLimited,
     /// HTTP 5xx after retries.
     ServerError,
+    /// An HTTP status the contract does not have for this request (such as 404): not retried.
+    UnexpectedStatus,
     /// The platform could not be reached.
     ConnectFailed,
     /// The TLS handshake failed.
@@ -107,6 +109,7 @@ impl ErrorCode {
             ErrorCode::TlsSetup => "tls_setup",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::ServerError => "server_error",
+            ErrorCode::UnexpectedStatus => "unexpected_status",
             ErrorCode::ConnectFailed => "connect_failed",
             ErrorCode::TlsFailed => "tls_failed",
             ErrorCode::Timeout => "timeout",

@@ -268,6 +268,16 @@ impl ProfileStore {
     }
 }
 
+/// The credentials file's parser alone, as [`ProfileStore::load`] applies it to the file's
+/// text (which must be UTF-8): the entry point of the fuzz target.
+pub fn parse_credentials(bytes: &[u8], path: &Path) -> Result<CredentialsFile> {
+    let text = std::str::from_utf8(bytes).map_err(|source| ProfileError::Read {
+        path: path.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::InvalidData, source),
+    })?;
+    parse(text, path)
+}
+
 fn parse(text: &str, path: &Path) -> Result<CredentialsFile> {
     if text.trim().is_empty() {
         return Ok(CredentialsFile::default());
@@ -278,7 +288,7 @@ fn parse(text: &str, path: &Path) -> Result<CredentialsFile> {
         serde_saphyr::from_str_with_options(text, options).map_err(|e| {
             ProfileError::Malformed {
                 path: path.to_path_buf(),
-                reason: parse_error_text(&e),
+                reason: parse_error_text(&e, text),
             }
         })?;
     if let Some(v) = file.version
@@ -297,7 +307,7 @@ fn parse(text: &str, path: &Path) -> Result<CredentialsFile> {
 /// The parser's message and position ("… at line 2, column 96"), never its snippet of the file:
 /// the file may hold a plaintext key, and a snippet cropped in the middle of one is no longer
 /// recognisable as a key. Quoted values in the message are left out for the same reason.
-fn parse_error_text(e: &serde_saphyr::Error) -> String {
+fn parse_error_text(e: &serde_saphyr::Error, source: &str) -> String {
     let message = e.without_snippet().to_string();
     let mut out = String::with_capacity(message.len());
     let mut quoted = false;
@@ -315,7 +325,7 @@ fn parse_error_text(e: &serde_saphyr::Error) -> String {
             (c, false) => out.push(c),
         }
     }
-    crate::keys::redact(&out)
+    crate::keys::redact_quoting(&out, source)
 }
 
 #[cfg(test)]

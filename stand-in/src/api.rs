@@ -92,7 +92,7 @@ pub(crate) fn handle(
 
 /// The token of a single `Authorization: Bearer <token>` header. Anything else counts as no
 /// credentials at all, which the contract answers with `invalid_api_key`.
-fn bearer(req: &RecordedRequest) -> Option<&str> {
+pub(crate) fn bearer(req: &RecordedRequest) -> Option<&str> {
     let mut values = req
         .headers
         .iter()

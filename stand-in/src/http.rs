@@ -128,6 +128,8 @@ pub(crate) enum Body {
     },
     /// Never answered; the caller keeps the socket open.
     Silent,
+    /// Sent whole under a `Content-Length` of `claimed`, verbatim: a lie, as like as not.
+    Misdeclared { body: Vec<u8>, claimed: String },
 }
 
 pub(crate) const JSON: &str = "application/json; charset=utf-8";
@@ -183,13 +185,14 @@ pub(crate) fn write_reply(stream: &mut impl Write, reply: &Reply) {
 
 fn try_write(stream: &mut impl Write, reply: &Reply) -> io::Result<()> {
     let length = match &reply.body {
-        Body::Full(b) | Body::Truncated(b) => b.len(),
+        Body::Full(b) | Body::Truncated(b) => b.len().to_string(),
+        Body::Misdeclared { claimed, .. } => claimed.clone(),
         Body::Streamed {
             prefix,
             fill_len,
             suffix,
             ..
-        } => prefix.len() + fill_len + suffix.len(),
+        } => (prefix.len() + fill_len + suffix.len()).to_string(),
         Body::Silent => return Ok(()),
     };
     let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
@@ -203,7 +206,7 @@ fn try_write(stream: &mut impl Write, reply: &Reply) -> io::Result<()> {
     head.push_str("Connection: close\r\n\r\n");
 
     match &reply.body {
-        Body::Full(body) => {
+        Body::Full(body) | Body::Misdeclared { body, .. } => {
             let mut all = head.into_bytes();
             all.extend_from_slice(body);
             stream.write_all(&all)

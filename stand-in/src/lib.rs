@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tls::Conn;
 
-pub use faults::HUGE_BODY_LEN;
+pub use faults::{ESCAPES, HUGE_BODY_LEN};
 
 /// One request exactly as the platform received it, so tests can assert on what the CLI
 /// actually sent (headers, and that the key never appears where it should not).
@@ -72,6 +72,55 @@ pub enum Fault {
     /// 200 JSON of exactly [`HUGE_BODY_LEN`] bytes (a VALID response padded by an unknown
     /// field), streamed with a correct Content-Length.
     HugeBody,
+    /// A hostile server or proxy that echoes the bearer token it was sent into every string
+    /// field of the reply: whole, without its `flux_` prefix, its secret alone, and cut in the
+    /// middle, one form per field in turn.
+    EchoKey(Hostile),
+    /// Every string field of the reply carries terminal escapes: clear screen (`ESC [ 2J`), an
+    /// OSC 52 clipboard write, and BEL.
+    TerminalEscapes(Hostile),
+    /// Numbers no sane platform sends; see [`Absurd`].
+    AbsurdNumbers(Absurd),
+}
+
+/// Which reply a hostile fault ([`Fault::EchoKey`], [`Fault::TerminalEscapes`]) fills with its
+/// payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hostile {
+    /// 500 JSON error: the payload is in `message`.
+    ServerError,
+    /// 403 `permission_denied`: in `message`, `required_permission` and each of `permissions`.
+    PermissionDenied,
+    /// 401: in `code` and `message`.
+    Unauthorized,
+    /// 404 JSON error: in `message`.
+    NotFound,
+    /// 307: in `Location`.
+    Redirect,
+    /// 200 with the route's VALID answer (204 for DELETE), with the payload in every string
+    /// field but the dates, permission names included: e-mail, organization, project, plan,
+    /// key name and environment.
+    Success,
+    /// 200 with the route's VALID answer, but a boolean field (`scopes.all_projects`,
+    /// `api_access`) is a string holding the payload, so a decoder that quotes the
+    /// offending value quotes the payload.
+    WrongType,
+}
+
+/// What [`Fault::AbsurdNumbers`] sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Absurd {
+    /// 429 to every request, with this `Retry-After` verbatim (`18446744073709551615`, `-1`,
+    /// garbage, an HTTP-date in year 9999).
+    RetryAfter(String),
+    /// The route's VALID answer with the key's `expires_at` set to this JSON value verbatim
+    /// (year 99999, year 1, a number).
+    ExpiresAt(serde_json::Value),
+    /// The route's VALID answer with `runs_per_month` and `runs_this_month` at `u64::MAX`.
+    HugeCounts,
+    /// The route's VALID answer under this `Content-Length` header verbatim, whatever the body
+    /// length (`18446744073709551615`, `99999999999999999999`, `-1`, `1`).
+    ContentLength(String),
 }
 
 impl Fault {
@@ -86,6 +135,9 @@ impl Fault {
             Fault::Silent => "silent",
             Fault::Redirect { .. } => "redirect",
             Fault::HugeBody => "huge",
+            Fault::EchoKey(_) => "echo-key",
+            Fault::TerminalEscapes(_) => "terminal-escapes",
+            Fault::AbsurdNumbers(_) => "absurd-numbers",
         }
     }
 }

@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Timelike, Utc};
-use fluxloop_stand_in::{Fault, HUGE_BODY_LEN, Platform, keys};
+use fluxloop_stand_in::{Absurd, ESCAPES, Fault, HUGE_BODY_LEN, Hostile, Platform, keys};
 use serde_json::{Value, json};
 use support::{Response, exchange, parse, request, with_key};
 
@@ -774,4 +774,116 @@ fn raw_response_parser_sanity() {
 fn platform_can_be_shared_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Platform>();
+}
+
+// ---------------------------------------------------------------------------------------
+// Hostile faults
+
+/// Every string of `value`, object keys included.
+fn strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        Value::Object(map) => {
+            for (k, v) in map {
+                out.push(k.clone());
+                strings(v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn echo_key_fault_puts_a_form_of_the_token_in_every_shown_field() {
+    let p = Platform::start();
+    let secret = keys::VALID.rsplit('_').next().unwrap();
+    p.set_fault(Some(Fault::EchoKey(Hostile::Success)));
+    let body = get(&p, WHOAMI, keys::VALID).json();
+    for pointer in [
+        "/account/email",
+        "/organizations/0/name",
+        "/projects/2/name",
+        "/plan/name",
+    ] {
+        let text = body.pointer(pointer).and_then(Value::as_str).unwrap();
+        assert!(
+            text.contains(&secret[3..secret.len() - 3]),
+            "{pointer}: {text}"
+        );
+    }
+    let info = get(&p, KEY, keys::VALID).json();
+    assert!(info.pointer("/key/expires_at").unwrap().is_string());
+    let names: Vec<&String> = info["key"]["permissions"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert!(names.iter().all(|n| n.starts_with("echo")), "{names:?}");
+
+    p.set_fault(Some(Fault::EchoKey(Hostile::PermissionDenied)));
+    let r = get(&p, KEY, keys::VALID);
+    assert_eq!(r.status, 403);
+    let mut all = Vec::new();
+    strings(&r.json(), &mut all);
+    assert!(all.iter().any(|s| s.contains(keys::VALID)), "{all:?}");
+
+    p.set_fault(Some(Fault::EchoKey(Hostile::Redirect)));
+    let r = get(&p, KEY, keys::VALID);
+    assert_eq!(r.status, 307);
+    assert!(r.header("location").unwrap().contains(keys::VALID));
+
+    p.set_fault(Some(Fault::EchoKey(Hostile::WrongType)));
+    let body = get(&p, WHOAMI, keys::VALID).json();
+    assert!(body["api_access"].as_str().unwrap().contains(keys::VALID));
+}
+
+#[test]
+fn terminal_escapes_fault_puts_escapes_in_every_string() {
+    let p = Platform::start();
+    p.set_fault(Some(Fault::TerminalEscapes(Hostile::Success)));
+    let mut all = Vec::new();
+    strings(&get(&p, WHOAMI, keys::VALID).json(), &mut all);
+    let with = all.iter().filter(|s| s.contains(ESCAPES)).count();
+    // Field names of the contract and dates stay; everything else carries the escapes.
+    assert!(with >= 10, "{all:?}");
+    assert!(ESCAPES.contains("\u{1b}]52;") && ESCAPES.contains('\u{7}'));
+}
+
+#[test]
+fn absurd_numbers_fault() {
+    let p = Platform::start();
+    p.set_fault(Some(Fault::AbsurdNumbers(Absurd::RetryAfter(
+        "18446744073709551615".into(),
+    ))));
+    let r = get(&p, KEY, keys::VALID);
+    assert_eq!(
+        (r.status, r.header("retry-after")),
+        (429, Some("18446744073709551615"))
+    );
+
+    p.set_fault(Some(Fault::AbsurdNumbers(Absurd::HugeCounts)));
+    let body = get(&p, WHOAMI, keys::VALID).json();
+    assert_eq!(body["plan"]["runs_per_month"], json!(u64::MAX));
+
+    p.set_fault(Some(Fault::AbsurdNumbers(Absurd::ExpiresAt(json!(
+        "+99999-01-01T00:00:00Z"
+    )))));
+    assert_eq!(
+        get(&p, KEY, keys::VALID).json()["key"]["expires_at"],
+        "+99999-01-01T00:00:00Z"
+    );
+
+    p.set_fault(Some(Fault::AbsurdNumbers(Absurd::ContentLength(
+        "7".into(),
+    ))));
+    let r = exchange(
+        &addr(&p),
+        format!(
+            "GET {KEY} HTTP/1.1\r\nAuthorization: Bearer {}\r\n\r\n",
+            keys::VALID
+        )
+        .as_bytes(),
+    );
+    assert_eq!(r.header("content-length"), Some("7"));
 }
