@@ -355,6 +355,7 @@ impl TestEnv {
             elapsed: done.elapsed,
         };
         self.assert_no_leak(&run);
+        tally(&run, self.known_keys().len());
         assert!(
             !timed_out,
             "fluxloop did not finish within {RUN_TIMEOUT:?}\n--- stderr\n{}",
@@ -784,4 +785,34 @@ pub fn walk(root: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// With `FLUXLOOP_LEAK_TALLY=<file>` in the test's environment, one line per checked run: the
+/// command (subcommand words only), its exit code, and how many keys it was checked for. For
+/// the figures of the leak check (how many runs and commands it covers); never read by a test.
+fn tally(run: &Run, keys: usize) {
+    let Some(path) = std::env::var_os("FLUXLOOP_LEAK_TALLY") else {
+        return;
+    };
+    let words: Vec<&str> = run
+        .args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| {
+            matches!(
+                *a,
+                "auth" | "login" | "logout" | "status" | "whoami" | "migrate" | "help"
+            ) || a.starts_with("--")
+        })
+        .collect();
+    let line = format!(
+        "{}\t{}\t{keys}\n",
+        words.join(" "),
+        run.code.map_or("signal".to_owned(), |c| c.to_string())
+    );
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
 }
