@@ -95,7 +95,7 @@ fn stray(c: char) -> Option<&'static str> {
 
 /// Whether two keys are the same, compared in constant time for equal lengths.
 pub fn same(a: &SecretString, b: &SecretString) -> bool {
-    let (a, b) = (a.expose_secret().as_bytes(), b.expose_secret().as_bytes());
+    let [a, b] = [a, b].map(|k| k.expose_secret().as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -145,7 +145,7 @@ impl SecretStore for KeyringStore {
     fn set(&self, profile: &str, key: &SecretString) -> Result<()> {
         let started = Instant::now();
         let p = profile.to_string();
-        let key = SecretString::from(key.expose_secret());
+        let key = key.clone();
         let result = self.run(self.timeout, move |store, scope| {
             let entry = Self::entry(store, &scope.service, &p)?;
             // Bytes, not `set_password`: Windows' store encodes a password as UTF-16, and every
