@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::env::{Run, TestEnv};
+use common::env::{Run, TestEnv, keys};
 use common::secret_service::run_with_timeout;
 
 /// Generous: a shell and the binary start in milliseconds, but CI machines can be slow. Only a
@@ -204,6 +204,35 @@ fn the_callback_completes_commands_and_offers_nothing_without_a_credentials_file
     assert!(walk_files(&env.fluxloop_dir()).is_empty());
 }
 
+/// A key in the file (the legacy top-level `api_key:` of earlier releases, `storage: file`) is
+/// read with the names, and never printed: only the profile names it stands for are.
+#[test]
+fn the_callback_never_prints_a_plaintext_key_of_the_file() {
+    let env = TestEnv::without_keychain();
+    env.allow_plaintext_on_disk();
+    let dir = env.fluxloop_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let text = format!(
+        "api_key: {}\nprofiles:\n  ci:\n    storage: file\n    api_key: {}\n",
+        keys::VALID,
+        keys::EXPIRING_SOON
+    );
+    std::fs::write(env.credentials_path(), &text).unwrap();
+    std::fs::set_permissions(
+        env.credentials_path(),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    // The harness checks every run's output for any piece of either key.
+    let words = ["fluxloop", "auth", "status", "--profile", ""];
+    assert_eq!(bash_candidates(&env, &words, &[]), ["ci", "default"]);
+    assert_eq!(
+        std::fs::read_to_string(env.credentials_path()).unwrap(),
+        text
+    );
+}
+
 fn walk_files(dir: &Path) -> Vec<PathBuf> {
     common::env::walk(dir)
         .into_iter()
@@ -222,7 +251,7 @@ fn an_unrelated_complete_variable_is_ignored() {
     assert_eq!(with.whole_output(), plain.whole_output());
 }
 
-/// A private tmux server running an interactive bash with the test's environment, the built
+/// A private tmux server running an interactive shell with the test's environment, the built
 /// `fluxloop` first on PATH, and no startup files. Dropping it kills the server.
 struct Terminal<'a> {
     env: &'a TestEnv,
@@ -230,7 +259,8 @@ struct Terminal<'a> {
 }
 
 impl<'a> Terminal<'a> {
-    fn bash(env: &'a TestEnv) -> Self {
+    /// `shell` is the command line that starts the shell, e.g. `bash --norc --noprofile -i`.
+    fn start(env: &'a TestEnv, shell: &str) -> Self {
         let dir = env.ss.dir().to_path_buf();
         let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
         let bin_dir = Path::new(env!("CARGO_BIN_EXE_fluxloop")).parent().unwrap();
@@ -248,7 +278,8 @@ impl<'a> Terminal<'a> {
             line.push(' ');
             line.push_str(&quote(&format!("{k}={v}")));
         }
-        line.push_str(" bash --norc --noprofile -i");
+        line.push(' ');
+        line.push_str(shell);
         let script = dir.join("completion-terminal.sh");
         std::fs::write(&script, format!("#!/bin/sh\n{line}\n")).unwrap();
         let term = Terminal {
@@ -330,7 +361,7 @@ fn last_line(screen: &str) -> &str {
 fn bash_completes_profile_names_in_a_terminal() {
     let env = TestEnv::without_keychain();
     let path = write_credentials(&env.fluxloop_dir());
-    let term = Terminal::bash(&env);
+    let term = Terminal::start(&env, "bash --norc --noprofile -i");
     term.wait_until("the prompt", |s| last_line(s) == "$");
     term.type_text("source <(fluxloop completions bash); echo LOADED");
     term.press("Enter");
@@ -364,6 +395,48 @@ fn bash_completes_profile_names_in_a_terminal() {
     });
     assert_eq!(mode(&path), 0o640);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), CREDENTIALS);
+}
+
+/// zsh with the script installed as README says: a file `_fluxloop` in a directory of `$fpath`,
+/// loaded by `compinit` at the first TAB, which must complete too.
+#[test]
+fn zsh_completes_profile_names_in_a_terminal() {
+    let env = TestEnv::without_keychain();
+    if shell("zsh").is_none() {
+        return;
+    }
+    write_credentials(&env.fluxloop_dir());
+    let functions = env.home().join("zfunc");
+    std::fs::create_dir_all(&functions).unwrap();
+    std::fs::write(functions.join("_fluxloop"), script(&env, "zsh")).unwrap();
+    // No startup files (-f): the set-up is typed, as a ~/.zshrc would have it.
+    let term = Terminal::start(&env, "zsh -f -i");
+    term.type_text(&format!(
+        "fpath=({} $fpath); autoload -U compinit; compinit -u -D; PS1='$ '; echo LOADED",
+        functions.display()
+    ));
+    term.press("Enter");
+    term.wait_until("compinit done", |s| {
+        s.lines().any(|l| l == "LOADED") && last_line(s) == "$"
+    });
+
+    // The first TAB loads _fluxloop and lists the candidates under the line.
+    term.type_text("fluxloop auth status --profile ");
+    term.press("Tab");
+    let screen = term.wait_until("the profile names", |s| {
+        s.lines().any(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words == ["default", "staging", "work"]
+        })
+    });
+    assert!(!screen.contains("bad"), "{screen}");
+    term.press("C-u");
+    term.type_text("fluxloop auth status --profile st");
+    term.press("Tab");
+    term.wait_until("`staging` completed", |s| {
+        s.lines()
+            .any(|l| l.trim_end() == "$ fluxloop auth status --profile staging")
+    });
 }
 
 /// fish completes a command line on request (`complete -C`), with the script loaded the way the

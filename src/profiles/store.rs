@@ -384,6 +384,30 @@ mod tests {
     }
 
     #[test]
+    fn peek_names_reads_valid_names_and_creates_nothing() {
+        let (_t, s) = store();
+        assert!(s.peek_names().unwrap().is_empty());
+        assert!(!s.dir.exists(), "a look created the directory");
+        add(&s, "work");
+        add(&s, "default");
+        let mut text = std::fs::read_to_string(s.path()).unwrap();
+        text.push_str("  'not valid!': {}\n");
+        std::fs::write(s.path(), &text).unwrap();
+        assert_eq!(s.peek_names().unwrap(), ["default", "work"]);
+        assert_eq!(std::fs::read_to_string(s.path()).unwrap(), text);
+    }
+
+    #[test]
+    fn peek_names_refuses_a_file_over_the_size_limit() {
+        let (_t, s) = store();
+        add(&s, "default");
+        let mut text = std::fs::read_to_string(s.path()).unwrap();
+        text.push_str(&format!("# {}\n", "x".repeat(MAX_FILE_SIZE as usize)));
+        std::fs::write(s.path(), &text).unwrap();
+        assert!(matches!(s.peek_names(), Err(ProfileError::TooLarge { .. })));
+    }
+
+    #[test]
     fn a_dropped_transaction_writes_nothing_and_releases_the_lock() {
         let (_t, s) = store();
         add(&s, "default");
