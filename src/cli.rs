@@ -1,5 +1,7 @@
 //! Every clap type, and every environment variable name, in one place.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::secrets::StoreKind;
@@ -18,6 +20,10 @@ pub mod env {
     pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
     pub const SSL_CERT_DIR: &str = "SSL_CERT_DIR";
     pub const RUST_LOG: &str = "RUST_LOG";
+    /// Set by the completion scripts (`fluxloop completions`) to the shell's name when they ask
+    /// `fluxloop` for the candidates of the word under the cursor. Our own name, not clap's
+    /// default `COMPLETE`, so that an unrelated `COMPLETE` in the environment changes nothing.
+    pub const COMPLETE: &str = "FLUXLOOP_COMPLETE";
 }
 
 pub const DEFAULT_API_URL: &str = "https://api.fluxloop.ai";
@@ -72,6 +78,41 @@ pub enum Command {
     /// Log in, log out and inspect credentials
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Print a shell completion script (profile names included)
+    #[command(after_help = "Examples:\n  \
+        source <(fluxloop completions bash)     # in ~/.bashrc\n  \
+        fluxloop completions zsh > ~/.zfunc/_fluxloop\n  \
+        fluxloop completions fish > ~/.config/fish/completions/fluxloop.fish")]
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one page per command to a directory
+    #[command(after_help = "Examples:\n  \
+        fluxloop man | man -l -\n  \
+        fluxloop man --out-dir ~/.local/share/man/man1")]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `fluxloop.1` and a page per command (`fluxloop-auth-login.1`, ...) into DIR,
+    /// created if missing, instead of printing the top page
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -157,11 +157,8 @@ impl Settings {
                 .collect()
         });
         let home_chosen = var_os(env::HOME).is_some();
-        let default_home = dirs::home_dir().map(|dir| dir.join(".fluxloop"));
-        let home = match var_os(env::HOME) {
-            Some(dir) => PathBuf::from(dir),
-            None => default_home.clone().ok_or(SettingsError::NoHome)?,
-        };
+        let default_home = default_credentials_dir();
+        let home = credentials_dir()?;
         let keyring_service =
             var(env::KEYRING_SERVICE)?.unwrap_or_else(|| secrets::DEFAULT_SERVICE.to_string());
         let keychain_scope = KeychainScope::new(&keyring_service, &home, default_home.as_deref());
@@ -205,6 +202,18 @@ impl Settings {
             fail_metadata_writes: false,
         }
     }
+}
+
+/// The credentials directory: `FLUXLOOP_HOME`, else `~/.fluxloop`.
+pub fn credentials_dir() -> Result<PathBuf, SettingsError> {
+    match var_os(env::HOME) {
+        Some(dir) => Ok(PathBuf::from(dir)),
+        None => default_credentials_dir().ok_or(SettingsError::NoHome),
+    }
+}
+
+fn default_credentials_dir() -> Option<PathBuf> {
+    dirs::home_dir().map(|dir| dir.join(".fluxloop"))
 }
 
 /// The one rule for fluxloop's environment variables: unset and empty are the same. A value that

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::output::Printer;
@@ -75,6 +75,11 @@ pub fn json_schemas() -> [(&'static str, schemars::Schema); 3] {
 pub fn run() -> ExitCode {
     disable_core_dumps();
     install_panic_hook();
+    match commands::completions::answer_script() {
+        Ok(true) => return ExitCode::SUCCESS,
+        Ok(false) => {}
+        Err(e) => return usage_exit(&e),
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_exit(&e),
@@ -85,14 +90,21 @@ pub fn run() -> ExitCode {
     let document = commands::json::requested(&cli.command);
     // Unknown until the settings are read: a bad `--profile` fails before it is known.
     let mut profile = None;
-    let outcome = Context::from_env(&cli.global).and_then(|ctx| {
-        profile = Some(ctx.profile.to_string());
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| CliError::failure(format!("Could not start the async runtime: {e}")))?;
-        runtime.block_on(commands::run(cli.command, &ctx, &printer))
-    });
+    let outcome = match cli.command {
+        // No settings, credentials or keychain: these work whatever the environment holds.
+        Command::Completions(args) => commands::completions::run(&args, &printer),
+        Command::Man(args) => commands::man::run(&args, &printer),
+        command @ Command::Auth(_) => Context::from_env(&cli.global).and_then(|ctx| {
+            profile = Some(ctx.profile.to_string());
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    CliError::failure(format!("Could not start the async runtime: {e}"))
+                })?;
+            runtime.block_on(commands::run(command, &ctx, &printer))
+        }),
+    };
     let status = match outcome {
         Ok(status) => status,
         Err(e) => {

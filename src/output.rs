@@ -72,6 +72,11 @@ impl Printer {
         self.write_out(&format!("{}\n", line.as_ref()));
     }
 
+    /// Data as it is, without an added newline (a generated script or page), on stdout.
+    pub fn text(&self, text: impl AsRef<str>) {
+        self.write_out(text.as_ref());
+    }
+
     /// A line of information for people, on stderr.
     pub fn info(&self, line: impl AsRef<str>) {
         self.write_err(&format!("{}\n", line.as_ref()));

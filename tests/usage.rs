@@ -52,6 +52,8 @@ fn help_of_every_command() {
     fluxloop_snapshot!("help_auth_status", env, ["auth", "status", "--help"]);
     fluxloop_snapshot!("help_auth_whoami", env, ["auth", "whoami", "--help"]);
     fluxloop_snapshot!("help_auth_migrate", env, ["auth", "migrate", "--help"]);
+    fluxloop_snapshot!("help_completions", env, ["completions", "--help"]);
+    fluxloop_snapshot!("help_man", env, ["man", "--help"]);
     // `-h` is the short form and `help <command>` the clap form of the same thing.
     fluxloop_snapshot!("short_help_auth_status", env, ["auth", "status", "-h"]);
     let long = env.run(&["auth", "login", "--help"]);

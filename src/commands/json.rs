@@ -34,6 +34,7 @@ pub fn requested(command: &Command) -> Option<DocumentKind> {
         Command::Auth(AuthCommand::Login(_) | AuthCommand::Logout(_) | AuthCommand::Migrate(_)) => {
             None
         }
+        Command::Completions(_) | Command::Man(_) => None,
     }
 }
 

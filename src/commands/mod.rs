@@ -3,7 +3,9 @@
 //! [`CliError`]: crate::error::CliError
 
 pub mod auth;
+pub mod completions;
 pub mod json;
+pub mod man;
 
 use crate::cli::Command;
 use crate::context::Context;
@@ -13,5 +15,8 @@ use crate::output::Printer;
 pub async fn run(command: Command, ctx: &Context, p: &Printer) -> CliResult {
     match command {
         Command::Auth(auth) => auth::run(auth, ctx, p).await,
+        // Neither needs the context; `lib.rs::run` calls them without building one.
+        Command::Completions(args) => completions::run(&args, p),
+        Command::Man(args) => man::run(&args, p),
     }
 }

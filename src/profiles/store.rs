@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::model::{CredentialsFile, FORMAT_VERSION};
+use super::model::{CredentialsFile, FORMAT_VERSION, ProfileName};
 use super::secure_fs as secure;
 
 /// Larger files are refused: metadata for hundreds of profiles is a few KiB.
@@ -148,6 +148,34 @@ impl ProfileStore {
             })?;
         loaded.file = parse(&text, &path)?;
         Ok(loaded)
+    }
+
+    /// The valid profile names in the file, for shell completion: a look only, so nothing is
+    /// tightened or created and no lock is taken (the permission checks of [`Self::load`] are
+    /// left to the command that uses the profile). A missing file has no names.
+    pub fn peek_names(&self) -> Result<Vec<String>> {
+        let path = self.path();
+        let Some(file) = secure::open_existing(&path)? else {
+            return Ok(Vec::new());
+        };
+        let mut text = zeroize::Zeroizing::new(String::new());
+        // One byte over the limit is enough to know the file is too large.
+        file.take(MAX_FILE_SIZE + 1)
+            .read_to_string(&mut text)
+            .map_err(|source| ProfileError::Read {
+                path: path.clone(),
+                source,
+            })?;
+        if text.len() as u64 > MAX_FILE_SIZE {
+            return Err(ProfileError::TooLarge { path });
+        }
+        let file = parse(&text, &path)?;
+        // Only names fluxloop accepts reach the shell's command line.
+        Ok(file
+            .names()
+            .into_iter()
+            .filter(|name| ProfileName::parse(name).is_ok())
+            .collect())
     }
 
     /// Takes the exclusive lock (waiting up to [`LOCK_WAIT`] for another fluxloop), then reads
@@ -353,6 +381,30 @@ mod tests {
             },
         );
         tx.commit().unwrap();
+    }
+
+    #[test]
+    fn peek_names_reads_valid_names_and_creates_nothing() {
+        let (_t, s) = store();
+        assert!(s.peek_names().unwrap().is_empty());
+        assert!(!s.dir.exists(), "a look created the directory");
+        add(&s, "work");
+        add(&s, "default");
+        let mut text = std::fs::read_to_string(s.path()).unwrap();
+        text.push_str("  'not valid!': {}\n");
+        std::fs::write(s.path(), &text).unwrap();
+        assert_eq!(s.peek_names().unwrap(), ["default", "work"]);
+        assert_eq!(std::fs::read_to_string(s.path()).unwrap(), text);
+    }
+
+    #[test]
+    fn peek_names_refuses_a_file_over_the_size_limit() {
+        let (_t, s) = store();
+        add(&s, "default");
+        let mut text = std::fs::read_to_string(s.path()).unwrap();
+        text.push_str(&format!("# {}\n", "x".repeat(MAX_FILE_SIZE as usize)));
+        std::fs::write(s.path(), &text).unwrap();
+        assert!(matches!(s.peek_names(), Err(ProfileError::TooLarge { .. })));
     }
 
     #[test]
