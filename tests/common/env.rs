@@ -462,7 +462,7 @@ impl TestEnv {
     /// For `auth token`: stdout is empty or exactly one known key and `\n`; stderr shows no
     /// piece of any key.
     #[track_caller]
-    fn assert_stdout_is_at_most_one_key(&self, run: &Run) {
+    pub fn assert_stdout_is_at_most_one_key(&self, run: &Run) {
         let keys = self.known_keys();
         let stdout_ok = run.stdout.is_empty()
             || run
