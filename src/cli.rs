@@ -102,7 +102,7 @@ pub enum AuthCommand {
     #[command(after_help = "Examples:\n  \
         FLUXLOOP_API_KEY=$(fluxloop auth token) pytest\n  \
         FLUXLOOP_API_KEY=$(fluxloop auth token --profile work) npm test\n  \
-        fluxloop auth token | pbcopy")]
+        fluxloop auth token --force      # at a terminal, on purpose")]
     Token(TokenArgs),
     /// List the profiles on this machine, and which one is active
     List(ListArgs),

@@ -43,6 +43,28 @@ fn profile_flag_selects_the_key() {
 }
 
 #[test]
+fn a_key_expired_by_the_metadata_is_printed_with_a_warning() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    let text = env.credentials().unwrap();
+    let expires = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("expires:"))
+        .expect("login records the expiry")
+        .to_owned();
+    // At midnight UTC as many days ago as the EXPIRED fixture, so the snapshot's date filter
+    // applies and the day count stays the same every day.
+    let day = chrono::Utc::now().date_naive() - chrono::Days::new(keys::EXPIRED_DAYS_AGO as u64);
+    let past = format!("    expires: {}T00:00:00Z", day.format("%Y-%m-%d"));
+    std::fs::write(env.credentials_path(), text.replace(&expires, &past)).unwrap();
+    let run = env.run_expecting_key_on_stdout(&["auth", "token"], &[]);
+    run.assert_ok();
+    assert_eq!(run.stdout, format!("{}\n", keys::VALID));
+    hide_in_snapshots(&env, keys::VALID);
+    assert_run_snapshot!(env, run);
+}
+
+#[test]
 fn not_logged_in_is_exit_3_with_nothing_on_stdout() {
     let env = TestEnv::new();
     let run = fluxloop_snapshot!(env, ["auth", "token"]);

@@ -1,11 +1,13 @@
 //! `fluxloop auth token`: the key on stdout, for `FLUXLOOP_API_KEY=$(fluxloop auth token) tool`.
 //! The only command that prints a key. No network call.
 
-use super::{load_profiles, resolve_key, warn_expiry};
+use chrono::{DateTime, Utc};
+
+use super::{load_profiles, login_command, resolve_key, warn_expiry};
 use crate::cli::{TokenArgs, env};
 use crate::context::Context;
-use crate::error::{CliError, CliResult, ExitStatus};
-use crate::output::Printer;
+use crate::error::{CliError, CliResult, ExitStatus, KEYS_PAGE};
+use crate::output::{self, Printer};
 use crate::secrets::KeySource;
 
 pub fn run(args: &TokenArgs, ctx: &Context, p: &Printer) -> CliResult {
@@ -22,10 +24,24 @@ pub fn run(args: &TokenArgs, ctx: &Context, p: &Printer) -> CliResult {
             env::API_KEY,
             ctx.profile
         ),
-        _ => warn_expiry(p, resolved.used(ctx).expires),
+        _ => warn_if_expired(ctx, p, resolved.used(ctx).expires),
     }
     p.api_key(&resolved.key);
     Ok(ExitStatus::Success)
+}
+
+/// Printed all the same: the metadata may be stale, and the tool that gets the key says what the
+/// platform thinks. Warned within 14 days, and once expired.
+fn warn_if_expired(ctx: &Context, p: &Printer, expires: Option<DateTime<Utc>>) {
+    let now = Utc::now();
+    match expires {
+        Some(at) if at <= now => p.warn(format!(
+            "this API key expired {}, as recorded at login; create a new one at {KEYS_PAGE} and run `{}`",
+            output::expiry_text(Some(at), now),
+            login_command(ctx)
+        )),
+        _ => warn_expiry(p, expires),
+    }
 }
 
 fn refuse_terminal() -> CliError {
