@@ -198,6 +198,26 @@ fn a_legacy_plaintext_key_is_listed_as_legacy() {
     assert_eq!(doc["profiles"][0]["expiry"], "unknown");
 }
 
+#[test]
+fn control_characters_in_the_file_are_shown_not_obeyed() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    let text = env.credentials().unwrap();
+    let text = text.replace(
+        "account: john@example.com",
+        "account: \"john\\e[2J\\a@example.com\"",
+    );
+    std::fs::write(env.credentials_path(), text).unwrap();
+    let run = fluxloop_snapshot!(env, ["auth", "list"]);
+    run.assert_ok();
+    assert!(!run.stdout.contains('\x1b'), "{:?}", run.stdout);
+    assert!(
+        run.stdout.contains(r"john\u{1b}[2J\u{7}@example.com"),
+        "{}",
+        run.stdout
+    );
+}
+
 /// The credentials file's YAML without profile `name`'s block (two-space indented, as written).
 fn remove_profile(text: &str, name: &str) -> String {
     let mut out = String::new();

@@ -14,6 +14,7 @@ use crate::error::{CliError, CliResult, ExitStatus};
 use crate::output::{self, Printer, bold};
 use crate::profiles::{CredentialsFile, Expiry, Profile};
 use crate::secrets::StoreKind;
+use crate::{api, keys};
 
 pub fn run(args: &ListArgs, ctx: &Context, p: &Printer) -> CliResult {
     let file = load_profiles(ctx, p)?;
@@ -164,6 +165,13 @@ fn table(p: &Printer, doc: &ListDocument<'_>) {
             stored,
             row.api_url.into(),
         ]);
+    }
+    // The file is the user's, but hand-editable: what it says reaches the terminal only with
+    // its control characters made visible, and anything shaped like a key masked.
+    for line in lines.iter_mut().skip(1) {
+        for cell in line.iter_mut() {
+            *cell = keys::redact(&api::neutralise_controls(cell));
+        }
     }
     let mut widths = [0usize; 7];
     for line in &lines {
