@@ -28,6 +28,9 @@ pub mod env {
 
 pub const DEFAULT_API_URL: &str = "https://api.fluxloop.ai";
 
+/// The clap id of the global `--profile` option, for completers and argument groups.
+pub const PROFILE_ARG: &str = "profile";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "fluxloop",
@@ -48,7 +51,10 @@ pub struct Cli {
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Profile to use [env: FLUXLOOP_PROFILE] [default: default]
-    #[arg(long, global = true, value_name = "NAME")]
+    // The one definition of `--profile`, global so that every command shares it: a dynamic
+    // completer of profile names (clap_complete's `ArgValueCompleter`, listing
+    // `CredentialsFile::names()`) is attached here once, by id `PROFILE_ARG`.
+    #[arg(id = PROFILE_ARG, long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
 
     /// FluxLoop API base URL [env: FLUXLOOP_API_URL] [default: https://api.fluxloop.ai, or the URL
@@ -133,6 +139,14 @@ pub enum AuthCommand {
     Whoami(WhoamiArgs),
     /// Move plaintext keys from the credentials file into the OS keychain
     Migrate(MigrateArgs),
+    /// Print the profile's API key on stdout, for other tools
+    #[command(after_help = "Examples:\n  \
+        FLUXLOOP_API_KEY=$(fluxloop auth token) pytest\n  \
+        FLUXLOOP_API_KEY=$(fluxloop auth token --profile work) npm test\n  \
+        fluxloop auth token --force      # at a terminal, on purpose")]
+    Token(TokenArgs),
+    /// List the profiles on this machine, and which one is active
+    List(ListArgs),
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +203,25 @@ pub struct WhoamiArgs {
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Print the key even when stdout is a terminal (it stays in the scrollback)
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print a JSON document (schema in docs/schema/list.schema.json) instead of a table
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also ask the keychain which profiles have an entry, and flag entries without a profile
+    /// and profiles without an entry
+    #[arg(long)]
+    pub check: bool,
+}
 
 #[cfg(test)]
 mod tests {

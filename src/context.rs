@@ -28,6 +28,28 @@ pub enum SettingsError {
 use crate::profiles::{Profile, ProfileName, ProfileStore};
 use crate::secrets::{self, Keychain, KeychainScope, KeyringStore, StoreKind};
 
+/// Which rule chose the profile in use, first to last. `status`, `list` and `-v` say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileOrigin {
+    /// `--profile`.
+    Flag,
+    /// `FLUXLOOP_PROFILE`.
+    Env,
+    /// Neither: the profile named `default`.
+    Default,
+}
+
+impl ProfileOrigin {
+    /// Stable identifier for JSON output.
+    pub fn id(self) -> &'static str {
+        match self {
+            ProfileOrigin::Flag => "flag",
+            ProfileOrigin::Env => "env",
+            ProfileOrigin::Default => "default",
+        }
+    }
+}
+
 /// The default budget for one command's conversation with the platform.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -35,8 +57,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct Settings {
     pub profile: ProfileName,
-    /// The profile was named with `--profile` (not only `FLUXLOOP_PROFILE`).
-    pub profile_flag: bool,
+    /// Why `profile` is the one in use.
+    pub profile_origin: ProfileOrigin,
     /// `--api-url` or `FLUXLOOP_API_URL`, validated.
     pub api_url_override: Option<Url>,
     /// `FLUXLOOP_STORAGE`: where `login` saves a key when `--storage` is not given.
@@ -56,7 +78,7 @@ pub struct Settings {
 
 pub struct Context {
     pub profile: ProfileName,
-    pub profile_flag: bool,
+    pub profile_origin: ProfileOrigin,
     pub api_url_override: Option<Url>,
     pub storage: Option<StoreKind>,
     pub http: ClientOptions,
@@ -88,7 +110,7 @@ impl Context {
     pub fn new(settings: Settings, profiles: ProfileStore, keychain: Keychain) -> Self {
         Self {
             profile: settings.profile,
-            profile_flag: settings.profile_flag,
+            profile_origin: settings.profile_origin,
             api_url_override: settings.api_url_override,
             storage: settings.storage,
             http: settings.http,
@@ -123,9 +145,10 @@ impl Settings {
     /// Reads the flags and every environment variable fluxloop knows, validating each.
     pub fn from_env(global: &GlobalArgs) -> CliResult<Self> {
         let env_profile = var(env::PROFILE)?;
-        let profile = match global.profile.as_deref().or(env_profile.as_deref()) {
-            Some(name) => ProfileName::parse(name)?,
-            None => ProfileName::default_profile(),
+        let (profile, profile_origin) = match (global.profile.as_deref(), env_profile.as_deref()) {
+            (Some(name), _) => (ProfileName::parse(name)?, ProfileOrigin::Flag),
+            (None, Some(name)) => (ProfileName::parse(name)?, ProfileOrigin::Env),
+            (None, None) => (ProfileName::default_profile(), ProfileOrigin::Default),
         };
         let api_url_override = match global.api_url.clone().or(var(env::API_URL)?) {
             Some(text) => Some(api::parse_base_url(&text)?),
@@ -164,7 +187,7 @@ impl Settings {
         let keychain_scope = KeychainScope::new(&keyring_service, &home, default_home.as_deref());
         Ok(Self {
             profile,
-            profile_flag: global.profile.is_some(),
+            profile_origin,
             api_url_override,
             storage,
             http: ClientOptions {
@@ -187,7 +210,7 @@ impl Settings {
     pub fn for_test(home: PathBuf, api_url: &str) -> Self {
         Self {
             profile: ProfileName::default_profile(),
-            profile_flag: false,
+            profile_origin: ProfileOrigin::Default,
             api_url_override: Some(api::parse_base_url(api_url).unwrap()),
             storage: None,
             http: ClientOptions {

@@ -35,12 +35,18 @@ pub struct Printer {
     out: RefCell<Box<dyn Write>>,
     err: RefCell<Box<dyn Write>>,
     out_error: RefCell<Option<std::io::Error>>,
+    /// Stdout is a terminal, where a printed key would stay in the scrollback.
+    out_is_terminal: bool,
 }
 
 impl Printer {
     /// The process's stdout and stderr, with anstream's colour decisions.
     pub fn stdio() -> Self {
-        Self::new(Box::new(anstream::stdout()), Box::new(anstream::stderr()))
+        use std::io::IsTerminal;
+        Self {
+            out_is_terminal: std::io::stdout().is_terminal(),
+            ..Self::new(Box::new(anstream::stdout()), Box::new(anstream::stderr()))
+        }
     }
 
     /// Output into any writers (colour codes are written as they are).
@@ -49,7 +55,21 @@ impl Printer {
             out: RefCell::new(out),
             err: RefCell::new(err),
             out_error: RefCell::new(None),
+            out_is_terminal: false,
         }
+    }
+
+    pub fn stdout_is_terminal(&self) -> bool {
+        self.out_is_terminal
+    }
+
+    /// The API key and a newline on stdout. `auth token` is the only caller: no other command
+    /// ever prints a key.
+    pub fn api_key(&self, key: &secrecy::SecretString) {
+        use secrecy::ExposeSecret;
+        // One write, so a reader never sees the key without its newline; the buffer is wiped.
+        let line = zeroize::Zeroizing::new(format!("{}\n", key.expose_secret()));
+        self.write_out(&line);
     }
 
     fn write_out(&self, text: &str) {

@@ -158,6 +158,8 @@ fn docs_cli_md_names_every_command_and_option() {
             "fluxloop auth status",
             "fluxloop auth whoami",
             "fluxloop auth migrate",
+            "fluxloop auth token",
+            "fluxloop auth list",
             "fluxloop completions",
             "fluxloop man",
         ]

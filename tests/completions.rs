@@ -474,7 +474,7 @@ fn fish_completes_profile_names() {
 }
 
 /// The pages `fluxloop man --out-dir` writes, one per command, named as `man` looks them up.
-const PAGES: [&str; 9] = [
+const PAGES: [&str; 11] = [
     "fluxloop.1",
     "fluxloop-auth.1",
     "fluxloop-auth-login.1",
@@ -482,6 +482,8 @@ const PAGES: [&str; 9] = [
     "fluxloop-auth-status.1",
     "fluxloop-auth-whoami.1",
     "fluxloop-auth-migrate.1",
+    "fluxloop-auth-token.1",
+    "fluxloop-auth-list.1",
     "fluxloop-completions.1",
     "fluxloop-man.1",
 ];

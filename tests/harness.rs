@@ -194,3 +194,45 @@ fn filters_replace_the_variable_parts_exactly() {
          [TODAY+84d] 2024-01-16\n--- stderr\n"
     );
 }
+
+/// The one exception to the output check, for `auth token`, still fires on anything but the
+/// whole key on stdout, and on any piece of a key on stderr.
+#[test]
+fn the_token_check_allows_only_exactly_one_key_on_stdout() {
+    let env = TestEnv::without_keychain();
+    let check = |run: &Run| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            env.assert_stdout_is_at_most_one_key(run)
+        }))
+        .is_ok()
+    };
+    assert!(check(&run_with(&format!("{}\n", keys::VALID), "")));
+    assert!(check(&run_with("", "Error: not logged in\n")));
+    for (stdout, stderr) in [
+        // Not the whole key, or more than the key, or no newline.
+        (piece_of_valid().to_owned(), String::new()),
+        (format!("key: {}\n", keys::VALID), String::new()),
+        (format!("{}\n{}\n", keys::VALID, keys::VALID), String::new()),
+        (keys::VALID.to_owned(), String::new()),
+        // The key is fine on stdout, never on stderr.
+        (
+            format!("{}\n", keys::VALID),
+            format!("using {}\n", piece_of_valid()),
+        ),
+    ] {
+        assert!(
+            !check(&run_with(&stdout, &stderr)),
+            "passed: stdout {:?} stderr {:?}",
+            leak::redacted(&env.known_keys(), &stdout),
+            leak::redacted(&env.known_keys(), &stderr)
+        );
+    }
+}
+
+/// Only `auth token` may be run with the exception.
+#[test]
+#[should_panic(expected = "only `fluxloop auth token` may print a key")]
+fn only_auth_token_may_print_a_key() {
+    let env = TestEnv::without_keychain();
+    env.run_expecting_key_on_stdout(&["auth", "status"], &[]);
+}

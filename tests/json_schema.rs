@@ -193,4 +193,29 @@ fn published_schemas_reject_what_the_documents_must_not_be() {
     for bad in [bad_date, version_2, negative] {
         assert!(!Schema::Whoami.violations(&bad).is_empty(), "{bad:#}");
     }
+
+    let list = json!({
+        "schema_version": 1,
+        "profiles": [ {
+            "name": "default", "active": true, "account": "a@example.com", "environment": "dev",
+            "expiry": "date", "expires_at": "2024-04-15T23:59:59Z", "days_remaining": 84,
+            "storage": "keychain", "api_url": "https://api.fluxloop.ai", "keychain_entry": null,
+        } ],
+        "active": { "name": "default", "reason": "default", "exists": true },
+        "environment_key": false,
+        "check": null,
+    });
+    Schema::List.assert_valid(&list);
+    let mut bad_storage = list.clone();
+    bad_storage["profiles"][0]["storage"] = json!("vault");
+    let mut bad_reason = list.clone();
+    bad_reason["active"]["reason"] = json!("because");
+    let mut no_url = list.clone();
+    no_url["profiles"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("api_url");
+    for bad in [bad_storage, bad_reason, no_url] {
+        assert!(!Schema::List.violations(&bad).is_empty(), "{bad:#}");
+    }
 }

@@ -7,5 +7,6 @@ mod types;
 pub(crate) use client::{ApiClient, ApiError, ClientOptions, Revocation, parse_base_url};
 // For the fuzz targets: the decoding and header parsing applied to what a server sends.
 pub use client::{decode, parse_retry_after};
+pub use text::neutralise_controls;
 pub use types::{Account, KeyDetails, KeyInfo, Organization, Plan, Project, Scopes, Usage, Whoami};
 pub use types::{ErrorBody, ErrorDetails};

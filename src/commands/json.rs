@@ -24,6 +24,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub enum DocumentKind {
     Status,
     Whoami,
+    List,
 }
 
 /// Which document the command prints, if it was asked for one (`--json`).
@@ -31,9 +32,13 @@ pub fn requested(command: &Command) -> Option<DocumentKind> {
     match command {
         Command::Auth(AuthCommand::Status(args)) => args.json.then_some(DocumentKind::Status),
         Command::Auth(AuthCommand::Whoami(args)) => args.json.then_some(DocumentKind::Whoami),
-        Command::Auth(AuthCommand::Login(_) | AuthCommand::Logout(_) | AuthCommand::Migrate(_)) => {
-            None
-        }
+        Command::Auth(AuthCommand::List(args)) => args.json.then_some(DocumentKind::List),
+        Command::Auth(
+            AuthCommand::Login(_)
+            | AuthCommand::Logout(_)
+            | AuthCommand::Migrate(_)
+            | AuthCommand::Token(_),
+        ) => None,
         Command::Completions(_) | Command::Man(_) => None,
     }
 }
@@ -149,6 +154,72 @@ pub struct Plan<'a> {
 pub struct Usage {
     pub runs_this_month: u64,
     pub period_start: Option<DateTime<Utc>>,
+}
+
+/// `fluxloop auth list --json`: the profiles as the credentials file describes them. No key, and
+/// no keychain read unless `--check`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(title = "fluxloop auth list --json")]
+pub struct ListDocument<'a> {
+    #[schemars(extend("const" = SCHEMA_VERSION))]
+    pub schema_version: u32,
+    /// Sorted by name; empty when nobody has logged in.
+    pub profiles: Vec<ListedProfile<'a>>,
+    pub active: ActiveProfile<'a>,
+    /// `FLUXLOOP_API_KEY` is set: commands use that key, not the active profile's.
+    pub environment_key: bool,
+    /// What the keychain holds (`--check`); `null` without `--check`.
+    pub check: Option<KeychainCheck<'a>>,
+}
+
+/// One profile of the credentials file.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListedProfile<'a> {
+    pub name: &'a str,
+    /// The profile in use (see `active`).
+    pub active: bool,
+    /// The account's email, as last seen at login; `null` if unknown (a legacy profile).
+    pub account: Option<&'a str>,
+    /// The key's environment (`dev`, `prod`, ...), as last seen at login.
+    pub environment: Option<&'a str>,
+    /// `date`: the key expires at `expires_at`; `never`; `unknown` (not recorded).
+    #[schemars(extend("enum" = ["date", "never", "unknown"]))]
+    pub expiry: &'static str,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Whole days until `expires_at`, rounded down, negative once expired; `null` unless
+    /// `expiry` is `date`.
+    pub days_remaining: Option<i64>,
+    /// Where the key is kept: the OS keychain, the credentials file (`--storage file`), or the
+    /// credentials file's plaintext `api_key:` of an earlier release (`legacy`).
+    #[schemars(extend("enum" = ["keychain", "file", "legacy"]))]
+    pub storage: &'static str,
+    /// The platform the profile's key is for: the URL saved at login, else the default.
+    pub api_url: &'a str,
+    /// The keychain has an entry for this profile (`--check`); `null` without `--check`.
+    pub keychain_entry: Option<bool>,
+}
+
+/// The profile commands use, and which rule chose it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ActiveProfile<'a> {
+    pub name: &'a str,
+    /// `flag`: `--profile`; `env`: `FLUXLOOP_PROFILE`; `default`: neither, so `default`.
+    #[schemars(extend("enum" = ["flag", "env", "default"]))]
+    pub reason: &'static str,
+    /// The credentials file has this profile.
+    pub exists: bool,
+}
+
+/// What `--check` found in the keychain.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct KeychainCheck<'a> {
+    #[schemars(extend("enum" = keychain_ids()))]
+    pub backend: &'static str,
+    /// Keychain entries of ours with no profile in the credentials file (orphaned entries;
+    /// `fluxloop auth logout --all` removes them).
+    pub entries_without_profile: Vec<&'a str>,
+    /// Profiles whose key should be in the keychain but is not (they cannot authenticate).
+    pub profiles_without_entry: Vec<&'a str>,
 }
 
 /// What every `--json` command prints on stdout when it fails (exit code 1 to 6), while the
@@ -305,14 +376,19 @@ fn key_source_ids() -> Vec<&'static str> {
 }
 
 /// The OS keychains; not the in-memory store, which only unit tests use.
-fn backend_ids() -> Vec<Option<&'static str>> {
-    let mut ids: Vec<Option<&str>> = [
+fn keychain_ids() -> Vec<&'static str> {
+    [
         Backend::SecretService,
         Backend::MacosKeychain,
         Backend::WindowsCredentialManager,
     ]
-    .map(|b| Some(b.id()))
-    .into();
+    .map(Backend::id)
+    .into()
+}
+
+/// [`keychain_ids`], or `null`.
+fn backend_ids() -> Vec<Option<&'static str>> {
+    let mut ids: Vec<Option<&str>> = keychain_ids().into_iter().map(Some).collect();
     ids.push(None);
     ids
 }
@@ -322,10 +398,11 @@ fn always_false(_: &mut SchemaGenerator) -> Schema {
 }
 
 /// The published schemas: file name under docs/schema/, and the schema.
-pub fn schemas() -> [(&'static str, Schema); 3] {
+pub fn schemas() -> [(&'static str, Schema); 4] {
     [
         ("status.schema.json", schema_for::<StatusDocument>()),
         ("whoami.schema.json", schema_for::<WhoamiDocument>()),
+        ("list.schema.json", schema_for::<ListDocument>()),
         ("error.schema.json", schema_for::<ErrorDocument>()),
     ]
 }

@@ -65,8 +65,9 @@ impl CliError {
         self
     }
 
-    /// For commands that change or remove what is stored (`logout`, `migrate`, `login`): the
-    /// keychain error's "set FLUXLOOP_API_KEY instead" does nothing for them.
+    /// For commands that change, remove or inspect what is stored (`logout`, `migrate`,
+    /// `login`, `list --check`, `token`): the keychain error's "set FLUXLOOP_API_KEY instead"
+    /// does nothing for them.
     pub fn for_store_change(mut self) -> Self {
         self.hints
             .retain(|h| !h.starts_with("Or skip the keychain"));

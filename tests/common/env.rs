@@ -340,6 +340,31 @@ impl TestEnv {
     /// output for leaks of every known key, including the ones in its args, environment and
     /// stdin.
     pub fn run_cmd(&self, cmd: &mut Command, stdin: Option<&str>) -> Run {
+        self.run_checked(cmd, stdin, KeyOnStdout::Never)
+    }
+
+    /// Runs `fluxloop auth token <args>`, the one command whose stdout is a key: its stdout may
+    /// be exactly one known key and a newline (or nothing), and its stderr is checked for leaks
+    /// like any run's. Any other command fails the test.
+    pub fn run_expecting_key_on_stdout(&self, args: &[&str], envs: &[(&str, &str)]) -> Run {
+        assert!(
+            args.windows(2).any(|w| w == ["auth", "token"]),
+            "only `fluxloop auth token` may print a key, not {args:?}"
+        );
+        let mut cmd = self.cmd();
+        cmd.args(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        self.run_checked(&mut cmd, None, KeyOnStdout::WholeStdout)
+    }
+
+    fn run_checked(
+        &self,
+        cmd: &mut Command,
+        stdin: Option<&str>,
+        key_on_stdout: KeyOnStdout,
+    ) -> Run {
         self.learn_keys_of(cmd, stdin);
         let done = run_with_timeout(cmd, stdin.map(str::as_bytes), RUN_TIMEOUT);
         let timed_out = done.timed_out();
@@ -354,7 +379,10 @@ impl TestEnv {
             stderr: done.stderr,
             elapsed: done.elapsed,
         };
-        self.assert_no_leak(&run);
+        match key_on_stdout {
+            KeyOnStdout::Never => self.assert_no_leak(&run),
+            KeyOnStdout::WholeStdout => self.assert_stdout_is_at_most_one_key(&run),
+        }
         tally(&run, self.known_keys().len());
         assert!(
             !timed_out,
@@ -429,6 +457,24 @@ impl TestEnv {
                 leak::redacted(&keys, &run.whole_output())
             );
         }
+    }
+
+    /// For `auth token`: stdout is empty or exactly one known key and `\n`; stderr shows no
+    /// piece of any key.
+    #[track_caller]
+    pub fn assert_stdout_is_at_most_one_key(&self, run: &Run) {
+        let keys = self.known_keys();
+        let stdout_ok = run.stdout.is_empty()
+            || run
+                .stdout
+                .strip_suffix('\n')
+                .is_some_and(|line| keys.iter().any(|k| k.key == line));
+        assert!(
+            stdout_ok,
+            "stdout of `auth token` is not exactly one known key and a newline:\n{}",
+            leak::redacted(&keys, &run.stdout)
+        );
+        self.assert_no_leak_in_text("stderr", &run.stderr);
     }
 
     /// The same check for output that did not come through [`TestEnv::run_cmd`] (a terminal
@@ -725,6 +771,14 @@ impl Drop for TestEnv {
     }
 }
 
+/// Whether a run's stdout may hold a key: never, except for `auth token`
+/// ([`TestEnv::run_expecting_key_on_stdout`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyOnStdout {
+    Never,
+    WholeStdout,
+}
+
 /// Days from today of the expiry dates the stand-in's fixtures report.
 const FIXTURE_DAY_OFFSETS: [i64; 5] = [
     keys::VALID_DAYS_REMAINING,
@@ -801,7 +855,15 @@ fn tally(run: &Run, keys: usize) {
         .filter(|a| {
             matches!(
                 *a,
-                "auth" | "login" | "logout" | "status" | "whoami" | "migrate" | "help"
+                "auth"
+                    | "login"
+                    | "logout"
+                    | "status"
+                    | "whoami"
+                    | "migrate"
+                    | "token"
+                    | "list"
+                    | "help"
             ) || a.starts_with("--")
         })
         .collect();

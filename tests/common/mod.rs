@@ -10,6 +10,7 @@ pub mod env;
 pub mod leak;
 pub mod schema;
 pub mod secret_service;
+pub mod terminal;
 
 /// Snapshots a whole [`env::Run`] (exit status, stdout, stderr; filtered by
 /// [`env::TestEnv::filters`]) in tests/snapshots/<test file>__<test name>.snap, or
@@ -98,3 +99,14 @@ macro_rules! assert_runs_snapshot {
     }};
 }
 pub(crate) use assert_runs_snapshot;
+
+/// Snapshots a screen from [`terminal::screen_text`], filtered like every run of the test's environment;
+/// `what` says which moment it is.
+macro_rules! assert_screen_snapshot {
+    ($name:literal, $env:expr, $text:expr, $what:expr $(,)?) => {{
+        let text = $text;
+        $env.transcript_settings($what)
+            .bind(|| ::insta::assert_snapshot!($name, text));
+    }};
+}
+pub(crate) use assert_screen_snapshot;

@@ -17,6 +17,8 @@ pub enum Schema {
     Status,
     /// `whoami --json` when the request succeeds.
     Whoami,
+    /// `list --json`.
+    List,
     /// Any `--json` command that fails.
     Error,
 }
@@ -26,6 +28,7 @@ impl Schema {
         match self {
             Schema::Status => "status.schema.json",
             Schema::Whoami => "whoami.schema.json",
+            Schema::List => "list.schema.json",
             Schema::Error => "error.schema.json",
         }
     }

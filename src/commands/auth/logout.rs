@@ -5,14 +5,14 @@ use secrecy::SecretString;
 use super::{count, load_profiles, stored_key};
 use crate::api::Revocation;
 use crate::cli::{LogoutArgs, env};
-use crate::context::Context;
+use crate::context::{Context, ProfileOrigin};
 use crate::error::{CliError, CliResult, ExitStatus, KEYS_PAGE, KeyUsed};
 use crate::output::{Printer, green};
 use crate::profiles::{CredentialsFile, Profile};
 use crate::secrets::{KeySource, Purge, StoreKind};
 
 pub async fn run(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult {
-    if args.all && ctx.profile_flag {
+    if args.all && ctx.profile_origin == ProfileOrigin::Flag {
         return Err(
             CliError::usage("--all removes every profile; it takes no --profile").hint(format!(
                 "Run `fluxloop auth logout --profile {}` to log out of that profile only",
@@ -56,7 +56,7 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         match stored_key(ctx, name, profile.as_ref())? {
             Some((key, source)) => {
                 // The retry hint names the profile the way the user did.
-                let scope = if ctx.profile_flag {
+                let scope = if ctx.profile_origin == ProfileOrigin::Flag {
                     format!(" --profile {name}")
                 } else {
                     String::new()

@@ -1,9 +1,11 @@
 //! `fluxloop auth ...`: orchestration and output only; the work is in api/, secrets/, profiles/.
 
+mod list;
 mod login;
 mod logout;
 mod migrate;
 mod status;
+mod token;
 mod whoami;
 
 #[cfg(test)]
@@ -30,6 +32,8 @@ pub async fn run(command: AuthCommand, ctx: &Context, p: &Printer) -> CliResult 
         AuthCommand::Status(args) => status::run(&args, ctx, p).await,
         AuthCommand::Whoami(args) => whoami::run(&args, ctx, p).await,
         AuthCommand::Migrate(args) => migrate::run(&args, ctx, p),
+        AuthCommand::Token(args) => token::run(&args, ctx, p),
+        AuthCommand::List(args) => list::run(&args, ctx, p),
     }
 }
 

@@ -1,0 +1,243 @@
+//! `fluxloop auth list`: every profile from the credentials file's metadata, and which one is
+//! active and why. No network call and no keychain read, except `--check`, which asks the
+//! keychain which profiles have an entry.
+
+use chrono::{DateTime, Utc};
+
+use super::load_profiles;
+use crate::cli::{DEFAULT_API_URL, ListArgs, env};
+use crate::commands::json::{
+    ActiveProfile, KeychainCheck, ListDocument, ListedProfile, SCHEMA_VERSION,
+};
+use crate::context::{Context, ProfileOrigin};
+use crate::error::{CliError, CliResult, ExitStatus};
+use crate::output::{self, Printer, bold};
+use crate::profiles::{CredentialsFile, Expiry, Profile};
+use crate::secrets::StoreKind;
+use crate::{api, keys};
+
+pub fn run(args: &ListArgs, ctx: &Context, p: &Printer) -> CliResult {
+    let file = load_profiles(ctx, p)?;
+    let rows = rows(&file);
+    // The only keychain call, and only when asked: listing never unlocks anything.
+    let entries = if args.check {
+        Some(
+            ctx.keychain
+                .list()
+                .map_err(|e| CliError::from(e).for_store_change())?,
+        )
+    } else {
+        None
+    };
+    let doc = document(ctx, &rows, entries.as_deref(), Utc::now());
+    if args.json {
+        p.json(&doc);
+    } else {
+        report(ctx, p, &doc);
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// A profile of the file, by name (the legacy top-level key included, as `default`).
+fn rows(file: &CredentialsFile) -> Vec<(String, Profile)> {
+    let mut names = file.names();
+    names.sort();
+    names
+        .into_iter()
+        .filter_map(|name| file.profile(&name).map(|profile| (name, profile)))
+        .collect()
+}
+
+fn storage_id(profile: &Profile) -> &'static str {
+    if profile.is_legacy_plaintext() {
+        "legacy"
+    } else {
+        profile.store().id()
+    }
+}
+
+fn document<'a>(
+    ctx: &'a Context,
+    rows: &'a [(String, Profile)],
+    entries: Option<&'a [String]>,
+    now: DateTime<Utc>,
+) -> ListDocument<'a> {
+    let active = ctx.profile.as_str();
+    let profiles = rows
+        .iter()
+        .map(|(name, profile)| {
+            let (expiry, expires_at) = match profile.expires {
+                Some(Expiry::At(at)) => ("date", Some(at)),
+                Some(Expiry::Never) => ("never", None),
+                None => ("unknown", None),
+            };
+            ListedProfile {
+                name,
+                active: name == active,
+                account: profile.account.as_deref(),
+                environment: profile.environment.as_deref(),
+                expiry,
+                expires_at,
+                days_remaining: expires_at.map(|at| output::days_until(at, now)),
+                storage: storage_id(profile),
+                api_url: profile.api_url.as_deref().unwrap_or(DEFAULT_API_URL),
+                keychain_entry: entries.map(|e| e.contains(name)),
+            }
+        })
+        .collect();
+    let check = entries.map(|entries| KeychainCheck {
+        backend: ctx.keychain.backend().id(),
+        entries_without_profile: entries
+            .iter()
+            .filter(|e| !rows.iter().any(|(name, _)| name == *e))
+            .map(String::as_str)
+            .collect(),
+        profiles_without_entry: rows
+            .iter()
+            .filter(|(name, profile)| {
+                profile.store() == StoreKind::Keychain && !entries.contains(name)
+            })
+            .map(|(name, _)| name.as_str())
+            .collect(),
+    });
+    ListDocument {
+        schema_version: SCHEMA_VERSION,
+        profiles,
+        active: ActiveProfile {
+            name: active,
+            reason: ctx.profile_origin.id(),
+            exists: rows.iter().any(|(name, _)| name == active),
+        },
+        environment_key: ctx.env_key.is_some(),
+        check,
+    }
+}
+
+fn report(ctx: &Context, p: &Printer, doc: &ListDocument<'_>) {
+    if doc.profiles.is_empty() {
+        p.info(format!(
+            "No profiles on this machine ({} has none).",
+            ctx.profiles.path().display()
+        ));
+        p.info("Log in with `fluxloop auth login` (add `--profile NAME` for a second account).");
+    } else {
+        table(p, doc);
+        p.data("");
+        p.data(active_line(ctx.profile_origin, &doc.active));
+    }
+    if doc.environment_key {
+        p.data(format!(
+            "{} is set: commands use that key, not the active profile's.",
+            env::API_KEY
+        ));
+    }
+    if let Some(check) = &doc.check {
+        check_report(ctx, p, check);
+    }
+}
+
+fn table(p: &Printer, doc: &ListDocument<'_>) {
+    let now = Utc::now();
+    let mut lines: Vec<[String; 7]> = vec![[
+        String::new(),
+        "PROFILE".into(),
+        "ACCOUNT".into(),
+        "ENV".into(),
+        "EXPIRES".into(),
+        "KEY IN".into(),
+        "API URL".into(),
+    ]];
+    for row in &doc.profiles {
+        let expires = match row.expiry {
+            "date" => output::expiry_text(row.expires_at, now),
+            other => other.to_string(),
+        };
+        let stored = match row.keychain_entry {
+            Some(false) if row.storage == "keychain" => "keychain (missing)".to_string(),
+            _ => row.storage.to_string(),
+        };
+        lines.push([
+            if row.active { "*" } else { " " }.into(),
+            row.name.into(),
+            row.account.unwrap_or("-").into(),
+            row.environment.unwrap_or("-").into(),
+            expires,
+            stored,
+            row.api_url.into(),
+        ]);
+    }
+    // The file is the user's, but hand-editable: what it says reaches the terminal only with
+    // its control characters made visible, and anything shaped like a key masked.
+    for line in lines.iter_mut().skip(1) {
+        for cell in line.iter_mut() {
+            *cell = keys::redact(&api::neutralise_controls(cell));
+        }
+    }
+    let mut widths = [0usize; 7];
+    for line in &lines {
+        for (w, cell) in widths.iter_mut().zip(line) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for (i, line) in lines.iter().enumerate() {
+        let text = line
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ");
+        let text = text.trim_end();
+        p.data(if i == 0 { bold(text) } else { text.to_string() });
+    }
+}
+
+fn active_line(origin: ProfileOrigin, active: &ActiveProfile<'_>) -> String {
+    let why = match origin {
+        ProfileOrigin::Flag => "chosen with --profile".to_string(),
+        ProfileOrigin::Env => format!("chosen by {}", env::PROFILE),
+        ProfileOrigin::Default => format!(
+            "the default; choose another with --profile or {}",
+            env::PROFILE
+        ),
+    };
+    let mut line = format!("Active profile: {} ({why})", active.name);
+    if !active.exists {
+        line.push_str(&format!(
+            "; it has no saved key: run `{}`",
+            login_for(active.name)
+        ));
+    }
+    line
+}
+
+fn login_for(name: &str) -> String {
+    if name == crate::profiles::DEFAULT_PROFILE {
+        "fluxloop auth login".to_string()
+    } else {
+        format!("fluxloop auth login --profile {name}")
+    }
+}
+
+fn check_report(ctx: &Context, p: &Printer, check: &KeychainCheck<'_>) {
+    let backend = ctx.keychain.backend();
+    p.data("");
+    if check.entries_without_profile.is_empty() && check.profiles_without_entry.is_empty() {
+        p.data(format!(
+            "Keychain check ({backend}): every profile has its entry, and every entry a profile."
+        ));
+        return;
+    }
+    p.data(format!("Keychain check ({backend}):"));
+    for name in &check.entries_without_profile {
+        p.data(format!(
+            "  ! entry '{name}' has no profile in {}; remove it with `fluxloop auth logout --profile {name}`",
+            ctx.profiles.path().display()
+        ));
+    }
+    for name in &check.profiles_without_entry {
+        p.data(format!(
+            "  ! profile '{name}' has no key in the {backend}; run `{}`",
+            login_for(name)
+        ));
+    }
+}
