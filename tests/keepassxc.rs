@@ -8,10 +8,70 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
-use common::env::SERVICE;
+use common::assert_runs_snapshot;
+use common::env::{MARKER, Run, SERVICE, TestEnv, keys};
 use common::secret_service::{KEEPASSXC_COLLECTION, Provider, SecretService};
+
+/// What an entry is, whichever program serves it: the profile it is for, its key, and the
+/// attributes fluxloop sets (service, username, its marker), without the ones a provider adds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    profile: String,
+    key: Option<String>,
+    attributes: BTreeMap<String, String>,
+}
+
+fn entries(env: &TestEnv) -> Vec<Entry> {
+    let mut found: Vec<Entry> = env
+        .keychain()
+        .into_iter()
+        .map(|item| Entry {
+            profile: item.attributes.get("username").cloned().unwrap_or_default(),
+            key: item.secret.map(|s| s.trim_end().to_owned()),
+            attributes: item
+                .attributes
+                .into_iter()
+                .filter(|(name, _)| {
+                    ["service", "username", MARKER.0, "fluxloop-home"].contains(&name.as_str())
+                })
+                .collect(),
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// `(profile, key)` of every entry under our service.
+fn keys_by_profile(env: &TestEnv) -> Vec<(String, Option<String>)> {
+    entries(env)
+        .into_iter()
+        .map(|e| (e.profile, e.key))
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, Option<String>)> {
+    list.iter()
+        .map(|(p, k)| ((*p).to_owned(), Some((*k).to_owned())))
+        .collect()
+}
+
+/// Profile names in the credentials file.
+fn metadata_profiles(env: &TestEnv) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        #[serde(default)]
+        profiles: BTreeMap<String, serde_json::Value>,
+    }
+    let Some(text) = env.credentials() else {
+        return Vec::new();
+    };
+    let file: File = serde_saphyr::from_str(&text)
+        .unwrap_or_else(|e| panic!("credentials file is not valid YAML ({e}):\n{text}"));
+    file.profiles.into_keys().collect()
+}
 
 // --- The harness ------------------------------------------------------------------------------
 
@@ -59,4 +119,104 @@ fn two_keepassxc_instances_do_not_see_each_other() {
     a.store(SERVICE, "dev", "only in a");
     assert_eq!(b.lookup(SERVICE, "dev"), None);
     assert_eq!(a.lookup(SERVICE, "dev").as_deref(), Some("only in a"));
+}
+
+// --- The core lifecycle, on every provider ---------------------------------------------------
+
+/// login, status, whoami, a second profile, rotation by logging in again, logout of one
+/// profile, then `logout --all` with an orphan, asserting the entries and the credentials file
+/// after each step. Every provider must print the same transcript (one snapshot for all).
+fn core_lifecycle(env: &TestEnv) {
+    let mut runs: Vec<Run> = Vec::new();
+    let mut step = |run: Run, code: i32| {
+        run.assert_code(code);
+        runs.push(run);
+    };
+
+    step(
+        env.run_stdin(&["auth", "login"], &format!("{}\n", keys::VALID)),
+        0,
+    );
+    assert_eq!(keys_by_profile(env), pairs(&[("default", keys::VALID)]));
+    assert_eq!(metadata_profiles(env), ["default"]);
+    let entry = &entries(env)[0];
+    assert_eq!(
+        entry.attributes.get("service").map(String::as_str),
+        Some(SERVICE)
+    );
+    assert_eq!(
+        entry.attributes.get(MARKER.0).map(String::as_str),
+        Some(MARKER.1)
+    );
+
+    step(env.run(&["auth", "status"]), 0);
+    step(env.run(&["auth", "whoami"]), 0);
+
+    step(
+        env.run_stdin(
+            &["auth", "login", "--profile", "work"],
+            &format!("{}\n", keys::EXPIRING_SOON),
+        ),
+        0,
+    );
+    assert_eq!(
+        keys_by_profile(env),
+        pairs(&[("default", keys::VALID), ("work", keys::EXPIRING_SOON)])
+    );
+    assert_eq!(metadata_profiles(env), ["default", "work"]);
+    step(env.run(&["auth", "status", "--profile", "work"]), 0);
+
+    // Rotation: the same profile, a new key, still one entry.
+    step(
+        env.run_stdin(&["auth", "login"], &format!("{}\n", keys::PROJECT_SCOPED)),
+        0,
+    );
+    assert_eq!(
+        keys_by_profile(env),
+        pairs(&[
+            ("default", keys::PROJECT_SCOPED),
+            ("work", keys::EXPIRING_SOON)
+        ])
+    );
+    step(env.run(&["auth", "whoami"]), 0);
+
+    step(env.run(&["auth", "logout", "--profile", "work"]), 0);
+    assert_eq!(
+        keys_by_profile(env),
+        pairs(&[("default", keys::PROJECT_SCOPED)])
+    );
+    assert_eq!(metadata_profiles(env), ["default"]);
+    step(env.run(&["auth", "status", "--profile", "work"]), 3);
+
+    // An entry of ours without metadata, as a crash would leave it.
+    env.ss.store(SERVICE, "ghost", keys::UNKNOWN);
+    env.ss.store("other-app", "default", "another secret");
+    step(env.run(&["auth", "logout", "--all"]), 0);
+    assert!(entries(env).is_empty(), "{:?}", entries(env));
+    assert!(metadata_profiles(env).is_empty());
+    assert_eq!(
+        env.ss
+            .lookup("other-app", "default")
+            .map(|s| s.trim_end().to_owned()),
+        Some("another secret".to_owned())
+    );
+    step(env.run(&["auth", "status"]), 3);
+
+    assert!(env.platform.revoked().is_empty());
+    assert_runs_snapshot!(
+        "core_lifecycle",
+        env,
+        runs,
+        "the core lifecycle, the same on every Secret Service"
+    );
+}
+
+#[test]
+fn core_lifecycle_on_keepassxc() {
+    core_lifecycle(&TestEnv::with(SecretService::start_keepassxc()));
+}
+
+#[test]
+fn core_lifecycle_on_gnome_keyring() {
+    core_lifecycle(&TestEnv::with(SecretService::start()));
 }

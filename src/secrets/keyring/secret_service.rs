@@ -25,10 +25,39 @@ pub fn entry(
     Entry::new_in_store_with_modifiers(store, service, profile, mods)
 }
 
-/// Marks a written item as fluxloop's and as its directory's (the store keeps `service` and
-/// `username` itself, and lets other attributes be added).
+/// Attributes KeePassXC computes for every item and refuses to be sent back (`Set` of
+/// `Attributes` including them fails with `InvalidArgs`), where the store's own
+/// `update_attributes` sends back every attribute it read.
+const PROVIDER_COMPUTED: [&str; 2] = ["Uuid", "Path"];
+
+/// Marks a written item as fluxloop's and as its directory's: its attributes as read, less the
+/// ones the provider computes, plus the marker. Done here rather than with the store's
+/// `update_attributes`, which fails on KeePassXC (see [`PROVIDER_COMPUTED`]).
 pub fn mark(entry: &Entry, scope: &KeychainScope) -> keyring_core::Result<()> {
-    entry.update_attributes(&scope.marker())
+    let platform =
+        |e: dbus_secret_service::Error| keyring_core::Error::PlatformFailure(Box::new(e));
+    let (service, user) = entry
+        .get_specifiers()
+        .ok_or_else(|| keyring_core::Error::Invalid("entry".into(), "no service".into()))?;
+    let ss = SecretService::connect(EncryptionType::Plain).map_err(platform)?;
+    let wanted = HashMap::from([("service", service.as_str()), ("username", user.as_str())]);
+    let found = ss.search_items(wanted).map_err(platform)?;
+    let marker = scope.marker();
+    for item in &found.unlocked {
+        let current = item.get_attributes().map_err(platform)?;
+        // The search matches any item that has these two among its attributes.
+        if current.get("service") != Some(&service) || current.get("username") != Some(&user) {
+            continue;
+        }
+        let mut updated: HashMap<&str, &str> = current
+            .iter()
+            .filter(|(name, _)| !PROVIDER_COMPUTED.contains(&name.as_str()))
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        updated.extend(marker.iter().map(|(k, v)| (*k, *v)));
+        item.set_attributes(updated).map_err(platform)?;
+    }
+    Ok(())
 }
 
 pub fn search(store: &Arc<CredentialStore>, service: &str) -> Result<Vec<Entry>> {
