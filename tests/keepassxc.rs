@@ -11,9 +11,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use common::assert_runs_snapshot;
 use common::env::{MARKER, Run, SERVICE, TestEnv, keys};
 use common::secret_service::{KEEPASSXC_COLLECTION, Provider, SecretService};
+use common::{assert_runs_snapshot, fluxloop_snapshot};
 
 /// What an entry is, whichever program serves it: the profile it is for, its key, and the
 /// attributes fluxloop sets (service, username, its marker), without the ones a provider adds.
@@ -219,4 +219,50 @@ fn core_lifecycle_on_keepassxc() {
 #[test]
 fn core_lifecycle_on_gnome_keyring() {
     core_lifecycle(&TestEnv::with(SecretService::start()));
+}
+
+// --- A locked database (issue 14, point 1) ----------------------------------------------------
+
+#[test]
+fn logout_all_on_a_locked_keepassxc_database_fails_and_keeps_everything() {
+    let env = TestEnv::with(SecretService::start_keepassxc());
+    env.login(keys::VALID, None);
+    env.login(keys::EXPIRING_SOON, Some("work"));
+    env.ss.store(SERVICE, "ghost", keys::UNKNOWN);
+    let keys_before = keys_by_profile(&env);
+    assert_eq!(keys_before.len(), 3);
+    let file_before = env.credentials();
+    env.ss.lock();
+
+    let mut runs = Vec::new();
+    for args in [
+        &["auth", "logout", "--all"][..],
+        &["auth", "logout", "--all", "--revoke"],
+    ] {
+        let run = env.run(args);
+        run.assert_code(6);
+        assert_eq!(env.credentials(), file_before, "{args:?} changed the file");
+        runs.push(run);
+    }
+    assert!(
+        env.platform.requests().iter().all(|r| r.method != "DELETE"),
+        "a revocation was sent"
+    );
+    assert_runs_snapshot!(env, runs, "logout --all with the KeePassXC database locked");
+
+    env.ss.unlock();
+    assert_eq!(keys_by_profile(&env), keys_before);
+}
+
+#[test]
+fn logout_all_after_unlocking_removes_what_the_locked_database_held() {
+    let env = TestEnv::with(SecretService::start_keepassxc());
+    env.login(keys::VALID, None);
+    env.ss.store(SERVICE, "ghost", keys::UNKNOWN);
+    env.ss.lock();
+    env.run(&["auth", "logout", "--all"]).assert_code(6);
+    env.ss.unlock();
+    fluxloop_snapshot!(env, ["auth", "logout", "--all"]).assert_ok();
+    assert!(entries(&env).is_empty(), "{:?}", entries(&env));
+    assert!(metadata_profiles(&env).is_empty());
 }

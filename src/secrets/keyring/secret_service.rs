@@ -60,8 +60,33 @@ pub fn mark(entry: &Entry, scope: &KeychainScope) -> keyring_core::Result<()> {
     Ok(())
 }
 
+/// Every item under `service`, or [`SecretStoreError::Locked`] while any collection is locked:
+/// KeePassXC's `SearchItems` returns nothing at all for a locked database (gnome-keyring lists
+/// such items as locked), so an empty or short answer proves nothing until every collection,
+/// not only the `default` alias, is known to be unlocked. Checked first, so that a locked
+/// KeePassXC with "unlock before search" on is never searched (2.7.4 can wedge on that).
 pub fn search(store: &Arc<CredentialStore>, service: &str) -> Result<Vec<Entry>> {
+    check_none_locked()?;
     Entry::search_in_store(store, &HashMap::from([("service", service)])).map_err(map_error)
+}
+
+fn check_none_locked() -> Result<()> {
+    let ss = SecretService::connect(EncryptionType::Plain).map_err(|e| store_error(&e))?;
+    for collection in ss.get_all_collections().map_err(|e| store_error(&e))? {
+        match collection.is_locked() {
+            Ok(false) => {}
+            Ok(true) => return Err(SecretStoreError::Locked),
+            // Deleted since it was listed: it holds nothing.
+            Err(dbus_secret_service::Error::Dbus(e))
+                if e.name() == Some("org.freedesktop.DBus.Error.UnknownObject") => {}
+            Err(other) => return Err(store_error(&other)),
+        }
+    }
+    Ok(())
+}
+
+fn store_error(e: &dbus_secret_service::Error) -> SecretStoreError {
+    classify(e).unwrap_or_else(|| SecretStoreError::Platform(e.to_string()))
 }
 
 /// Every attribute of a found item: `service`, `username`, and any marker.
