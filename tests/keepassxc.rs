@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use common::env::{MARKER, Run, SERVICE, TestEnv, keys};
-use common::secret_service::{KEEPASSXC_COLLECTION, Provider, SecretService};
+use common::secret_service::{
+    KEEPASSXC_COLLECTION, KEEPASSXC_SECOND_COLLECTION, Provider, SecretService,
+};
 use common::{assert_runs_snapshot, fluxloop_snapshot};
 
 /// What an entry is, whichever program serves it: the profile it is for, its key, and the
@@ -265,4 +267,44 @@ fn logout_all_after_unlocking_removes_what_the_locked_database_held() {
     fluxloop_snapshot!(env, ["auth", "logout", "--all"]).assert_ok();
     assert!(entries(&env).is_empty(), "{:?}", entries(&env));
     assert!(metadata_profiles(&env).is_empty());
+}
+
+// --- A locked database that is not the default (issue 14, point 2) ----------------------------
+
+#[test]
+fn a_key_in_a_locked_database_that_is_not_the_default_is_not_reported_missing() {
+    let env = TestEnv::with(SecretService::start_keepassxc());
+    env.login(keys::VALID, None);
+    env.ss.lock();
+    // KeePassXC moves the default alias to the database it opens last.
+    env.ss.open_second_keepassxc_database();
+    assert_eq!(
+        env.ss.default_alias().as_deref(),
+        Some(KEEPASSXC_SECOND_COLLECTION)
+    );
+    let file_before = env.credentials();
+
+    let runs = [
+        env.run(&["auth", "status"]),
+        env.run(&["auth", "status", "--json"]),
+        env.run(&["auth", "whoami"]),
+        // Neither a second copy in the other database, nor metadata dropped for a key it hides.
+        env.run_stdin(&["auth", "login"], &format!("{}\n", keys::PROJECT_SCOPED)),
+        env.run(&["auth", "logout"]),
+    ];
+    for run in &runs {
+        run.assert_code(6);
+    }
+    assert_eq!(env.credentials(), file_before);
+    assert_runs_snapshot!(
+        env,
+        runs,
+        "status, whoami, login and logout with the key in a locked database that is not the \
+         default"
+    );
+
+    // Unlocked, it is found where it is, and nothing was copied into the second database.
+    env.ss.unlock();
+    env.run(&["auth", "status"]).assert_ok();
+    assert_eq!(keys_by_profile(&env), pairs(&[("default", keys::VALID)]));
 }

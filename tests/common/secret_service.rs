@@ -96,6 +96,8 @@ pub const LOGIN_COLLECTION: &str = "/org/freedesktop/secrets/collection/login";
 /// D-Bus object path of the collection KeePassXC makes of `fluxloop.kdbx` (named after the
 /// file).
 pub const KEEPASSXC_COLLECTION: &str = "/org/freedesktop/secrets/collection/fluxloop";
+/// D-Bus object path of the collection of [`SecretService::open_second_keepassxc_database`].
+pub const KEEPASSXC_SECOND_COLLECTION: &str = "/org/freedesktop/secrets/collection/second";
 /// Password of the KeePassXC database made by [`SecretService::start_keepassxc`].
 pub const KEEPASSXC_PASSWORD: &str = "fluxloop-test-keepassxc-password";
 /// Deadline for the daemons to come up.
@@ -355,6 +357,58 @@ impl SecretService {
             );
             thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// Opens a second KeePassXC database, `second.kdbx` (made like the first), through
+    /// KeePassXC's `openDatabase`; KeePassXC makes it the active one, so the `default` alias
+    /// moves to its collection ([`KEEPASSXC_SECOND_COLLECTION`]). Returns once it is.
+    pub fn open_second_keepassxc_database(&self) {
+        assert_eq!(
+            self.provider,
+            Provider::KeePassXC,
+            "only KeePassXC has databases"
+        );
+        let db = self.dir.path().join("keepassxc").join("second.kdbx");
+        self.make_keepassxc_database(&db);
+        let out = self.dbus_send(&[
+            "--dest=org.keepassxc.KeePassXC.MainWindow",
+            "/keepassxc",
+            "org.keepassxc.KeePassXC.MainWindow.openDatabase",
+            &format!("string:{}", db.display()),
+            &format!("string:{KEEPASSXC_PASSWORD}"),
+        ]);
+        assert!(
+            out.success(),
+            "openDatabase failed: {out:?}\n{}",
+            self.logs()
+        );
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while self.default_alias().as_deref() != Some(KEEPASSXC_SECOND_COLLECTION) {
+            assert!(
+                Instant::now() < deadline,
+                "the default alias is {:?}, not the second database, after openDatabase\n{}",
+                self.default_alias(),
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// `scripts/keepassxc-test-db.py <db>` with [`KEEPASSXC_PASSWORD`].
+    fn make_keepassxc_database(&self, db: &Path) {
+        fs::create_dir_all(db.parent().expect("database dir")).expect("create keepassxc dir");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/keepassxc-test-db.py");
+        let made = run_with_timeout(
+            self.command("python3").arg(&script).arg(db),
+            Some(format!("{KEEPASSXC_PASSWORD}\n").as_bytes()),
+            COMMAND_TIMEOUT,
+        );
+        assert!(
+            made.success(),
+            "cannot make the KeePassXC test database with {} (needs python3 and \
+             `pip install pykeepass`): {made:?}",
+            script.display()
+        );
     }
 
     /// The object path of the collection keys are stored in: gnome-keyring's `login`, or
@@ -683,19 +737,7 @@ impl SecretService {
     fn start_keepassxc_process(&mut self) {
         let root = self.dir.path().to_owned();
         let db = self.keepassxc_database();
-        fs::create_dir_all(db.parent().expect("database dir")).expect("create keepassxc dir");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/keepassxc-test-db.py");
-        let made = run_with_timeout(
-            self.command("python3").arg(&script).arg(&db),
-            Some(format!("{KEEPASSXC_PASSWORD}\n").as_bytes()),
-            COMMAND_TIMEOUT,
-        );
-        assert!(
-            made.success(),
-            "cannot make the KeePassXC test database with {} (needs python3 and \
-             `pip install pykeepass`): {made:?}",
-            script.display()
-        );
+        self.make_keepassxc_database(&db);
         let config_dir = self.home().join(".config/keepassxc");
         fs::create_dir_all(&config_dir).expect("create keepassxc config dir");
         fs::write(config_dir.join("keepassxc.ini"), KEEPASSXC_INI).expect("write keepassxc.ini");

@@ -73,7 +73,7 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         // Secret Service reports a locked or missing collection as "no entry"; say that
         // rather than "not logged in" when the key would have been in the keychain.
         Ok(false) if !in_file => {
-            ctx.keychain.check_ready()?;
+            ctx.keychain.confirm_absent()?;
             false
         }
         Ok(removed) => removed,

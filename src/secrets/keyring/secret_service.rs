@@ -70,7 +70,9 @@ pub fn search(store: &Arc<CredentialStore>, service: &str) -> Result<Vec<Entry>>
     Entry::search_in_store(store, &HashMap::from([("service", service)])).map_err(map_error)
 }
 
-fn check_none_locked() -> Result<()> {
+/// Fails with [`SecretStoreError::Locked`] while any collection is locked: what a search finds
+/// is complete only when none is (see [`search`]).
+pub fn check_none_locked() -> Result<()> {
     let ss = SecretService::connect(EncryptionType::Plain).map_err(|e| store_error(&e))?;
     for collection in ss.get_all_collections().map_err(|e| store_error(&e))? {
         match collection.is_locked() {
