@@ -9,7 +9,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use common::env::{MARKER, Run, SERVICE, TestEnv, keys};
 use common::secret_service::{
@@ -79,9 +78,7 @@ fn metadata_profiles(env: &TestEnv) -> Vec<String> {
 
 #[test]
 fn the_keepassxc_harness_serves_a_private_database_and_locks_it_on_request() {
-    let started = Instant::now();
     let ss = SecretService::start_keepassxc();
-    let start_up = started.elapsed();
     assert_eq!(ss.provider(), Provider::KeePassXC);
     assert_eq!(ss.default_alias().as_deref(), Some(KEEPASSXC_COLLECTION));
     assert_eq!(ss.login_locked(), Some(false));
@@ -104,12 +101,6 @@ fn the_keepassxc_harness_serves_a_private_database_and_locks_it_on_request() {
 
     ss.unlock();
     assert_eq!(ss.lookup(SERVICE, "dev").as_deref(), Some("s3cret"));
-    // A generous bound on start-up (database made with pykeepass, KeePassXC up, unlocked):
-    // about 1 s here on 2 busy cores.
-    assert!(
-        start_up.as_secs() < 10,
-        "KeePassXC took {start_up:?} to start"
-    );
 }
 
 #[test]

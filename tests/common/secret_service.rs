@@ -38,13 +38,15 @@
 //!   provided by any .service files`.
 //! * [`SecretService::start_keepassxc`]: KeePassXC 2.7.4 instead of gnome-keyring, headless
 //!   (`QT_QPA_PLATFORM=offscreen`, password on stdin), serving a database made for the test by
-//!   `scripts/keepassxc-test-db.py`; its collection `/org/freedesktop/secrets/collection/fluxloop`
+//!   `scripts/keepassxc-test-db.py` (once per test process, then copied); its collection `/org/freedesktop/secrets/collection/fluxloop`
 //!   is the `default` alias. [`SecretService::lock`] and [`SecretService::unlock`] go through
 //!   KeePassXC's own interface (`org.keepassxc.KeePassXC.MainWindow` at `/keepassxc`). Items
 //!   carry KeePassXC's attributes too (`Title`, `UserName`, `URL`, `Notes`, `Path`, `Uuid`,
 //!   `FDO_SECRETS_CONTENT_TYPE`). Locked (with "unlock before search" off), `secret-tool search`
 //!   exits 0 with no items and `lookup` exits 1: KeePassXC's `SearchItems` returns nothing for a
-//!   locked database. Start-up takes about 1 s here. Teardown SIGKILLs it (2.7.4 can wedge).
+//!   locked database. Each start costs about 0.5 s (gnome-keyring: under 0.1 s), plus 1 to 2 s of
+//!   python3 once per test process for the database every instance copies; under load, 10 to
+//!   20 s has been seen. Teardown SIGKILLs it (2.7.4 can wedge).
 //! * [`SecretService::stop_daemon`]: gnome-keyring is SIGSTOPped; the bus still queues calls
 //!   for it, so clients block until their own D-Bus timeout (libdbus default 25 s; the
 //!   `dbus-secret-service` crate uses 2 s per call).
@@ -85,7 +87,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -102,6 +104,9 @@ pub const KEEPASSXC_SECOND_COLLECTION: &str = "/org/freedesktop/secrets/collecti
 pub const KEEPASSXC_PASSWORD: &str = "fluxloop-test-keepassxc-password";
 /// Deadline for the daemons to come up.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadline for KeePassXC (a Qt application, and python3 making its database) to come up: it
+/// has been seen to need 10 to 20 s while several tests start one at once on 2 busy cores.
+const KEEPASSXC_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Deadline for every helper command (`secret-tool`, `dbus-send`, `kill`) run by this module.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -315,12 +320,13 @@ impl SecretService {
         };
         assert!(out.success(), "Lock failed: {out:?}\n{}", self.logs());
         // KeePassXC has been seen to answer before the database reads as locked (2 busy cores).
-        let deadline = Instant::now() + READY_TIMEOUT;
+        let deadline = Instant::now() + self.ready_timeout();
         while self.login_locked() != Some(true) {
             assert!(
                 Instant::now() < deadline,
-                "collection {} still unlocked {READY_TIMEOUT:?} after Lock\n{}",
+                "collection {} still unlocked {:?} after Lock\n{}",
                 self.collection(),
+                self.ready_timeout(),
                 self.logs()
             );
             thread::sleep(Duration::from_millis(5));
@@ -348,7 +354,7 @@ impl SecretService {
             "openDatabase failed: {out:?}\n{}",
             self.logs()
         );
-        let deadline = Instant::now() + READY_TIMEOUT;
+        let deadline = Instant::now() + self.ready_timeout();
         while self.login_locked() != Some(false) {
             assert!(
                 Instant::now() < deadline,
@@ -382,7 +388,7 @@ impl SecretService {
             "openDatabase failed: {out:?}\n{}",
             self.logs()
         );
-        let deadline = Instant::now() + READY_TIMEOUT;
+        let deadline = Instant::now() + self.ready_timeout();
         while self.default_alias().as_deref() != Some(KEEPASSXC_SECOND_COLLECTION) {
             assert!(
                 Instant::now() < deadline,
@@ -394,21 +400,20 @@ impl SecretService {
         }
     }
 
-    /// `scripts/keepassxc-test-db.py <db>` with [`KEEPASSXC_PASSWORD`].
+    /// A database at `db`: a copy of the one this test process made with
+    /// `scripts/keepassxc-test-db.py` ([`keepassxc_template`]). KeePassXC names a collection
+    /// after its file, so the copies differ only where it matters.
     fn make_keepassxc_database(&self, db: &Path) {
         fs::create_dir_all(db.parent().expect("database dir")).expect("create keepassxc dir");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/keepassxc-test-db.py");
-        let made = run_with_timeout(
-            self.command("python3").arg(&script).arg(db),
-            Some(format!("{KEEPASSXC_PASSWORD}\n").as_bytes()),
-            COMMAND_TIMEOUT,
-        );
-        assert!(
-            made.success(),
-            "cannot make the KeePassXC test database with {} (needs python3 and \
-             `pip install pykeepass`): {made:?}",
-            script.display()
-        );
+        fs::copy(keepassxc_template(), db).expect("copy the KeePassXC test database");
+    }
+
+    /// How long the provider may take to come up, lock or unlock.
+    fn ready_timeout(&self) -> Duration {
+        match self.provider {
+            Provider::KeePassXC => KEEPASSXC_READY_TIMEOUT,
+            _ => READY_TIMEOUT,
+        }
     }
 
     /// The object path of the collection keys are stored in: gnome-keyring's `login`, or
@@ -779,8 +784,8 @@ impl SecretService {
                 panic!("keepassxc exited early ({status})\n{}", self.logs());
             }
             assert!(
-                started.elapsed() < READY_TIMEOUT,
-                "keepassxc not ready after {READY_TIMEOUT:?} (waiting for an unlocked \
+                started.elapsed() < KEEPASSXC_READY_TIMEOUT,
+                "keepassxc not ready after {KEEPASSXC_READY_TIMEOUT:?} (waiting for an unlocked \
                  {KEEPASSXC_COLLECTION} as the default alias)\n{}",
                 self.logs()
             );
@@ -1024,6 +1029,39 @@ pub fn parse_search_output(output: &str) -> Vec<Item> {
         }
     }
     items
+}
+
+/// The KeePassXC database every [`SecretService::start_keepassxc`] of this test process copies,
+/// made once by `scripts/keepassxc-test-db.py` (python3 with pykeepass: about 1 s of CPU, too
+/// much to spend per test on 2 shared cores). Made in each test run, never kept in the
+/// repository.
+fn keepassxc_template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let db = dir.join("keepassxc-template.kdbx");
+        // Made under a name of its own, then renamed: another test binary may be copying it.
+        let fresh = dir.join(format!("keepassxc-template-{}.kdbx", std::process::id()));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/keepassxc-test-db.py");
+        let made = run_with_timeout(
+            Command::new("python3")
+                .arg(&script)
+                .arg(&fresh)
+                .env_clear()
+                .env("PATH", path_var())
+                .env("LC_ALL", "C.UTF-8"),
+            Some(format!("{KEEPASSXC_PASSWORD}\n").as_bytes()),
+            KEEPASSXC_READY_TIMEOUT,
+        );
+        assert!(
+            made.success(),
+            "cannot make the KeePassXC test database with {} (needs python3 and \
+             `pip install pykeepass`): {made:?}",
+            script.display()
+        );
+        fs::rename(&fresh, &db).expect("rename the KeePassXC test database");
+        db
+    })
 }
 
 /// KeePassXC's settings for the tests: its Secret Service on, one instance per bus, and nothing
