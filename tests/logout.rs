@@ -495,6 +495,62 @@ fn no_secret_service_at_logout_fails_and_keeps_the_metadata() {
     assert_runs_snapshot!(env, runs, "logout with no Secret Service on the bus");
 }
 
+/// A bus address where nothing listens, as in a session without D-Bus (issue 14, point 6).
+fn no_bus(env: &TestEnv) -> String {
+    format!("unix:path={}", env.ss.dir().join("bus/none").display())
+}
+
+#[test]
+fn logout_all_with_no_reachable_keychain_and_no_profile_fails_and_leaves_the_orphans() {
+    let env = TestEnv::new();
+    env.ss.store(SERVICE, "ghost", keys::UNKNOWN);
+    let address = no_bus(&env);
+    let no_bus = [("DBUS_SESSION_BUS_ADDRESS", address.as_str())];
+    let runs = [
+        env.run_with(&["auth", "logout", "--all"], None, &no_bus),
+        env.run_with(&["auth", "logout", "--all", "--revoke"], None, &no_bus),
+    ];
+    for run in &runs {
+        run.assert_code(6);
+    }
+    assert_eq!(env.keychain_profiles(), ["ghost"]);
+    assert!(env.credentials().is_none());
+    assert!(deletes(&env).is_empty());
+    assert_runs_snapshot!(env, runs, "logout --all with no profile and no D-Bus");
+
+    // Where the keychain is reachable, the orphan is found and removed.
+    env.run(&["auth", "logout", "--all"]).assert_ok();
+    assert!(env.keychain().is_empty());
+}
+
+#[test]
+fn logout_all_with_no_secret_service_and_no_profile_fails() {
+    let env = TestEnv::with(SecretService::start_bus_only());
+    fluxloop_snapshot!(env, ["auth", "logout", "--all"]).assert_code(6);
+}
+
+#[test]
+fn logout_all_of_file_profiles_with_no_reachable_keychain_says_it_was_not_checked() {
+    let env = TestEnv::new();
+    env.allow_plaintext_on_disk();
+    env.ss.store(SERVICE, "ghost", keys::UNKNOWN);
+    let address = no_bus(&env);
+    let no_bus = [("DBUS_SESSION_BUS_ADDRESS", address.as_str())];
+    env.run_with(
+        &["auth", "login", "--storage", "file"],
+        Some(&format!("{}\n", keys::VALID)),
+        &no_bus,
+    )
+    .assert_ok();
+    assert_eq!(metadata_profiles(&env), ["default"]);
+
+    fluxloop_snapshot!(env, ["auth", "logout", "--all"], envs = &no_bus).assert_ok();
+    assert!(metadata_profiles(&env).is_empty());
+    assert!(!env.credentials().unwrap_or_default().contains(keys::VALID));
+    // Not checked, so not removed.
+    assert_eq!(env.keychain_profiles(), ["ghost"]);
+}
+
 #[test]
 fn env_api_key_still_set_at_logout_warns() {
     let env = TestEnv::new();

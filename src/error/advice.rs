@@ -74,6 +74,15 @@ impl CliError {
         self
     }
 
+    /// `logout --all` with no profile in the credentials file and no reachable keychain: the
+    /// keychain may still hold keys whose metadata was lost, so this is not "nothing to remove".
+    pub fn keychain_not_searched(self) -> Self {
+        self.detail(
+            "Nothing was removed: the credentials file lists no profile, and the keychain, \
+             which may still hold fluxloop keys without profile metadata, could not be searched.",
+        )
+    }
+
     /// "Create a new key at <dashboard>, then run `fluxloop auth login`".
     fn hint_new_key(self) -> Self {
         self.hint(format!(

@@ -156,6 +156,9 @@ impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
     fn check_ready(&self) -> Result<()> {
         (**self).check_ready()
     }
+    fn confirm_absent(&self) -> Result<()> {
+        (**self).confirm_absent()
+    }
     fn get(&self, profile: &str) -> Result<Option<SecretString>> {
         (**self).get(profile)
     }
@@ -210,6 +213,11 @@ impl Keychain {
         self.named(self.inner.check_ready())
     }
 
+    /// See [`SecretStore::confirm_absent`].
+    pub fn confirm_absent(&self) -> std::result::Result<(), StoreError> {
+        self.named(self.inner.confirm_absent())
+    }
+
     /// See [`SecretStore::get`].
     pub fn get(&self, profile: &str) -> std::result::Result<Option<SecretString>, StoreError> {
         self.named(self.inner.get(profile))
@@ -262,6 +270,13 @@ pub trait SecretStore: Send + Sync {
 
     /// Fails unless a key could be stored right now (bus, provider, collection unlocked).
     fn check_ready(&self) -> Result<()>;
+
+    /// After a lookup or delete found nothing: fails unless "nothing there" is the truth, i.e.
+    /// the store is ready and no part of it is locked out of sight (a Secret Service provider
+    /// such as KeePassXC finds nothing in a locked collection, default or not).
+    fn confirm_absent(&self) -> Result<()> {
+        self.check_ready()
+    }
 
     /// The profile's key; `Ok(None)` only when the keychain works and has no entry.
     fn get(&self, profile: &str) -> Result<Option<SecretString>>;

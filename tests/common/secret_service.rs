@@ -36,6 +36,17 @@
 //! * [`SecretService::start_bus_only`]: no Secret Service on the bus. Every `secret-tool`
 //!   command exits 1 at once with `secret-tool: The name org.freedesktop.secrets was not
 //!   provided by any .service files`.
+//! * [`SecretService::start_keepassxc`]: KeePassXC 2.7.4 instead of gnome-keyring, headless
+//!   (`QT_QPA_PLATFORM=offscreen`, password on stdin), serving a database made for the test by
+//!   `scripts/keepassxc-test-db.py` (once per test process, then copied); its collection `/org/freedesktop/secrets/collection/fluxloop`
+//!   is the `default` alias. [`SecretService::lock`] and [`SecretService::unlock`] go through
+//!   KeePassXC's own interface (`org.keepassxc.KeePassXC.MainWindow` at `/keepassxc`). Items
+//!   carry KeePassXC's attributes too (`Title`, `UserName`, `URL`, `Notes`, `Path`, `Uuid`,
+//!   `FDO_SECRETS_CONTENT_TYPE`). Locked (with "unlock before search" off), `secret-tool search`
+//!   exits 0 with no items and `lookup` exits 1: KeePassXC's `SearchItems` returns nothing for a
+//!   locked database. Each start costs about 0.5 s (gnome-keyring: under 0.1 s), plus 1 to 2 s of
+//!   python3 once per test process for the database every instance copies; under load, 10 to
+//!   20 s has been seen. Teardown SIGKILLs it (2.7.4 can wedge).
 //! * [`SecretService::stop_daemon`]: gnome-keyring is SIGSTOPped; the bus still queues calls
 //!   for it, so clients block until their own D-Bus timeout (libdbus default 25 s; the
 //!   `dbus-secret-service` crate uses 2 s per call).
@@ -76,7 +87,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -84,8 +95,18 @@ use std::time::{Duration, Instant};
 pub const LOGIN_PASSWORD: &str = "fluxloop-test-login-password";
 /// D-Bus object path of the `login` collection.
 pub const LOGIN_COLLECTION: &str = "/org/freedesktop/secrets/collection/login";
+/// D-Bus object path of the collection KeePassXC makes of `fluxloop.kdbx` (named after the
+/// file).
+pub const KEEPASSXC_COLLECTION: &str = "/org/freedesktop/secrets/collection/fluxloop";
+/// D-Bus object path of the collection of [`SecretService::open_second_keepassxc_database`].
+pub const KEEPASSXC_SECOND_COLLECTION: &str = "/org/freedesktop/secrets/collection/second";
+/// Password of the KeePassXC database made by [`SecretService::start_keepassxc`].
+pub const KEEPASSXC_PASSWORD: &str = "fluxloop-test-keepassxc-password";
 /// Deadline for the daemons to come up.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadline for KeePassXC (a Qt application, and python3 making its database) to come up: it
+/// has been seen to need 10 to 20 s while several tests start one at once on 2 busy cores.
+const KEEPASSXC_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Deadline for every helper command (`secret-tool`, `dbus-send`, `kill`) run by this module.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -97,6 +118,16 @@ pub struct SecretService {
     dbus: Option<Child>,
     keyring: Option<Child>,
     watchdog: Option<Child>,
+    provider: Provider,
+}
+
+/// Which program owns `org.freedesktop.secrets` on the private bus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// Nobody (bus only, or no bus).
+    None,
+    GnomeKeyring,
+    KeePassXC,
 }
 
 /// An item as seen by `secret-tool search --all`.
@@ -144,6 +175,7 @@ enum Keyring {
     None,
     Unlocked,
     WithoutLogin,
+    KeePassXC,
 }
 
 impl SecretService {
@@ -166,6 +198,15 @@ impl SecretService {
         Self::launch(Keyring::WithoutLogin)
     }
 
+    /// KeePassXC 2.7 (headless, `QT_QPA_PLATFORM=offscreen`) serving one unlocked database,
+    /// `fluxloop.kdbx`, whose collection is the `default` alias. The database is made for this
+    /// instance by `scripts/keepassxc-test-db.py` (pykeepass), exposing its `fluxloop` group.
+    /// Its settings: no notifications, no access or delete confirmation, and "unlock before
+    /// search" off, so a search of a locked database returns nothing instead of prompting.
+    pub fn start_keepassxc() -> Self {
+        Self::launch(Keyring::KeePassXC)
+    }
+
     /// Only the session bus; nobody owns `org.freedesktop.secrets`.
     pub fn start_bus_only() -> Self {
         Self::launch(Keyring::None)
@@ -184,9 +225,15 @@ impl SecretService {
             dbus: None,
             keyring: None,
             watchdog: None,
+            provider: Provider::None,
         };
         ss.watchdog = Some(ss.spawn_watchdog());
         ss
+    }
+
+    /// Who provides the Secret Service here.
+    pub fn provider(&self) -> Provider {
+        self.provider
     }
 
     /// The bus address, e.g. `unix:path=/tmp/fluxloop-ss-XXXX/bus/dbus-XXXX,guid=...`.
@@ -254,29 +301,141 @@ impl SecretService {
         signal(pid, "CONT");
     }
 
-    /// Lock the `login` collection (no prompt needed for locking) and check that it is locked.
+    /// Lock the collection keys are stored in (gnome-keyring's `login`, KeePassXC's database;
+    /// no prompt needed for locking) and check that it is locked.
     pub fn lock(&self) {
-        let out = self.dbus_send(&[
-            "--dest=org.freedesktop.secrets",
-            "/org/freedesktop/secrets",
-            "org.freedesktop.Secret.Service.Lock",
-            &format!("array:objpath:{LOGIN_COLLECTION}"),
-        ]);
+        let out = if self.provider == Provider::KeePassXC {
+            self.dbus_send(&[
+                "--dest=org.keepassxc.KeePassXC.MainWindow",
+                "/keepassxc",
+                "org.keepassxc.KeePassXC.MainWindow.lockAllDatabases",
+            ])
+        } else {
+            self.dbus_send(&[
+                "--dest=org.freedesktop.secrets",
+                "/org/freedesktop/secrets",
+                "org.freedesktop.Secret.Service.Lock",
+                &format!("array:objpath:{}", self.collection()),
+            ])
+        };
         assert!(out.success(), "Lock failed: {out:?}\n{}", self.logs());
-        assert_eq!(
-            self.login_locked(),
-            Some(true),
-            "login collection still unlocked after Lock\n{}",
-            self.logs()
-        );
+        // KeePassXC has been seen to answer before the database reads as locked (2 busy cores).
+        let deadline = Instant::now() + self.ready_timeout();
+        while self.login_locked() != Some(true) {
+            assert!(
+                Instant::now() < deadline,
+                "collection {} still unlocked {:?} after Lock\n{}",
+                self.collection(),
+                self.ready_timeout(),
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 
-    /// `Some(locked)` for the `login` collection, `None` if it does not exist (or there is no
-    /// Secret Service).
+    /// Unlock KeePassXC's database again (KeePassXC's own `openDatabase` with the password,
+    /// no prompt) and wait until its collection says it is unlocked.
+    pub fn unlock(&self) {
+        assert_eq!(
+            self.provider,
+            Provider::KeePassXC,
+            "unlock: only KeePassXC can be unlocked without a prompt here"
+        );
+        let db = self.keepassxc_database();
+        let out = self.dbus_send(&[
+            "--dest=org.keepassxc.KeePassXC.MainWindow",
+            "/keepassxc",
+            "org.keepassxc.KeePassXC.MainWindow.openDatabase",
+            &format!("string:{}", db.display()),
+            &format!("string:{KEEPASSXC_PASSWORD}"),
+        ]);
+        assert!(
+            out.success(),
+            "openDatabase failed: {out:?}\n{}",
+            self.logs()
+        );
+        let deadline = Instant::now() + self.ready_timeout();
+        while self.login_locked() != Some(false) {
+            assert!(
+                Instant::now() < deadline,
+                "KeePassXC database still locked after openDatabase\n{}",
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Opens a second KeePassXC database, `second.kdbx` (made like the first), through
+    /// KeePassXC's `openDatabase`; KeePassXC makes it the active one, so the `default` alias
+    /// moves to its collection ([`KEEPASSXC_SECOND_COLLECTION`]). Returns once it is.
+    pub fn open_second_keepassxc_database(&self) {
+        assert_eq!(
+            self.provider,
+            Provider::KeePassXC,
+            "only KeePassXC has databases"
+        );
+        let db = self.dir.path().join("keepassxc").join("second.kdbx");
+        self.make_keepassxc_database(&db);
+        let out = self.dbus_send(&[
+            "--dest=org.keepassxc.KeePassXC.MainWindow",
+            "/keepassxc",
+            "org.keepassxc.KeePassXC.MainWindow.openDatabase",
+            &format!("string:{}", db.display()),
+            &format!("string:{KEEPASSXC_PASSWORD}"),
+        ]);
+        assert!(
+            out.success(),
+            "openDatabase failed: {out:?}\n{}",
+            self.logs()
+        );
+        let deadline = Instant::now() + self.ready_timeout();
+        while self.default_alias().as_deref() != Some(KEEPASSXC_SECOND_COLLECTION) {
+            assert!(
+                Instant::now() < deadline,
+                "the default alias is {:?}, not the second database, after openDatabase\n{}",
+                self.default_alias(),
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// A database at `db`: a copy of the one this test process made with
+    /// `scripts/keepassxc-test-db.py` ([`keepassxc_template`]). KeePassXC names a collection
+    /// after its file, so the copies differ only where it matters.
+    fn make_keepassxc_database(&self, db: &Path) {
+        fs::create_dir_all(db.parent().expect("database dir")).expect("create keepassxc dir");
+        fs::copy(keepassxc_template(), db).expect("copy the KeePassXC test database");
+    }
+
+    /// How long the provider may take to come up, lock or unlock.
+    fn ready_timeout(&self) -> Duration {
+        match self.provider {
+            Provider::KeePassXC => KEEPASSXC_READY_TIMEOUT,
+            _ => READY_TIMEOUT,
+        }
+    }
+
+    /// The object path of the collection keys are stored in: gnome-keyring's `login`, or
+    /// KeePassXC's `fluxloop.kdbx`.
+    pub fn collection(&self) -> &'static str {
+        match self.provider {
+            Provider::KeePassXC => KEEPASSXC_COLLECTION,
+            _ => LOGIN_COLLECTION,
+        }
+    }
+
+    /// The KeePassXC database file of [`SecretService::start_keepassxc`].
+    pub fn keepassxc_database(&self) -> PathBuf {
+        self.dir.path().join("keepassxc").join("fluxloop.kdbx")
+    }
+
+    /// `Some(locked)` for the collection keys are stored in ([`SecretService::collection`]),
+    /// `None` if it does not exist (or there is no Secret Service).
     pub fn login_locked(&self) -> Option<bool> {
         let out = self.dbus_send(&[
             "--dest=org.freedesktop.secrets",
-            LOGIN_COLLECTION,
+            self.collection(),
             "org.freedesktop.DBus.Properties.Get",
             "string:org.freedesktop.Secret.Collection",
             "string:Locked",
@@ -392,8 +551,12 @@ impl SecretService {
     /// The daemons' logs, for panic messages.
     pub fn logs(&self) -> String {
         let read = |name: &str| fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        let provider = match self.provider {
+            Provider::KeePassXC => "keepassxc",
+            _ => "gnome-keyring-daemon",
+        };
         format!(
-            "--- dbus-daemon log ---\n{}--- gnome-keyring-daemon log ---\n{}",
+            "--- dbus-daemon log ---\n{}--- {provider} log ---\n{}",
             read("dbus.log"),
             read("keyring.log")
         )
@@ -512,6 +675,11 @@ impl SecretService {
             dbus: Some(dbus),
             keyring: None,
             watchdog: None,
+            provider: match keyring {
+                Keyring::None => Provider::None,
+                Keyring::KeePassXC => Provider::KeePassXC,
+                Keyring::Unlocked | Keyring::WithoutLogin => Provider::GnomeKeyring,
+            },
         };
         // From here on a panic drops `ss`, which kills whatever was started.
         let (tx, rx) = mpsc::channel();
@@ -528,7 +696,9 @@ impl SecretService {
             ),
         };
 
-        if keyring != Keyring::None {
+        if keyring == Keyring::KeePassXC {
+            ss.start_keepassxc_process();
+        } else if keyring != Keyring::None {
             let unlock = keyring == Keyring::Unlocked;
             let log = log_file(&root, "keyring.log");
             let mut cmd = Command::new("gnome-keyring-daemon");
@@ -565,6 +735,77 @@ impl SecretService {
         }
         ss.watchdog = Some(ss.spawn_watchdog());
         ss
+    }
+
+    /// Makes the database and configuration, starts KeePassXC on our bus with the password on
+    /// stdin, and waits until its collection is the unlocked `default`.
+    fn start_keepassxc_process(&mut self) {
+        let root = self.dir.path().to_owned();
+        let db = self.keepassxc_database();
+        self.make_keepassxc_database(&db);
+        let config_dir = self.home().join(".config/keepassxc");
+        fs::create_dir_all(&config_dir).expect("create keepassxc config dir");
+        fs::write(config_dir.join("keepassxc.ini"), KEEPASSXC_INI).expect("write keepassxc.ini");
+
+        let log = log_file(&root, "keyring.log");
+        let mut child = Command::new("keepassxc")
+            .arg("--pw-stdin")
+            .arg(&db)
+            .env_clear()
+            .env("PATH", path_var())
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("QT_QPA_PLATFORM", "offscreen")
+            .env("LC_ALL", "C.UTF-8")
+            .envs(self.home_envs())
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone().expect("dup log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run keepassxc ({e}); install the Debian package `keepassxc`")
+            });
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(format!("{KEEPASSXC_PASSWORD}\n").as_bytes())
+                .expect("write password to keepassxc");
+        }
+        self.keyring = Some(child);
+
+        let started = Instant::now();
+        loop {
+            if self.secrets_name_has_owner()
+                && self.default_alias().as_deref() == Some(KEEPASSXC_COLLECTION)
+                && self.login_locked() == Some(false)
+            {
+                return;
+            }
+            let child = self.keyring.as_mut().expect("keepassxc child");
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("keepassxc exited early ({status})\n{}", self.logs());
+            }
+            assert!(
+                started.elapsed() < KEEPASSXC_READY_TIMEOUT,
+                "keepassxc not ready after {KEEPASSXC_READY_TIMEOUT:?} (waiting for an unlocked \
+                 {KEEPASSXC_COLLECTION} as the default alias)\n{}",
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The object path the `default` alias names (`/` for none), or `None` if the call failed.
+    pub fn default_alias(&self) -> Option<String> {
+        let out = self.dbus_send(&[
+            "--dest=org.freedesktop.secrets",
+            "/org/freedesktop/secrets",
+            "org.freedesktop.Secret.Service.ReadAlias",
+            "string:default",
+        ]);
+        if !out.success() {
+            return None;
+        }
+        let (_, rest) = out.stdout.split_once("object path \"")?;
+        rest.split_once('"').map(|(path, _)| path.to_owned())
     }
 
     /// Wait until gnome-keyring owns `org.freedesktop.secrets` (and, if `unlock`, until the
@@ -789,6 +1030,52 @@ pub fn parse_search_output(output: &str) -> Vec<Item> {
     }
     items
 }
+
+/// The KeePassXC database every [`SecretService::start_keepassxc`] of this test process copies,
+/// made once by `scripts/keepassxc-test-db.py` (python3 with pykeepass: about 1 s of CPU, too
+/// much to spend per test on 2 shared cores). Made in each test run, never kept in the
+/// repository.
+fn keepassxc_template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let db = dir.join("keepassxc-template.kdbx");
+        // Made under a name of its own, then renamed: another test binary may be copying it.
+        let fresh = dir.join(format!("keepassxc-template-{}.kdbx", std::process::id()));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/keepassxc-test-db.py");
+        let made = run_with_timeout(
+            Command::new("python3")
+                .arg(&script)
+                .arg(&fresh)
+                .env_clear()
+                .env("PATH", path_var())
+                .env("LC_ALL", "C.UTF-8"),
+            Some(format!("{KEEPASSXC_PASSWORD}\n").as_bytes()),
+            KEEPASSXC_READY_TIMEOUT,
+        );
+        assert!(
+            made.success(),
+            "cannot make the KeePassXC test database with {} (needs python3 and \
+             `pip install pykeepass`): {made:?}",
+            script.display()
+        );
+        fs::rename(&fresh, &db).expect("rename the KeePassXC test database");
+        db
+    })
+}
+
+/// KeePassXC's settings for the tests: its Secret Service on, one instance per bus, and nothing
+/// that would need a person (notifications, confirmations, an unlock prompt on search).
+const KEEPASSXC_INI: &str = "[General]
+SingleInstance=false
+
+[FdoSecrets]
+Enabled=true
+ShowNotification=false
+ConfirmAccessItem=false
+ConfirmDeleteItem=false
+UnlockBeforeSearch=false
+";
 
 fn bus_config(listen_dir: &Path) -> String {
     format!(

@@ -73,7 +73,7 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         // Secret Service reports a locked or missing collection as "no entry"; say that
         // rather than "not logged in" when the key would have been in the keychain.
         Ok(false) if !in_file => {
-            ctx.keychain.check_ready()?;
+            ctx.keychain.confirm_absent()?;
             false
         }
         Ok(removed) => removed,
@@ -119,18 +119,25 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     let backend = ctx.keychain.backend();
     let mut tx = ctx.profiles.lock()?;
     let names = tx.file.names();
-    let (in_keychain, keychain_absent) = match ctx.keychain.list() {
-        Ok(found) => (found, false),
-        // No keychain at all on this machine: nothing of ours can be in it.
+    // An unreachable keychain is not an empty one: it may hold entries whose metadata was
+    // lost. Only profiles whose keys are all in the file are logged out without it, and the
+    // summary says the keychain was not checked; with no such profile there is nothing this
+    // run could honestly remove, so it fails with the keychain's error.
+    let (in_keychain, unchecked) = match ctx.keychain.list() {
+        Ok(found) => (found, None),
         Err(e)
             if e.kind.is_absent()
+                && !names.is_empty()
                 && names.iter().all(|n| {
                     tx.file
                         .profile(n)
                         .is_some_and(|pr| pr.store() != StoreKind::Keychain)
                 }) =>
         {
-            (Vec::new(), true)
+            (Vec::new(), Some(e))
+        }
+        Err(e) if e.kind.is_absent() && names.is_empty() => {
+            return Err(CliError::from(e).keychain_not_searched());
         }
         Err(e) => return Err(e.into()),
     };
@@ -172,7 +179,7 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         }
     }
 
-    let purge = if keychain_absent {
+    let purge = if unchecked.is_some() {
         Purge {
             removed: 0,
             left_foreign: 0,
@@ -204,9 +211,10 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         "✅ {}",
         green(format!("Logged out of all profiles{list}"))
     ));
-    if keychain_absent {
+    if let Some(e) = &unchecked {
         p.info(format!(
-            "   No {backend} on this machine, so no keychain entries to remove"
+            "   Did not check the {backend}, so any fluxloop entries in it are still there: {}",
+            e.kind
         ));
     } else {
         let orphan_note = match orphans.len() {

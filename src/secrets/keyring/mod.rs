@@ -11,8 +11,9 @@ use zeroize::Zeroize;
 
 use super::{Backend, KeychainScope, Purge, Result, SecretStore, SecretStoreError, bounded};
 
-// One module per platform store, used as `platform`: each has the same seven functions
-// (`connect`, `entry`, `mark`, `search`, `attributes`, `check_ready`, `classify`).
+// One module per platform store, used as `platform`: each has the same eight functions
+// (`connect`, `entry`, `mark`, `search`, `attributes`, `check_ready`, `check_none_locked`,
+// `classify`).
 #[cfg(any(target_os = "macos", windows))]
 mod native;
 #[cfg(target_os = "linux")]
@@ -211,6 +212,19 @@ impl SecretStore for KeyringStore {
         result
     }
 
+    fn confirm_absent(&self) -> Result<()> {
+        let started = Instant::now();
+        let result = self.confirm_absent_within(started);
+        log(
+            &self.scope.service,
+            "check none locked",
+            None,
+            &result,
+            started,
+        );
+        result
+    }
+
     fn service(&self) -> &str {
         &self.scope.service
     }
@@ -269,15 +283,24 @@ impl KeyringStore {
             }
         };
         if found.is_none() {
-            // Secret Service reports a missing or locked collection as "no entry": tell the
-            // truth instead of "not logged in".
-            let left = self.timeout.saturating_sub(started.elapsed());
-            bounded::call(left.max(PROBE_RESERVE), platform::check_ready).map_err(|e| match e {
-                SecretStoreError::Timeout(_) => SecretStoreError::Timeout(started.elapsed()),
-                other => other,
-            })?;
+            self.confirm_absent_within(started)?;
         }
         Ok(found)
+    }
+
+    /// Secret Service reports a missing or locked collection as "no entry", and KeePassXC finds
+    /// nothing in a locked database even when it is not the default: "no entry" is the truth
+    /// only when the default collection is usable and no collection is locked.
+    fn confirm_absent_within(&self, started: Instant) -> Result<()> {
+        let left = self.timeout.saturating_sub(started.elapsed());
+        bounded::call(left.max(PROBE_RESERVE), || {
+            platform::check_ready()?;
+            platform::check_none_locked()
+        })
+        .map_err(|e| match e {
+            SecretStoreError::Timeout(_) => SecretStoreError::Timeout(started.elapsed()),
+            other => other,
+        })
     }
 
     fn delete_inner(&self, profile: &str, started: Instant) -> Result<bool> {

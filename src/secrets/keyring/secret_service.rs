@@ -25,14 +25,70 @@ pub fn entry(
     Entry::new_in_store_with_modifiers(store, service, profile, mods)
 }
 
-/// Marks a written item as fluxloop's and as its directory's (the store keeps `service` and
-/// `username` itself, and lets other attributes be added).
+/// Attributes KeePassXC computes for every item and refuses to be sent back (`Set` of
+/// `Attributes` including them fails with `InvalidArgs`), where the store's own
+/// `update_attributes` sends back every attribute it read.
+const PROVIDER_COMPUTED: [&str; 2] = ["Uuid", "Path"];
+
+/// Marks a written item as fluxloop's and as its directory's: its attributes as read, less the
+/// ones the provider computes, plus the marker. Done here rather than with the store's
+/// `update_attributes`, which fails on KeePassXC (see [`PROVIDER_COMPUTED`]).
 pub fn mark(entry: &Entry, scope: &KeychainScope) -> keyring_core::Result<()> {
-    entry.update_attributes(&scope.marker())
+    let platform =
+        |e: dbus_secret_service::Error| keyring_core::Error::PlatformFailure(Box::new(e));
+    let (service, user) = entry
+        .get_specifiers()
+        .ok_or_else(|| keyring_core::Error::Invalid("entry".into(), "no service".into()))?;
+    let ss = SecretService::connect(EncryptionType::Plain).map_err(platform)?;
+    let wanted = HashMap::from([("service", service.as_str()), ("username", user.as_str())]);
+    let found = ss.search_items(wanted).map_err(platform)?;
+    let marker = scope.marker();
+    for item in &found.unlocked {
+        let current = item.get_attributes().map_err(platform)?;
+        // The search matches any item that has these two among its attributes.
+        if current.get("service") != Some(&service) || current.get("username") != Some(&user) {
+            continue;
+        }
+        let mut updated: HashMap<&str, &str> = current
+            .iter()
+            .filter(|(name, _)| !PROVIDER_COMPUTED.contains(&name.as_str()))
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        updated.extend(marker.iter().map(|(k, v)| (*k, *v)));
+        item.set_attributes(updated).map_err(platform)?;
+    }
+    Ok(())
 }
 
+/// Every item under `service`, or [`SecretStoreError::Locked`] while any collection is locked:
+/// KeePassXC's `SearchItems` returns nothing at all for a locked database (gnome-keyring lists
+/// such items as locked), so an empty or short answer proves nothing until every collection,
+/// not only the `default` alias, is known to be unlocked. Checked first, so that a locked
+/// KeePassXC with "unlock before search" on is never searched (2.7.4 can wedge on that).
 pub fn search(store: &Arc<CredentialStore>, service: &str) -> Result<Vec<Entry>> {
+    check_none_locked()?;
     Entry::search_in_store(store, &HashMap::from([("service", service)])).map_err(map_error)
+}
+
+/// Fails with [`SecretStoreError::Locked`] while any collection is locked: what a search finds
+/// is complete only when none is (see [`search`]).
+pub fn check_none_locked() -> Result<()> {
+    let ss = SecretService::connect(EncryptionType::Plain).map_err(|e| store_error(&e))?;
+    for collection in ss.get_all_collections().map_err(|e| store_error(&e))? {
+        match collection.is_locked() {
+            Ok(false) => {}
+            Ok(true) => return Err(SecretStoreError::Locked),
+            // Deleted since it was listed: it holds nothing.
+            Err(dbus_secret_service::Error::Dbus(e))
+                if e.name() == Some("org.freedesktop.DBus.Error.UnknownObject") => {}
+            Err(other) => return Err(store_error(&other)),
+        }
+    }
+    Ok(())
+}
+
+fn store_error(e: &dbus_secret_service::Error) -> SecretStoreError {
+    classify(e).unwrap_or_else(|| SecretStoreError::Platform(e.to_string()))
 }
 
 /// Every attribute of a found item: `service`, `username`, and any marker.

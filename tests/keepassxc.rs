@@ -1,0 +1,301 @@
+//! KeePassXC as the Secret Service (issue 14): the harness itself, the core lifecycle run
+//! against KeePassXC and gnome-keyring from one function (same transcript), and what a locked
+//! KeePassXC database must not be mistaken for.
+//!
+//! KeePassXC differs from gnome-keyring where it matters here: items carry its own attributes
+//! too (`Title`, `UserName`, `Path`, `Uuid`, …), and a search of a locked database returns
+//! nothing at all, where gnome-keyring lists the items as locked.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::env::{MARKER, Run, SERVICE, TestEnv, keys};
+use common::secret_service::{
+    KEEPASSXC_COLLECTION, KEEPASSXC_SECOND_COLLECTION, Provider, SecretService,
+};
+use common::{assert_runs_snapshot, fluxloop_snapshot};
+
+/// What an entry is, whichever program serves it: the profile it is for, its key, and the
+/// attributes fluxloop sets (service, username, its marker), without the ones a provider adds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    profile: String,
+    key: Option<String>,
+    attributes: BTreeMap<String, String>,
+}
+
+fn entries(env: &TestEnv) -> Vec<Entry> {
+    let mut found: Vec<Entry> = env
+        .keychain()
+        .into_iter()
+        .map(|item| Entry {
+            profile: item.attributes.get("username").cloned().unwrap_or_default(),
+            key: item.secret.map(|s| s.trim_end().to_owned()),
+            attributes: item
+                .attributes
+                .into_iter()
+                .filter(|(name, _)| {
+                    ["service", "username", MARKER.0, "fluxloop-home"].contains(&name.as_str())
+                })
+                .collect(),
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// `(profile, key)` of every entry under our service.
+fn keys_by_profile(env: &TestEnv) -> Vec<(String, Option<String>)> {
+    entries(env)
+        .into_iter()
+        .map(|e| (e.profile, e.key))
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, Option<String>)> {
+    list.iter()
+        .map(|(p, k)| ((*p).to_owned(), Some((*k).to_owned())))
+        .collect()
+}
+
+/// Profile names in the credentials file.
+fn metadata_profiles(env: &TestEnv) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        #[serde(default)]
+        profiles: BTreeMap<String, serde_json::Value>,
+    }
+    let Some(text) = env.credentials() else {
+        return Vec::new();
+    };
+    let file: File = serde_saphyr::from_str(&text)
+        .unwrap_or_else(|e| panic!("credentials file is not valid YAML ({e}):\n{text}"));
+    file.profiles.into_keys().collect()
+}
+
+// --- The harness ------------------------------------------------------------------------------
+
+#[test]
+fn the_keepassxc_harness_serves_a_private_database_and_locks_it_on_request() {
+    let ss = SecretService::start_keepassxc();
+    assert_eq!(ss.provider(), Provider::KeePassXC);
+    assert_eq!(ss.default_alias().as_deref(), Some(KEEPASSXC_COLLECTION));
+    assert_eq!(ss.login_locked(), Some(false));
+    assert!(ss.items(SERVICE).is_empty());
+
+    ss.store(SERVICE, "dev", "s3cret");
+    assert_eq!(ss.lookup(SERVICE, "dev").as_deref(), Some("s3cret"));
+    let items = ss.items(SERVICE);
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(
+        items[0].attributes.get("username").map(String::as_str),
+        Some("dev")
+    );
+
+    // Locked, KeePassXC's search finds nothing at all: the fact behind issue 14's point 1.
+    ss.lock();
+    assert_eq!(ss.login_locked(), Some(true));
+    assert!(ss.items(SERVICE).is_empty());
+    assert_eq!(ss.lookup(SERVICE, "dev"), None);
+
+    ss.unlock();
+    assert_eq!(ss.lookup(SERVICE, "dev").as_deref(), Some("s3cret"));
+}
+
+#[test]
+fn two_keepassxc_instances_do_not_see_each_other() {
+    let a = SecretService::start_keepassxc();
+    let b = SecretService::start_keepassxc();
+    assert_ne!(a.bus_address(), b.bus_address());
+    assert_ne!(a.keyring_pid(), b.keyring_pid());
+    a.store(SERVICE, "dev", "only in a");
+    assert_eq!(b.lookup(SERVICE, "dev"), None);
+    assert_eq!(a.lookup(SERVICE, "dev").as_deref(), Some("only in a"));
+}
+
+// --- The core lifecycle, on every provider ---------------------------------------------------
+
+/// login, status, whoami, a second profile, rotation by logging in again, logout of one
+/// profile, then `logout --all` with an orphan, asserting the entries and the credentials file
+/// after each step. Every provider must print the same transcript (one snapshot for all).
+fn core_lifecycle(env: &TestEnv) {
+    let mut runs: Vec<Run> = Vec::new();
+    let mut step = |run: Run, code: i32| {
+        run.assert_code(code);
+        runs.push(run);
+    };
+
+    step(
+        env.run_stdin(&["auth", "login"], &format!("{}\n", keys::VALID)),
+        0,
+    );
+    assert_eq!(keys_by_profile(env), pairs(&[("default", keys::VALID)]));
+    assert_eq!(metadata_profiles(env), ["default"]);
+    let entry = &entries(env)[0];
+    assert_eq!(
+        entry.attributes.get("service").map(String::as_str),
+        Some(SERVICE)
+    );
+    assert_eq!(
+        entry.attributes.get(MARKER.0).map(String::as_str),
+        Some(MARKER.1)
+    );
+
+    step(env.run(&["auth", "status"]), 0);
+    step(env.run(&["auth", "whoami"]), 0);
+
+    step(
+        env.run_stdin(
+            &["auth", "login", "--profile", "work"],
+            &format!("{}\n", keys::EXPIRING_SOON),
+        ),
+        0,
+    );
+    assert_eq!(
+        keys_by_profile(env),
+        pairs(&[("default", keys::VALID), ("work", keys::EXPIRING_SOON)])
+    );
+    assert_eq!(metadata_profiles(env), ["default", "work"]);
+    step(env.run(&["auth", "status", "--profile", "work"]), 0);
+
+    // Rotation: the same profile, a new key, still one entry.
+    step(
+        env.run_stdin(&["auth", "login"], &format!("{}\n", keys::PROJECT_SCOPED)),
+        0,
+    );
+    assert_eq!(
+        keys_by_profile(env),
+        pairs(&[
+            ("default", keys::PROJECT_SCOPED),
+            ("work", keys::EXPIRING_SOON)
+        ])
+    );
+    step(env.run(&["auth", "whoami"]), 0);
+
+    step(env.run(&["auth", "logout", "--profile", "work"]), 0);
+    assert_eq!(
+        keys_by_profile(env),
+        pairs(&[("default", keys::PROJECT_SCOPED)])
+    );
+    assert_eq!(metadata_profiles(env), ["default"]);
+    step(env.run(&["auth", "status", "--profile", "work"]), 3);
+
+    // An entry of ours without metadata, as a crash would leave it.
+    env.ss.store(SERVICE, "ghost", keys::UNKNOWN);
+    env.ss.store("other-app", "default", "another secret");
+    step(env.run(&["auth", "logout", "--all"]), 0);
+    assert!(entries(env).is_empty(), "{:?}", entries(env));
+    assert!(metadata_profiles(env).is_empty());
+    assert_eq!(
+        env.ss
+            .lookup("other-app", "default")
+            .map(|s| s.trim_end().to_owned()),
+        Some("another secret".to_owned())
+    );
+    step(env.run(&["auth", "status"]), 3);
+
+    assert!(env.platform.revoked().is_empty());
+    assert_runs_snapshot!(
+        "core_lifecycle",
+        env,
+        runs,
+        "the core lifecycle, the same on every Secret Service"
+    );
+}
+
+#[test]
+fn core_lifecycle_on_keepassxc() {
+    core_lifecycle(&TestEnv::with(SecretService::start_keepassxc()));
+}
+
+#[test]
+fn core_lifecycle_on_gnome_keyring() {
+    core_lifecycle(&TestEnv::with(SecretService::start()));
+}
+
+// --- A locked database (issue 14, point 1) ----------------------------------------------------
+
+#[test]
+fn logout_all_on_a_locked_keepassxc_database_fails_and_keeps_everything() {
+    let env = TestEnv::with(SecretService::start_keepassxc());
+    env.login(keys::VALID, None);
+    env.login(keys::EXPIRING_SOON, Some("work"));
+    env.ss.store(SERVICE, "ghost", keys::UNKNOWN);
+    let keys_before = keys_by_profile(&env);
+    assert_eq!(keys_before.len(), 3);
+    let file_before = env.credentials();
+    env.ss.lock();
+
+    let mut runs = Vec::new();
+    for args in [
+        &["auth", "logout", "--all"][..],
+        &["auth", "logout", "--all", "--revoke"],
+    ] {
+        let run = env.run(args);
+        run.assert_code(6);
+        assert_eq!(env.credentials(), file_before, "{args:?} changed the file");
+        runs.push(run);
+    }
+    assert!(
+        env.platform.requests().iter().all(|r| r.method != "DELETE"),
+        "a revocation was sent"
+    );
+    assert_runs_snapshot!(env, runs, "logout --all with the KeePassXC database locked");
+
+    env.ss.unlock();
+    assert_eq!(keys_by_profile(&env), keys_before);
+}
+
+#[test]
+fn logout_all_after_unlocking_removes_what_the_locked_database_held() {
+    let env = TestEnv::with(SecretService::start_keepassxc());
+    env.login(keys::VALID, None);
+    env.ss.store(SERVICE, "ghost", keys::UNKNOWN);
+    env.ss.lock();
+    env.run(&["auth", "logout", "--all"]).assert_code(6);
+    env.ss.unlock();
+    fluxloop_snapshot!(env, ["auth", "logout", "--all"]).assert_ok();
+    assert!(entries(&env).is_empty(), "{:?}", entries(&env));
+    assert!(metadata_profiles(&env).is_empty());
+}
+
+// --- A locked database that is not the default (issue 14, point 2) ----------------------------
+
+#[test]
+fn a_key_in_a_locked_database_that_is_not_the_default_is_not_reported_missing() {
+    let env = TestEnv::with(SecretService::start_keepassxc());
+    env.login(keys::VALID, None);
+    env.ss.lock();
+    // KeePassXC moves the default alias to the database it opens last.
+    env.ss.open_second_keepassxc_database();
+    assert_eq!(
+        env.ss.default_alias().as_deref(),
+        Some(KEEPASSXC_SECOND_COLLECTION)
+    );
+    let file_before = env.credentials();
+
+    let runs = [
+        env.run(&["auth", "status"]),
+        env.run(&["auth", "status", "--json"]),
+        env.run(&["auth", "whoami"]),
+        // Neither a second copy in the other database, nor metadata dropped for a key it hides.
+        env.run_stdin(&["auth", "login"], &format!("{}\n", keys::PROJECT_SCOPED)),
+        env.run(&["auth", "logout"]),
+    ];
+    for run in &runs {
+        run.assert_code(6);
+    }
+    assert_eq!(env.credentials(), file_before);
+    assert_runs_snapshot!(
+        env,
+        runs,
+        "status, whoami, login and logout with the key in a locked database that is not the \
+         default"
+    );
+
+    // Unlocked, it is found where it is, and nothing was copied into the second database.
+    env.ss.unlock();
+    env.run(&["auth", "status"]).assert_ok();
+    assert_eq!(keys_by_profile(&env), pairs(&[("default", keys::VALID)]));
+}
