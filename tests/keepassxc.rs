@@ -299,3 +299,24 @@ fn a_key_in_a_locked_database_that_is_not_the_default_is_not_reported_missing() 
     env.run(&["auth", "status"]).assert_ok();
     assert_eq!(keys_by_profile(&env), pairs(&[("default", keys::VALID)]));
 }
+
+/// A new profile can still log in while another database is locked: the key goes into the
+/// open one (the default), and the warning says what could not be searched. A profile the file
+/// knows is refused instead (above), so no second copy of its key is made.
+#[test]
+fn a_new_profile_logs_in_beside_a_locked_database_with_a_warning() {
+    let env = TestEnv::with(SecretService::start_keepassxc());
+    env.login(keys::VALID, None);
+    env.ss.lock();
+    env.ss.open_second_keepassxc_database();
+    let run = env.run_stdin(
+        &["auth", "login", "--profile", "work"],
+        &format!("{}\n", keys::PROJECT_SCOPED),
+    );
+    common::assert_run_snapshot!(env, run);
+    env.ss.unlock();
+    assert_eq!(
+        keys_by_profile(&env),
+        pairs(&[("default", keys::VALID), ("work", keys::PROJECT_SCOPED)])
+    );
+}

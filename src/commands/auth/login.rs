@@ -14,7 +14,7 @@ use crate::error::{CliError, CliResult, ErrorCode, ExitStatus, KEYS_PAGE, KeyUse
 use crate::keys;
 use crate::output::{Printer, bold, green, red};
 use crate::profiles::{CredentialsFile, Expiry, Profile};
-use crate::secrets::StoreKind;
+use crate::secrets::{SecretStoreError, StoreKind};
 #[cfg(unix)]
 use crate::terminal;
 use crate::terminal::{HiddenLine, MAX_LINE};
@@ -71,7 +71,7 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
         unknown: Default::default(),
     };
     match storage {
-        StoreKind::Keychain => save_to_keychain(ctx, &key, meta)?,
+        StoreKind::Keychain => save_to_keychain(ctx, &key, meta, p)?,
         StoreKind::File => save_to_file(ctx, meta)?,
     }
 
@@ -116,11 +116,29 @@ fn print_account(p: &Printer, info: &KeyInfo) {
 
 /// Keychain entry and metadata change together under the file lock. If the metadata cannot be
 /// written, the keychain goes back to what it held, so a failed rotation loses nothing.
-fn save_to_keychain(ctx: &Context, key: &SecretString, mut meta: Profile) -> CliResult<()> {
+fn save_to_keychain(
+    ctx: &Context,
+    key: &SecretString,
+    mut meta: Profile,
+    p: &Printer,
+) -> CliResult<()> {
     let name = ctx.profile.as_str();
     let mut tx = ctx.profiles.lock()?;
     keep_unknown_fields(&tx.file, name, &mut meta);
-    let previous = ctx.keychain.get(name)?;
+    let previous = match ctx.keychain.get(name) {
+        Ok(found) => found,
+        // A new profile (no metadata): the default keyring was found unlocked before the
+        // prompt, so the key can be stored; only another, locked keyring could not be searched.
+        // A profile the file knows may have its key in that keyring: that stays an error, so no
+        // second copy is made.
+        Err(e) if matches!(e.kind, SecretStoreError::Locked) && tx.file.profile(name).is_none() => {
+            p.warn(format!(
+                "a locked keyring could not be searched for an earlier key of profile '{name}'; if it holds one, unlock it and run `fluxloop auth list --check`"
+            ));
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     ctx.keychain.set(name, key)?;
     tx.file.insert(name, meta);
     let Err(e) = tx.commit() else {
