@@ -9,6 +9,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use common::env::{MARKER, Run, SERVICE, TestEnv, keys};
 use common::secret_service::{
@@ -319,4 +320,73 @@ fn a_new_profile_logs_in_beside_a_locked_database_with_a_warning() {
         keys_by_profile(&env),
         pairs(&[("default", keys::VALID), ("work", keys::PROJECT_SCOPED)])
     );
+}
+
+// --- Hints that fit the provider (issue 14, point 4) -----------------------------------------
+
+/// status and logout with the database or keyring holding the key locked: the hints name the
+/// program that serves the Secret Service.
+fn locked_runs(env: &TestEnv) -> Vec<Run> {
+    env.login(keys::VALID, None);
+    env.ss.lock();
+    let runs = vec![env.run(&["auth", "status"]), env.run(&["auth", "logout"])];
+    for run in &runs {
+        run.assert_code(6);
+    }
+    runs
+}
+
+#[test]
+fn a_locked_keepassxc_database_gets_keepassxc_hints() {
+    let env = TestEnv::with(SecretService::start_keepassxc());
+    let runs = locked_runs(&env);
+    for run in &runs {
+        assert!(
+            run.stderr.contains("Unlock the database in KeePassXC"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("Seahorse"), "{}", run.stderr);
+    }
+    assert_runs_snapshot!(env, runs, "a locked KeePassXC database: KeePassXC's hints");
+}
+
+#[test]
+fn a_locked_gnome_keyring_gets_gnome_keyring_hints() {
+    let env = TestEnv::with(SecretService::start());
+    let runs = locked_runs(&env);
+    for run in &runs {
+        assert!(
+            run.stderr.contains("gnome-keyring-daemon --unlock"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("KeePassXC"), "{}", run.stderr);
+    }
+    assert_runs_snapshot!(env, runs, "a locked gnome-keyring: gnome-keyring's hints");
+}
+
+/// A KeePassXC that does not answer (stopped with SIGSTOP here, standing in for one busy with a
+/// dialog) is not called a "keyring daemon": the hints say to answer its dialog.
+#[test]
+fn a_keepassxc_that_does_not_answer_gets_keepassxc_hints() {
+    let env = TestEnv::with(SecretService::start_keepassxc());
+    env.login(keys::VALID, None);
+    env.ss.stop_daemon();
+    let run = env.run(&["auth", "status"]);
+    env.ss.resume_daemon();
+    run.assert_code(6);
+    // Bounded at 5 s per call (docs/design.md), with generous slack for finding the provider.
+    assert!(
+        run.elapsed < Duration::from_secs(10),
+        "took {:?}",
+        run.elapsed
+    );
+    assert!(
+        run.stderr.contains("Answer KeePassXC's dialog"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("keyring daemon"), "{}", run.stderr);
+    common::assert_run_snapshot!(env, run);
 }

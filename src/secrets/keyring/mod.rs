@@ -9,11 +9,16 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::info;
 use zeroize::Zeroize;
 
-use super::{Backend, KeychainScope, Purge, Result, SecretStore, SecretStoreError, bounded};
+use super::{
+    Backend, KeychainScope, Provider, Purge, Result, SecretStore, SecretStoreError, bounded,
+};
+
+/// How long finding the Secret Service's program may take before the hints go generic.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(1);
 
 // One module per platform store, used as `platform`: each has the same eight functions
 // (`connect`, `entry`, `mark`, `search`, `attributes`, `check_ready`, `check_none_locked`,
-// `classify`).
+// `classify`, `provider`).
 #[cfg(any(target_os = "macos", windows))]
 mod native;
 #[cfg(target_os = "linux")]
@@ -227,6 +232,14 @@ impl SecretStore for KeyringStore {
 
     fn service(&self) -> &str {
         &self.scope.service
+    }
+
+    fn provider(&self) -> Option<Provider> {
+        // The bus daemon answers, not the provider, so a hung provider costs nothing here;
+        // the bound is for a hung bus.
+        bounded::call(PROVIDER_TIMEOUT, || Ok(platform::provider()))
+            .ok()
+            .flatten()
     }
 }
 

@@ -67,3 +67,8 @@ pub fn check_none_locked() -> Result<()> {
 pub fn classify(_err: &(dyn std::error::Error + 'static)) -> Option<SecretStoreError> {
     None
 }
+
+/// Only the Secret Service has providers to tell apart.
+pub fn provider() -> Option<super::super::Provider> {
+    None
+}

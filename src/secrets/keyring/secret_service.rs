@@ -7,7 +7,7 @@ use std::sync::Arc;
 use dbus_secret_service::{EncryptionType, SecretService};
 use keyring_core::{CredentialStore, Entry};
 
-use super::super::{KeychainScope, Result, SecretStoreError};
+use super::super::{KeychainScope, Provider, Result, SecretStoreError};
 use super::map_error;
 
 pub fn connect() -> Result<Arc<CredentialStore>> {
@@ -155,4 +155,31 @@ pub fn classify(err: &(dyn std::error::Error + 'static)) -> Option<SecretStoreEr
         }
         other => SecretStoreError::Platform(other.to_string()),
     })
+}
+
+/// Which program owns `org.freedesktop.secrets`: the bus daemon tells its process id, and
+/// `/proc` its name. `None` when nothing owns the name or the bus cannot be asked.
+pub fn provider() -> Option<Provider> {
+    let bus = dbus::blocking::Connection::new_session().ok()?;
+    let daemon = bus.with_proxy(
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        std::time::Duration::from_secs(1),
+    );
+    let (pid,): (u32,) = daemon
+        .method_call(
+            "org.freedesktop.DBus",
+            "GetConnectionUnixProcessID",
+            ("org.freedesktop.secrets",),
+        )
+        .ok()?;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let provider = Provider::from_program(&comm);
+    if provider != Provider::Other {
+        return Some(provider);
+    }
+    // comm can be renamed by the process; the executable's name is the other witness.
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let name = exe.file_name()?.to_string_lossy().into_owned();
+    Some(Provider::from_program(&name))
 }
