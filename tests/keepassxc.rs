@@ -119,7 +119,8 @@ fn two_keepassxc_instances_do_not_see_each_other() {
 
 /// login, status, whoami, a second profile, rotation by logging in again, logout of one
 /// profile, then `logout --all` with an orphan, asserting the entries and the credentials file
-/// after each step. Every provider must print the same transcript (one snapshot for all).
+/// after each step. Every provider prints the same transcript, except that on KeePassXC each
+/// logout says the key is still in its Recycle Bin (issue 14, point 5).
 fn core_lifecycle(env: &TestEnv) {
     let mut runs: Vec<Run> = Vec::new();
     let mut step = |run: Run, code: i32| {
@@ -197,12 +198,33 @@ fn core_lifecycle(env: &TestEnv) {
     step(env.run(&["auth", "status"]), 3);
 
     assert!(env.platform.revoked().is_empty());
-    assert_runs_snapshot!(
-        "core_lifecycle",
-        env,
-        runs,
-        "the core lifecycle, the same on every Secret Service"
-    );
+    let logouts: Vec<&Run> = runs
+        .iter()
+        .filter(|run| run.stderr.contains("Logged out of"))
+        .collect();
+    assert_eq!(logouts.len(), 2);
+    for run in logouts {
+        assert_eq!(
+            run.stderr.contains("Recycle Bin"),
+            env.ss.provider() == Provider::KeePassXC,
+            "{}",
+            run.stderr
+        );
+    }
+    match env.ss.provider() {
+        Provider::KeePassXC => assert_runs_snapshot!(
+            "core_lifecycle_keepassxc",
+            env,
+            runs,
+            "the core lifecycle on KeePassXC: gnome-keyring's, plus where deleted keys go"
+        ),
+        _ => assert_runs_snapshot!(
+            "core_lifecycle",
+            env,
+            runs,
+            "the core lifecycle, the same on every Secret Service"
+        ),
+    }
 }
 
 #[test]

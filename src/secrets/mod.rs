@@ -248,6 +248,11 @@ impl Keychain {
         })
     }
 
+    /// See [`SecretStore::provider`].
+    pub fn provider(&self) -> Option<Provider> {
+        self.inner.provider()
+    }
+
     /// See [`SecretStore::check_ready`].
     pub fn check_ready(&self) -> std::result::Result<(), StoreError> {
         self.named(self.inner.check_ready())
