@@ -412,3 +412,42 @@ fn a_keepassxc_that_does_not_answer_gets_keepassxc_hints() {
     assert!(!run.stderr.contains("keyring daemon"), "{}", run.stderr);
     common::assert_run_snapshot!(env, run);
 }
+
+// --- KeePassXC's access confirmation (issue 14, point 3) -------------------------------------
+
+/// With "Confirm when passwords are retrieved by clients" on, KeePassXC answers a new client's
+/// read with an access dialog. fluxloop says on stderr whom to approve, and waits for the
+/// person far beyond its normal 5 s bound instead of calling the keychain hung. Nobody can
+/// answer the dialog here (KeePassXC runs offscreen), so the test stops fluxloop at 15 s.
+#[test]
+fn keepassxc_asking_for_approval_is_waited_for_and_said() {
+    let env = TestEnv::with(SecretService::start_keepassxc_confirming_access());
+    // A new item needs no approval: login stores it at once.
+    env.login(keys::VALID, None);
+    let mut cmd = env.cmd();
+    cmd.args(["auth", "status"]);
+    let run = common::secret_service::run_with_timeout(&mut cmd, None, Duration::from_secs(15));
+    assert!(
+        run.timed_out(),
+        "fluxloop gave up before 15 s instead of waiting for the person ({:?}):\n{}",
+        run.elapsed,
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.trim_end(),
+        "Approve fluxloop in KeePassXC… (waiting up to 120 s; to stop KeePassXC asking each \
+         time, turn off \"Confirm when passwords are retrieved by clients\" in its Tools > \
+         Settings > Secret Service Integration)"
+    );
+    assert!(!run.stdout.contains(keys::VALID) && !run.stderr.contains(keys::VALID));
+}
+
+/// The same database without the confirmation: nothing is said, and status answers at once.
+#[test]
+fn keepassxc_without_access_confirmation_says_nothing_of_approval() {
+    let env = TestEnv::with(SecretService::start_keepassxc());
+    env.login(keys::VALID, None);
+    let run = env.run(&["auth", "status"]);
+    run.assert_code(0);
+    assert!(!run.stderr.contains("Approve"), "{}", run.stderr);
+}

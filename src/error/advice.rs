@@ -377,6 +377,19 @@ impl From<StoreError> for CliError {
     }
 }
 
+/// Said on stderr while fluxloop waits for a person to answer the keychain's prompt.
+pub fn prompt_notice(provider: Option<Provider>, limit: std::time::Duration) -> String {
+    let secs = limit.as_secs();
+    match provider {
+        Some(Provider::KeePassXC) => format!(
+            "Approve fluxloop in KeePassXC… (waiting up to {secs} s; to stop KeePassXC asking \
+             each time, turn off \"Confirm when passwords are retrieved by clients\" in its \
+             {KEEPASSXC_SETTINGS})"
+        ),
+        _ => format!("Approve fluxloop in your keychain's dialog… (waiting up to {secs} s)"),
+    }
+}
+
 /// Where KeePassXC keeps the settings of its Secret Service.
 const KEEPASSXC_SETTINGS: &str = "Tools > Settings > Secret Service Integration";
 

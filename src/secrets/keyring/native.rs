@@ -72,3 +72,8 @@ pub fn classify(_err: &(dyn std::error::Error + 'static)) -> Option<SecretStoreE
 pub fn provider() -> Option<super::super::Provider> {
     None
 }
+
+/// Only the Secret Service's prompts are looked for.
+pub fn access_prompt_pending(_service: &str) -> Result<bool> {
+    Ok(false)
+}

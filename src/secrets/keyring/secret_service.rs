@@ -183,3 +183,24 @@ pub fn provider() -> Option<Provider> {
     let name = exe.file_name()?.to_string_lossy().into_owned();
     Some(Provider::from_program(&name))
 }
+
+/// Whether the provider is asking a person to let us at our items: KeePassXC, with "Confirm
+/// when passwords are retrieved by clients" on, lists an item a new client has not been
+/// allowed as locked while its collection is unlocked, and answers the client's `Unlock`
+/// with a prompt (an access confirmation dialog). Seen as: items of ours locked, no collection
+/// locked.
+pub fn access_prompt_pending(service: &str) -> Result<bool> {
+    let ss = SecretService::connect(EncryptionType::Plain).map_err(|e| store_error(&e))?;
+    let found = ss
+        .search_items(HashMap::from([("service", service)]))
+        .map_err(|e| store_error(&e))?;
+    if found.locked.is_empty() {
+        return Ok(false);
+    }
+    for collection in ss.get_all_collections().map_err(|e| store_error(&e))? {
+        if collection.is_locked().unwrap_or(true) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
