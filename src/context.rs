@@ -100,10 +100,11 @@ impl Context {
         if settings.fail_metadata_writes {
             profiles = profiles.with_failing_writes();
         }
-        let keychain = Keychain::new(Box::new(KeyringStore::new(
-            settings.keychain_scope.clone(),
-            secrets::CALL_TIMEOUT,
-        )));
+        let store = KeyringStore::new(settings.keychain_scope.clone(), secrets::CALL_TIMEOUT)
+            .with_prompt_notice(std::sync::Arc::new(|provider, limit| {
+                crate::output::Printer::stdio().info(crate::error::prompt_notice(provider, limit));
+            }));
+        let keychain = Keychain::new(Box::new(store));
         Ok(Self::new(settings, profiles, keychain))
     }
 

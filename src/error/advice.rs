@@ -7,7 +7,7 @@ use crate::cli::env;
 use crate::context::SettingsError;
 use crate::keys::KeyFormatError;
 use crate::profiles::{DEFAULT_PROFILE, ProfileError, ProfileNameError};
-use crate::secrets::{KeySource, SecretStoreError, StoreError};
+use crate::secrets::{KeySource, Provider, SecretStoreError, StoreError};
 use crate::terminal::TerminalError;
 
 use super::{CliError, ErrorCode, ExitStatus, KeyUsed};
@@ -321,7 +321,13 @@ fn key_format_error(e: KeyFormatError, key: &KeyUsed<'_>) -> CliError {
 }
 
 impl From<StoreError> for CliError {
-    fn from(StoreError { backend, kind }: StoreError) -> Self {
+    fn from(
+        StoreError {
+            backend,
+            provider,
+            kind,
+        }: StoreError,
+    ) -> Self {
         let env_hint = format!(
             "Or skip the keychain: set {} in the environment (nothing is stored)",
             env::API_KEY
@@ -349,33 +355,9 @@ impl From<StoreError> for CliError {
                      log in again, or enable KeePassXC's Secret Service integration",
                 )
                 .hint(env_hint),
-            SecretStoreError::Locked => err
-                .detail(
-                    "The keyring that holds fluxloop's keys is locked, and no unlock prompt \
-                     could be answered.",
-                )
-                .hint(
-                    "Unlock it (log in to the desktop, open Seahorse, or \
-                     `gnome-keyring-daemon --unlock`), then retry",
-                )
-                .hint(env_hint),
-            SecretStoreError::NoCollection => err
-                .detail(
-                    "The keychain is not set up: it has no default (login) keyring, so no key \
-                     can be stored or found.",
-                )
-                .hint(
-                    "Create a default keyring (Seahorse: File > New > Password Keyring, set as \
-                     default), then retry",
-                )
-                .hint(env_hint),
-            SecretStoreError::Timeout(_) => err
-                .detail(
-                    "The keyring daemon may be hung, or waiting for an unlock prompt that nobody \
-                     can see.",
-                )
-                .hint("Restart the keyring daemon (or your session), then retry")
-                .hint(env_hint),
+            SecretStoreError::Locked => locked(err, provider).hint(env_hint),
+            SecretStoreError::NoCollection => no_collection(err, provider).hint(env_hint),
+            SecretStoreError::Timeout(_) => timeout(err, provider).hint(env_hint),
             SecretStoreError::Ambiguous { ref profile, .. } => {
                 let flag = if profile.is_empty() || profile == DEFAULT_PROFILE {
                     String::new()
@@ -392,6 +374,123 @@ impl From<StoreError> for CliError {
             }
             _ => err.hint(env_hint),
         }
+    }
+}
+
+/// Said on stderr while fluxloop waits for a person to answer the keychain's prompt.
+pub fn prompt_notice(provider: Option<Provider>, limit: std::time::Duration) -> String {
+    let secs = limit.as_secs();
+    match provider {
+        Some(Provider::KeePassXC) => format!(
+            "Approve fluxloop in KeePassXC… (waiting up to {secs} s; to stop KeePassXC asking \
+             each time, turn off \"Confirm when passwords are retrieved by clients\" in its \
+             {KEEPASSXC_SETTINGS})"
+        ),
+        _ => format!("Approve fluxloop in your keychain's dialog… (waiting up to {secs} s)"),
+    }
+}
+
+/// Where KeePassXC keeps the settings of its Secret Service.
+const KEEPASSXC_SETTINGS: &str = "Tools > Settings > Secret Service Integration";
+
+/// A locked keychain, in the words of the program that serves it.
+fn locked(err: CliError, provider: Option<Provider>) -> CliError {
+    match provider {
+        Some(Provider::GnomeKeyring) => err
+            .detail(
+                "The keyring that holds fluxloop's keys is locked, and no unlock prompt could be \
+                 answered.",
+            )
+            .hint(
+                "Unlock it (log in to the desktop, open Seahorse, or \
+                 `gnome-keyring-daemon --unlock`), then retry",
+            ),
+        Some(Provider::KeePassXC) => err
+            .detail(
+                "A KeePassXC database is locked, and KeePassXC neither shows nor searches what a \
+                 locked database holds.",
+            )
+            .hint("Unlock the database in KeePassXC, then retry")
+            .hint(
+                "If KeePassXC has several databases open, unlock each one it exposes (Database \
+                 > Database Settings > Secret Service Integration)",
+            ),
+        Some(Provider::KWallet) => err
+            .detail("The KDE wallet that holds fluxloop's keys is closed.")
+            .hint("Open the wallet in KWalletManager, then retry"),
+        Some(Provider::Other) | None => err
+            .detail(
+                "The part of the keychain that holds fluxloop's keys is locked, and no unlock \
+                 prompt could be answered.",
+            )
+            .hint("Unlock it in the program that provides your keychain, then retry"),
+    }
+}
+
+/// A keychain with no default collection, in the words of the program that serves it.
+fn no_collection(err: CliError, provider: Option<Provider>) -> CliError {
+    match provider {
+        Some(Provider::GnomeKeyring) => err
+            .detail(
+                "The keychain is not set up: it has no default (login) keyring, so no key can be \
+                 stored or found.",
+            )
+            .hint(
+                "Create a default keyring (Seahorse: File > New > Password Keyring, set as \
+                 default), then retry",
+            ),
+        Some(Provider::KeePassXC) => err
+            .detail(
+                "KeePassXC exposes no database to the Secret Service, so no key can be stored or \
+                 found.",
+            )
+            .hint(
+                "Open a database in KeePassXC and choose the group to expose (Database > \
+                 Database Settings > Secret Service Integration), then retry",
+            ),
+        Some(Provider::KWallet) => err
+            .detail("KWallet has no default wallet, so no key can be stored or found.")
+            .hint("Create a wallet in KWalletManager, then retry"),
+        Some(Provider::Other) | None => err
+            .detail(
+                "The keychain is not set up: it has no default collection, so no key can be \
+                 stored or found.",
+            )
+            .hint(
+                "Create a default collection (keyring) in the program that provides your \
+                 keychain, then retry",
+            ),
+    }
+}
+
+/// A keychain that did not answer in time, in the words of the program that serves it.
+fn timeout(err: CliError, provider: Option<Provider>) -> CliError {
+    match provider {
+        Some(Provider::GnomeKeyring) => err
+            .detail(
+                "The keyring daemon may be hung, or waiting for an unlock prompt that nobody can \
+                 see.",
+            )
+            .hint("Restart the keyring daemon (or your session), then retry"),
+        Some(Provider::KeePassXC) => err
+            .detail(
+                "KeePassXC may be showing a dialog nobody answered (an access confirmation or an \
+                 unlock prompt), or be hung.",
+            )
+            .hint("Answer KeePassXC's dialog, or restart KeePassXC, then retry")
+            .hint(format!(
+                "To stop KeePassXC asking each time, turn off \"Confirm when passwords are \
+                 retrieved by clients\" in its {KEEPASSXC_SETTINGS}"
+            )),
+        Some(Provider::KWallet) => err
+            .detail("KWallet may be hung, or showing a dialog nobody answered.")
+            .hint("Answer KWallet's dialog, or restart kwalletd, then retry"),
+        Some(Provider::Other) | None => err
+            .detail(
+                "The program that provides the keychain may be hung, or waiting for a prompt \
+                 that nobody can see.",
+            )
+            .hint("Restart it (or your session), then retry"),
     }
 }
 
@@ -500,5 +599,53 @@ fn fmt_secs(d: std::time::Duration) -> String {
         format!("{}", s as u64)
     } else {
         format!("{s:.1}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::Backend;
+
+    fn hints(provider: Option<Provider>, kind: SecretStoreError) -> String {
+        let err = CliError::from(StoreError {
+            backend: Backend::SecretService,
+            provider,
+            kind,
+        });
+        format!("{err}\n{}", err.hints.join("\n"))
+    }
+
+    #[test]
+    fn an_unknown_provider_gets_hints_that_name_no_program() {
+        for kind in [
+            SecretStoreError::Locked,
+            SecretStoreError::NoCollection,
+            SecretStoreError::Timeout(std::time::Duration::from_secs(5)),
+        ] {
+            for provider in [None, Some(Provider::Other)] {
+                let text = hints(provider, kind_copy(&kind));
+                for program in ["Seahorse", "gnome-keyring", "KeePassXC", "KWallet"] {
+                    assert!(!text.contains(program), "{text}");
+                }
+                assert!(text.contains("retry"), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn kwallet_gets_kwallet_hints() {
+        assert!(
+            hints(Some(Provider::KWallet), SecretStoreError::Locked).contains("KWalletManager")
+        );
+    }
+
+    fn kind_copy(kind: &SecretStoreError) -> SecretStoreError {
+        match kind {
+            SecretStoreError::Locked => SecretStoreError::Locked,
+            SecretStoreError::NoCollection => SecretStoreError::NoCollection,
+            SecretStoreError::Timeout(d) => SecretStoreError::Timeout(*d),
+            _ => unreachable!(),
+        }
     }
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::secrets::KeySource;
 
-pub use advice::{KEYS_PAGE, capitalise};
+pub use advice::{KEYS_PAGE, capitalise, prompt_notice};
 
 /// Process exit codes. Stable: scripts branch on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

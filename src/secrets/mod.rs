@@ -120,6 +120,35 @@ impl fmt::Display for Backend {
     }
 }
 
+/// The program that serves the Secret Service (the owner of `org.freedesktop.secrets`), so
+/// that hints can name the app a person actually uses. Found only when a message needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    GnomeKeyring,
+    KeePassXC,
+    /// KDE's wallet (`kwalletd5`, `kwalletd6`, `ksecretd`).
+    KWallet,
+    /// Something else owns the name, or its program could not be read.
+    Other,
+}
+
+impl Provider {
+    /// The provider a program name stands for: `/proc/<pid>/comm` (cut to 15 bytes, so
+    /// `gnome-keyring-daemon` reads `gnome-keyring-d`) or the file name of `/proc/<pid>/exe`.
+    pub fn from_program(name: &str) -> Self {
+        let name = name.trim().to_ascii_lowercase();
+        if name.starts_with("gnome-keyring-d") {
+            Provider::GnomeKeyring
+        } else if name == "keepassxc" {
+            Provider::KeePassXC
+        } else if name.starts_with("kwalletd") || name == "ksecretd" {
+            Provider::KWallet
+        } else {
+            Provider::Other
+        }
+    }
+}
+
 // The Secret Service failures (bus, provider, locked, no collection) only come from the Linux
 // store; error/advice.rs still names them on every platform.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
@@ -177,6 +206,9 @@ impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
     fn service(&self) -> &str {
         (**self).service()
     }
+    fn provider(&self) -> Option<Provider> {
+        (**self).provider()
+    }
 }
 
 /// A keychain failure, with the keychain it happened in, so it can be reported without context.
@@ -184,6 +216,8 @@ impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
 #[error("{kind}")]
 pub struct StoreError {
     pub backend: Backend,
+    /// Which program serves the Secret Service, when it could be found; `None` elsewhere.
+    pub provider: Option<Provider>,
     pub kind: SecretStoreError,
 }
 
@@ -204,8 +238,19 @@ impl Keychain {
     fn named<T>(&self, result: Result<T>) -> std::result::Result<T, StoreError> {
         result.map_err(|kind| StoreError {
             backend: self.backend(),
+            // Looked up only now, for the hints: no keychain at all has no provider to name.
+            provider: if kind.is_absent() {
+                None
+            } else {
+                self.inner.provider()
+            },
             kind,
         })
+    }
+
+    /// See [`SecretStore::provider`].
+    pub fn provider(&self) -> Option<Provider> {
+        self.inner.provider()
     }
 
     /// See [`SecretStore::check_ready`].
@@ -297,6 +342,12 @@ pub trait SecretStore: Send + Sync {
 
     /// The service name this store's entries are under, for messages and logs.
     fn service(&self) -> &str;
+
+    /// Which program serves the Secret Service; `None` when there is none or it cannot be
+    /// asked (and on other keychains). One bus round trip: call it only when a message needs it.
+    fn provider(&self) -> Option<Provider> {
+        None
+    }
 }
 
 /// What [`SecretStore::delete_all`] did.
@@ -306,4 +357,28 @@ pub struct Purge {
     pub removed: usize,
     /// Entries under our service name that another program made, left in place.
     pub left_foreign: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Provider;
+
+    #[test]
+    fn program_names_tell_the_providers_apart() {
+        // comm is cut to 15 bytes: gnome-keyring-daemon reads gnome-keyring-d.
+        assert_eq!(
+            Provider::from_program("gnome-keyring-d\n"),
+            Provider::GnomeKeyring
+        );
+        assert_eq!(
+            Provider::from_program("gnome-keyring-daemon"),
+            Provider::GnomeKeyring
+        );
+        assert_eq!(Provider::from_program("keepassxc\n"), Provider::KeePassXC);
+        assert_eq!(Provider::from_program("kwalletd5"), Provider::KWallet);
+        assert_eq!(Provider::from_program("kwalletd6"), Provider::KWallet);
+        assert_eq!(Provider::from_program("ksecretd"), Provider::KWallet);
+        assert_eq!(Provider::from_program("python3"), Provider::Other);
+        assert_eq!(Provider::from_program(""), Provider::Other);
+    }
 }

@@ -176,6 +176,8 @@ enum Keyring {
     Unlocked,
     WithoutLogin,
     KeePassXC,
+    /// KeePassXC asking a person before each new client reads an item (`ConfirmAccessItem`).
+    KeePassXCConfirmingAccess,
 }
 
 impl SecretService {
@@ -205,6 +207,13 @@ impl SecretService {
     /// search" off, so a search of a locked database returns nothing instead of prompting.
     pub fn start_keepassxc() -> Self {
         Self::launch(Keyring::KeePassXC)
+    }
+
+    /// [`SecretService::start_keepassxc`] with "Confirm when passwords are retrieved by
+    /// clients" on (`ConfirmAccessItem=true`, KeePassXC's default): each new client's first
+    /// read of an item waits on an access dialog that nobody here can answer.
+    pub fn start_keepassxc_confirming_access() -> Self {
+        Self::launch(Keyring::KeePassXCConfirmingAccess)
     }
 
     /// Only the session bus; nobody owns `org.freedesktop.secrets`.
@@ -677,7 +686,7 @@ impl SecretService {
             watchdog: None,
             provider: match keyring {
                 Keyring::None => Provider::None,
-                Keyring::KeePassXC => Provider::KeePassXC,
+                Keyring::KeePassXC | Keyring::KeePassXCConfirmingAccess => Provider::KeePassXC,
                 Keyring::Unlocked | Keyring::WithoutLogin => Provider::GnomeKeyring,
             },
         };
@@ -697,7 +706,10 @@ impl SecretService {
         };
 
         if keyring == Keyring::KeePassXC {
-            ss.start_keepassxc_process();
+            ss.start_keepassxc_process(KEEPASSXC_INI);
+        } else if keyring == Keyring::KeePassXCConfirmingAccess {
+            let ini = KEEPASSXC_INI.replace("ConfirmAccessItem=false", "ConfirmAccessItem=true");
+            ss.start_keepassxc_process(&ini);
         } else if keyring != Keyring::None {
             let unlock = keyring == Keyring::Unlocked;
             let log = log_file(&root, "keyring.log");
@@ -739,13 +751,13 @@ impl SecretService {
 
     /// Makes the database and configuration, starts KeePassXC on our bus with the password on
     /// stdin, and waits until its collection is the unlocked `default`.
-    fn start_keepassxc_process(&mut self) {
+    fn start_keepassxc_process(&mut self, ini: &str) {
         let root = self.dir.path().to_owned();
         let db = self.keepassxc_database();
         self.make_keepassxc_database(&db);
         let config_dir = self.home().join(".config/keepassxc");
         fs::create_dir_all(&config_dir).expect("create keepassxc config dir");
-        fs::write(config_dir.join("keepassxc.ini"), KEEPASSXC_INI).expect("write keepassxc.ini");
+        fs::write(config_dir.join("keepassxc.ini"), ini).expect("write keepassxc.ini");
 
         let log = log_file(&root, "keyring.log");
         let mut child = Command::new("keepassxc")

@@ -9,7 +9,7 @@ use crate::context::{Context, ProfileOrigin};
 use crate::error::{CliError, CliResult, ExitStatus, KEYS_PAGE, KeyUsed};
 use crate::output::{Printer, green};
 use crate::profiles::{CredentialsFile, Profile};
-use crate::secrets::{KeySource, Purge, StoreKind};
+use crate::secrets::{KeySource, Provider, Purge, StoreKind};
 
 pub async fn run(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult {
     if args.all && ctx.profile_origin == ProfileOrigin::Flag {
@@ -99,6 +99,7 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     ));
     if removed_key {
         p.info(format!("   Removed the API key from the {backend}"));
+        kept_by_provider_note(1, ctx, p);
     }
     if removed_meta {
         let what = if in_file {
@@ -226,6 +227,9 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
             "   Removed {} from the {backend}{orphan_note}",
             count(deleted, "entry", "entries")
         ));
+        if deleted > 0 {
+            kept_by_provider_note(deleted, ctx, p);
+        }
     }
     foreign_note(purge.left_foreign, "   ", ctx, p);
     if clears_file {
@@ -238,6 +242,28 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     };
     revocation_note(args.revoke, outcome.as_ref(), None, names.len() > 1, p);
     Ok(ExitStatus::Success)
+}
+
+/// A provider that keeps what was deleted: KeePassXC moves a deleted entry to its Recycle Bin
+/// (on by default) with its history of earlier values, so the key is still in the database
+/// file, and no Secret Service client can prevent it. Say where it went and how to remove it.
+fn kept_by_provider_note(deleted: usize, ctx: &Context, p: &Printer) {
+    if ctx.keychain.provider() != Some(Provider::KeePassXC) {
+        return;
+    }
+    let (keys, are, them) = if deleted == 1 {
+        ("key", "is", "it")
+    } else {
+        ("keys", "are", "them")
+    };
+    p.info(format!(
+        "   KeePassXC keeps deleted entries in its Recycle Bin, and earlier values in each \
+         entry's history: the {keys} {are} still in the database file."
+    ));
+    p.info(format!(
+        "   To remove {them} for good, in KeePassXC: right-click the Recycle Bin group > Empty \
+         Recycle Bin (its entries go with their history), then save the database."
+    ));
 }
 
 /// Names what `logout --all` found under our service name and left: entries another program

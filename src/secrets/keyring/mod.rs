@@ -9,11 +9,26 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::info;
 use zeroize::Zeroize;
 
-use super::{Backend, KeychainScope, Purge, Result, SecretStore, SecretStoreError, bounded};
+use super::{
+    Backend, KeychainScope, Provider, Purge, Result, SecretStore, SecretStoreError, bounded,
+};
+
+/// How long finding the Secret Service's program may take before the hints go generic.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a call may go unanswered before we look for a prompt (KeePassXC's access
+/// confirmation) that it may be waiting on.
+const PROMPT_PATIENCE: Duration = Duration::from_millis(500);
+
+/// How long a person gets to answer such a prompt.
+const PROMPT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Tells the person that the keychain is asking them, and for how long fluxloop waits.
+pub type PromptNotice = Arc<dyn Fn(Option<Provider>, Duration) + Send + Sync>;
 
 // One module per platform store, used as `platform`: each has the same eight functions
 // (`connect`, `entry`, `mark`, `search`, `attributes`, `check_ready`, `check_none_locked`,
-// `classify`).
+// `classify`, `provider`).
 #[cfg(any(target_os = "macos", windows))]
 mod native;
 #[cfg(target_os = "linux")]
@@ -28,6 +43,9 @@ pub struct KeyringStore {
     timeout: Duration,
     /// Connected lazily, on the first call: commands that never touch the keychain never wait.
     store: Arc<Mutex<Option<Arc<CredentialStore>>>>,
+    /// Called when a call waits on a prompt; the command layer says so (this module never
+    /// prints).
+    prompt_notice: Option<PromptNotice>,
 }
 
 impl KeyringStore {
@@ -36,7 +54,14 @@ impl KeyringStore {
             scope,
             timeout,
             store: Arc::new(Mutex::new(None)),
+            prompt_notice: None,
         }
+    }
+
+    /// Calls `notice` when a call waits on a prompt (then for up to [`PROMPT_TIMEOUT`]).
+    pub fn with_prompt_notice(mut self, notice: PromptNotice) -> Self {
+        self.prompt_notice = Some(notice);
+        self
     }
 
     /// Runs `op` against the platform store on a worker thread, within `budget`.
@@ -48,23 +73,43 @@ impl KeyringStore {
         let slot = self.store.clone();
         let scope = self.scope.clone();
         let started = Instant::now();
-        bounded::call(budget, move || {
-            let store = {
-                // A previous call that timed out may still hold the lock; fail rather than wait.
-                let mut guard = slot
-                    .try_lock()
-                    .map_err(|_| SecretStoreError::Timeout(Duration::ZERO))?;
-                match guard.as_ref() {
-                    Some(store) => store.clone(),
-                    None => {
-                        let store = platform::connect()?;
-                        *guard = Some(store.clone());
-                        store
+        let service = self.scope.service.clone();
+        // Checked only once the call is slow: nothing is asked of a keychain that answers.
+        let extend = || {
+            let pending = bounded::call(PROVIDER_TIMEOUT, move || {
+                platform::access_prompt_pending(&service)
+            })
+            .unwrap_or(false);
+            if !pending {
+                return None;
+            }
+            if let Some(notice) = &self.prompt_notice {
+                notice(self.provider(), PROMPT_TIMEOUT);
+            }
+            Some(PROMPT_TIMEOUT)
+        };
+        bounded::call_patiently(
+            budget,
+            PROMPT_PATIENCE,
+            move || {
+                let store = {
+                    // A previous call that timed out may still hold the lock; fail rather than wait.
+                    let mut guard = slot
+                        .try_lock()
+                        .map_err(|_| SecretStoreError::Timeout(Duration::ZERO))?;
+                    match guard.as_ref() {
+                        Some(store) => store.clone(),
+                        None => {
+                            let store = platform::connect()?;
+                            *guard = Some(store.clone());
+                            store
+                        }
                     }
-                }
-            };
-            op(&store, &scope)
-        })
+                };
+                op(&store, &scope)
+            },
+            extend,
+        )
         .map_err(|e| match e {
             // Say how long we really waited: our bound, or D-Bus's own reply timeout if that
             // came first.
@@ -227,6 +272,14 @@ impl SecretStore for KeyringStore {
 
     fn service(&self) -> &str {
         &self.scope.service
+    }
+
+    fn provider(&self) -> Option<Provider> {
+        // The bus daemon answers, not the provider, so a hung provider costs nothing here;
+        // the bound is for a hung bus.
+        bounded::call(PROVIDER_TIMEOUT, || Ok(platform::provider()))
+            .ok()
+            .flatten()
     }
 }
 

@@ -67,3 +67,13 @@ pub fn check_none_locked() -> Result<()> {
 pub fn classify(_err: &(dyn std::error::Error + 'static)) -> Option<SecretStoreError> {
     None
 }
+
+/// Only the Secret Service has providers to tell apart.
+pub fn provider() -> Option<super::super::Provider> {
+    None
+}
+
+/// Only the Secret Service's prompts are looked for.
+pub fn access_prompt_pending(_service: &str) -> Result<bool> {
+    Ok(false)
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use dbus_secret_service::{EncryptionType, SecretService};
 use keyring_core::{CredentialStore, Entry};
 
-use super::super::{KeychainScope, Result, SecretStoreError};
+use super::super::{KeychainScope, Provider, Result, SecretStoreError};
 use super::map_error;
 
 pub fn connect() -> Result<Arc<CredentialStore>> {
@@ -155,4 +155,52 @@ pub fn classify(err: &(dyn std::error::Error + 'static)) -> Option<SecretStoreEr
         }
         other => SecretStoreError::Platform(other.to_string()),
     })
+}
+
+/// Which program owns `org.freedesktop.secrets`: the bus daemon tells its process id, and
+/// `/proc` its name. `None` when nothing owns the name or the bus cannot be asked.
+pub fn provider() -> Option<Provider> {
+    let bus = dbus::blocking::Connection::new_session().ok()?;
+    let daemon = bus.with_proxy(
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        std::time::Duration::from_secs(1),
+    );
+    let (pid,): (u32,) = daemon
+        .method_call(
+            "org.freedesktop.DBus",
+            "GetConnectionUnixProcessID",
+            ("org.freedesktop.secrets",),
+        )
+        .ok()?;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let provider = Provider::from_program(&comm);
+    if provider != Provider::Other {
+        return Some(provider);
+    }
+    // comm can be renamed by the process; the executable's name is the other witness.
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let name = exe.file_name()?.to_string_lossy().into_owned();
+    Some(Provider::from_program(&name))
+}
+
+/// Whether the provider is asking a person to let us at our items: KeePassXC, with "Confirm
+/// when passwords are retrieved by clients" on, lists an item a new client has not been
+/// allowed as locked while its collection is unlocked, and answers the client's `Unlock`
+/// with a prompt (an access confirmation dialog). Seen as: items of ours locked, no collection
+/// locked.
+pub fn access_prompt_pending(service: &str) -> Result<bool> {
+    let ss = SecretService::connect(EncryptionType::Plain).map_err(|e| store_error(&e))?;
+    let found = ss
+        .search_items(HashMap::from([("service", service)]))
+        .map_err(|e| store_error(&e))?;
+    if found.locked.is_empty() {
+        return Ok(false);
+    }
+    for collection in ss.get_all_collections().map_err(|e| store_error(&e))? {
+        if collection.is_locked().unwrap_or(true) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
