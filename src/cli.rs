@@ -24,6 +24,9 @@ pub mod env {
     /// `fluxloop` for the candidates of the word under the cursor. Our own name, not clap's
     /// default `COMPLETE`, so that an unrelated `COMPLETE` in the environment changes nothing.
     pub const COMPLETE: &str = "FLUXLOOP_COMPLETE";
+    /// Set by `fluxloop exec` in its child's environment to the profile it injected, so that a
+    /// nested `fluxloop exec` can tell (read by `commands::exec` alone).
+    pub const EXEC_PROFILE: &str = "FLUXLOOP_EXEC_PROFILE";
 }
 
 pub const DEFAULT_API_URL: &str = "https://api.fluxloop.ai";
@@ -95,6 +98,41 @@ pub enum Command {
         fluxloop man | man -l -\n  \
         fluxloop man --out-dir ~/.local/share/man/man1")]
     Man(ManArgs),
+    /// Run a command with the profile's API key in its environment, masked in its output
+    #[command(
+        override_usage = "fluxloop exec [OPTIONS] -- <COMMAND>...",
+        after_help = "Examples:\n  \
+        fluxloop exec -- pytest -x\n  \
+        fluxloop exec --profile work -- npm test\n  \
+        fluxloop exec --env-name FLUX_KEY -- ./deploy.sh\n  \
+        fluxloop exec --no-masking -- vim        # full-screen programs get the terminal"
+    )]
+    Exec(ExecArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The environment variable that holds the key in the command's environment
+    #[arg(long, value_name = "NAME", default_value = env::API_KEY)]
+    pub env_name: String,
+
+    /// Do not mask the key in the command's output: it gets our stdout and stderr directly
+    /// (for full-screen programs)
+    #[arg(long)]
+    pub no_masking: bool,
+
+    /// Run the command even if the key expired, as recorded at login
+    #[arg(long)]
+    pub allow_expired: bool,
+
+    /// The command to run, and its arguments (after `--`)
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,9 @@ pub(crate) mod logging;
 pub(crate) mod output;
 pub mod profiles;
 pub(crate) mod secrets;
+// `fluxloop exec` masks with it on Unix only, for now.
+#[cfg_attr(not(unix), allow(dead_code))]
+pub(crate) mod stream_mask;
 mod terminal;
 
 use std::process::ExitCode;
@@ -94,6 +97,17 @@ pub fn run() -> ExitCode {
         // No settings, credentials or keychain: these work whatever the environment holds.
         Command::Completions(args) => commands::completions::run(&args, &printer),
         Command::Man(args) => commands::man::run(&args, &printer),
+        // The child's exit status is ours, whatever it is: not one of `ExitStatus`.
+        Command::Exec(args) => {
+            let code = Context::from_env(&cli.global)
+                .and_then(|ctx| commands::exec::run(args, ctx, &printer))
+                .unwrap_or_else(|e| {
+                    printer.error(&e);
+                    e.status.code()
+                });
+            debug_hooks::at_exit();
+            return ExitCode::from(code);
+        }
         command @ Command::Auth(_) => Context::from_env(&cli.global).and_then(|ctx| {
             profile = Some(ctx.profile.to_string());
             let runtime = tokio::runtime::Builder::new_current_thread()

@@ -162,6 +162,7 @@ fn docs_cli_md_names_every_command_and_option() {
             "fluxloop auth list",
             "fluxloop completions",
             "fluxloop man",
+            "fluxloop exec",
         ]
     );
     for (name, cmd) in &all {

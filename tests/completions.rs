@@ -474,7 +474,7 @@ fn fish_completes_profile_names() {
 }
 
 /// The pages `fluxloop man --out-dir` writes, one per command, named as `man` looks them up.
-const PAGES: [&str; 11] = [
+const PAGES: [&str; 12] = [
     "fluxloop.1",
     "fluxloop-auth.1",
     "fluxloop-auth-login.1",
@@ -486,6 +486,7 @@ const PAGES: [&str; 11] = [
     "fluxloop-auth-list.1",
     "fluxloop-completions.1",
     "fluxloop-man.1",
+    "fluxloop-exec.1",
 ];
 
 #[test]

@@ -39,7 +39,7 @@ pub fn requested(command: &Command) -> Option<DocumentKind> {
             | AuthCommand::Migrate(_)
             | AuthCommand::Token(_),
         ) => None,
-        Command::Completions(_) | Command::Man(_) => None,
+        Command::Completions(_) | Command::Man(_) | Command::Exec(_) => None,
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod completions;
+pub mod exec;
 pub mod json;
 pub mod man;
 
@@ -18,5 +19,7 @@ pub async fn run(command: Command, ctx: &Context, p: &Printer) -> CliResult {
         // Neither needs the context; `lib.rs::run` calls them without building one.
         Command::Completions(args) => completions::run(&args, p),
         Command::Man(args) => man::run(&args, p),
+        // Its exit status is the child's, not an `ExitStatus`: `lib.rs::run` calls it directly.
+        Command::Exec(_) => unreachable!("`fluxloop exec` is run by lib.rs"),
     }
 }
