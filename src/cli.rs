@@ -185,6 +185,16 @@ pub enum AuthCommand {
     Token(TokenArgs),
     /// List the profiles on this machine, and which one is active
     List(ListArgs),
+    /// Choose the profile to use by default, or in a directory and everything below it
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth switch work                    # the default everywhere\n  \
+        fluxloop auth switch work --here             # this directory and below\n  \
+        fluxloop auth switch ci --dir ~/src/acme\n  \
+        fluxloop auth switch --unset --here          # remove this directory's binding\n  \
+        fluxloop auth switch --unset                 # back to profile `default`\n\n\
+        Which profile a command uses, first to last: --profile, FLUXLOOP_PROFILE, the nearest\n\
+        directory bound with --here/--dir, the default set by `switch`, the profile `default`.")]
+    Switch(SwitchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +240,10 @@ pub struct StatusArgs {
     /// Print a JSON document (schema in README.md) instead of text
     #[arg(long)]
     pub json: bool,
+
+    /// Exit with status 3 when the key expires within DAYS days (for scheduled checks)
+    #[arg(long, value_name = "DAYS")]
+    pub expires_within: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -247,6 +261,26 @@ pub struct TokenArgs {
     /// Print the key even when stdout is a terminal (it stays in the scrollback)
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SwitchArgs {
+    /// The profile to use; with --unset, optional (the binding or default must name it)
+    // Not `profile`: that id is the global `--profile` option's.
+    #[arg(value_name = "PROFILE", required_unless_present = "unset")]
+    pub name: Option<String>,
+
+    /// Bind the current directory (and everything below it) instead of setting the default
+    #[arg(long, conflicts_with = "dir")]
+    pub here: bool,
+
+    /// Bind DIR (and everything below it) instead of setting the default
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Remove the binding of the directory (--here, --dir), or the default set by `switch`
+    #[arg(long)]
+    pub unset: bool,
 }
 
 #[derive(Debug, Args)]

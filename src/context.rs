@@ -3,7 +3,7 @@
 //! real stores; [`Context::new`] takes any parts, so commands can run in-process in tests.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -29,22 +29,28 @@ use crate::profiles::{Profile, ProfileName, ProfileStore};
 use crate::secrets::{self, Keychain, KeychainScope, KeyringStore, StoreKind};
 
 /// Which rule chose the profile in use, first to last. `status`, `list` and `-v` say it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProfileOrigin {
     /// `--profile`.
     Flag,
     /// `FLUXLOOP_PROFILE`.
     Env,
-    /// Neither: the profile named `default`.
+    /// `fluxloop auth switch --here / --dir`: the nearest bound directory, canonical.
+    Directory(PathBuf),
+    /// `fluxloop auth switch PROFILE`: the default kept in the credentials file.
+    Switched,
+    /// None of the above: the profile named `default`.
     Default,
 }
 
 impl ProfileOrigin {
     /// Stable identifier for JSON output.
-    pub fn id(self) -> &'static str {
+    pub fn id(&self) -> &'static str {
         match self {
             ProfileOrigin::Flag => "flag",
             ProfileOrigin::Env => "env",
+            ProfileOrigin::Directory(_) => "directory",
+            ProfileOrigin::Switched => "switched",
             ProfileOrigin::Default => "default",
         }
     }
@@ -146,10 +152,13 @@ impl Settings {
     /// Reads the flags and every environment variable fluxloop knows, validating each.
     pub fn from_env(global: &GlobalArgs) -> CliResult<Self> {
         let env_profile = var(env::PROFILE)?;
+        let home_chosen = var_os(env::HOME).is_some();
+        let default_home = default_credentials_dir();
+        let home = credentials_dir()?;
         let (profile, profile_origin) = match (global.profile.as_deref(), env_profile.as_deref()) {
             (Some(name), _) => (ProfileName::parse(name)?, ProfileOrigin::Flag),
             (None, Some(name)) => (ProfileName::parse(name)?, ProfileOrigin::Env),
-            (None, None) => (ProfileName::default_profile(), ProfileOrigin::Default),
+            (None, None) => saved_choice(&home),
         };
         let api_url_override = match global.api_url.clone().or(var(env::API_URL)?) {
             Some(text) => Some(api::parse_base_url(&text)?),
@@ -180,9 +189,6 @@ impl Settings {
                 .filter(|p| !p.as_os_str().is_empty())
                 .collect()
         });
-        let home_chosen = var_os(env::HOME).is_some();
-        let default_home = default_credentials_dir();
-        let home = credentials_dir()?;
         let keyring_service =
             var(env::KEYRING_SERVICE)?.unwrap_or_else(|| secrets::DEFAULT_SERVICE.to_string());
         let keychain_scope = KeychainScope::new(&keyring_service, &home, default_home.as_deref());
@@ -225,6 +231,28 @@ impl Settings {
             home_chosen: true,
             fail_metadata_writes: false,
         }
+    }
+}
+
+/// The profile chosen by the credentials file when neither `--profile` nor `FLUXLOOP_PROFILE`
+/// names one: the nearest directory binding, then the default set by `switch`, then `default`.
+/// One read, before the command runs: a file that cannot be read or parsed, or a name in it that
+/// is not valid, counts as no choice, and the command itself reports the file.
+fn saved_choice(home: &Path) -> (ProfileName, ProfileOrigin) {
+    let fallback = (ProfileName::default_profile(), ProfileOrigin::Default);
+    let Ok(file) = ProfileStore::new(home.to_path_buf()).peek() else {
+        return fallback;
+    };
+    if !file.directories.is_empty()
+        && let Ok(cwd) = std::env::current_dir().and_then(std::fs::canonicalize)
+        && let Some((dir, name)) = file.nearest_binding(&cwd)
+        && let Ok(name) = ProfileName::parse(name)
+    {
+        return (name, ProfileOrigin::Directory(dir));
+    }
+    match file.current_profile.as_deref().map(ProfileName::parse) {
+        Some(Ok(name)) => (name, ProfileOrigin::Switched),
+        _ => fallback,
     }
 }
 

@@ -165,6 +165,9 @@ fn the_callback_offers_the_profiles_of_the_credentials_file_and_changes_nothing(
     );
     let words = ["fluxloop", "--profile", "w"];
     assert_eq!(bash_candidates(&env, &words, &[]), ["work"]);
+    // `auth switch PROFILE` too.
+    let words = ["fluxloop", "auth", "switch", "s"];
+    assert_eq!(bash_candidates(&env, &words, &[]), ["staging"]);
     // Read, not checked and fixed as a command would: the mode is as it was.
     assert_eq!(mode(&path), 0o640);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), CREDENTIALS);
@@ -474,7 +477,7 @@ fn fish_completes_profile_names() {
 }
 
 /// The pages `fluxloop man --out-dir` writes, one per command, named as `man` looks them up.
-const PAGES: [&str; 12] = [
+const PAGES: [&str; 13] = [
     "fluxloop.1",
     "fluxloop-auth.1",
     "fluxloop-auth-login.1",
@@ -484,6 +487,7 @@ const PAGES: [&str; 12] = [
     "fluxloop-auth-migrate.1",
     "fluxloop-auth-token.1",
     "fluxloop-auth-list.1",
+    "fluxloop-auth-switch.1",
     "fluxloop-completions.1",
     "fluxloop-man.1",
     "fluxloop-exec.1",

@@ -229,3 +229,50 @@ fn no_keychain_fails_before_prompting() {
     );
     assert!(env.credentials().is_none());
 }
+
+/// At a terminal, a key of another account for an existing profile is asked about first: "N" (or
+/// just Enter) keeps the old key, "y" replaces it.
+#[test]
+fn a_key_of_another_account_is_asked_about_at_a_terminal() {
+    let env = TestEnv::new();
+    env.login(keys::PROJECT_SCOPED, Some("work"));
+    let question = "replace its key? [y/N]";
+
+    let term = Terminal::start(&env, &["auth", "login", "--profile", "work"], &[]);
+    term.wait_for(PROMPT);
+    term.type_text(keys::VALID);
+    term.press("Enter");
+    term.wait_for(question);
+    term.press("Enter");
+    let (code, screen) = term.wait_for_exit();
+    assert_hidden(&screen, keys::VALID);
+    assert_screen_snapshot!(
+        "other_account_declined",
+        env,
+        screen_text(&env, &screen, Some(code)),
+        "login in a terminal with a key of another account: Enter declines"
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        env.ss.lookup(SERVICE, "work").as_deref(),
+        Some(keys::PROJECT_SCOPED)
+    );
+
+    let term = Terminal::start(&env, &["auth", "login", "--profile", "work"], &[]);
+    term.wait_for(PROMPT);
+    term.type_text(keys::VALID);
+    term.press("Enter");
+    term.wait_for(question);
+    term.type_text("y");
+    term.press("Enter");
+    let (code, screen) = term.wait_for_exit();
+    assert_hidden(&screen, keys::VALID);
+    assert_eq!(code, 0, "{screen}");
+    // Asked once: not said again after saving.
+    assert_eq!(
+        screen.matches("was scoped@example.com").count(),
+        1,
+        "{screen}"
+    );
+    assert_eq!(env.ss.lookup(SERVICE, "work").as_deref(), Some(keys::VALID));
+}

@@ -201,7 +201,7 @@ fn published_schemas_reject_what_the_documents_must_not_be() {
             "expiry": "date", "expires_at": "2024-04-15T23:59:59Z", "days_remaining": 84,
             "storage": "keychain", "api_url": "https://api.fluxloop.ai", "keychain_entry": null,
         } ],
-        "active": { "name": "default", "reason": "default", "exists": true },
+        "active": { "name": "default", "reason": "default", "bound_directory": null, "exists": true },
         "environment_key": false,
         "check": null,
     });

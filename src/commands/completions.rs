@@ -57,11 +57,20 @@ pub fn answer_script() -> Result<bool, clap::Error> {
         .try_complete(std::env::args_os(), current_dir.as_deref())
 }
 
-/// The clap definition, with the values of `--profile` taken from the credentials file.
+/// The clap definition, with the values of `--profile` and of `auth switch PROFILE` taken from
+/// the credentials file.
 fn command_with_profile_names() -> clap::Command {
-    Cli::command().mut_arg("profile", |arg| {
-        arg.add(ArgValueCandidates::new(profile_candidates))
-    })
+    Cli::command()
+        .mut_arg("profile", |arg| {
+            arg.add(ArgValueCandidates::new(profile_candidates))
+        })
+        .mut_subcommand("auth", |auth| {
+            auth.mut_subcommand("switch", |switch| {
+                switch.mut_arg("name", |arg| {
+                    arg.add(ArgValueCandidates::new(profile_candidates))
+                })
+            })
+        })
 }
 
 /// Every problem (no home directory, an unreadable or malformed file) means no candidates: a

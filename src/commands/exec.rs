@@ -125,10 +125,11 @@ fn say_where_the_key_is_from(resolved: &ResolvedKey, ctx: &Context) {
             "using the key of profile '{}' ({}), chosen by {}",
             ctx.profile,
             describe_source(source, ctx),
-            match ctx.profile_origin {
-                ProfileOrigin::Flag => "--profile",
-                ProfileOrigin::Env => env::PROFILE,
-                ProfileOrigin::Default => "default",
+            match &ctx.profile_origin {
+                ProfileOrigin::Flag => "--profile".to_string(),
+                ProfileOrigin::Env => env::PROFILE.to_string(),
+                ProfileOrigin::Default => "default".to_string(),
+                other => crate::commands::auth::origin_text(other).unwrap_or_default(),
             }
         ),
     }

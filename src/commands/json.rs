@@ -37,7 +37,8 @@ pub fn requested(command: &Command) -> Option<DocumentKind> {
             AuthCommand::Login(_)
             | AuthCommand::Logout(_)
             | AuthCommand::Migrate(_)
-            | AuthCommand::Token(_),
+            | AuthCommand::Token(_)
+            | AuthCommand::Switch(_),
         ) => None,
         Command::Completions(_) | Command::Man(_) | Command::Exec(_) => None,
     }
@@ -203,9 +204,14 @@ pub struct ListedProfile<'a> {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ActiveProfile<'a> {
     pub name: &'a str,
-    /// `flag`: `--profile`; `env`: `FLUXLOOP_PROFILE`; `default`: neither, so `default`.
-    #[schemars(extend("enum" = ["flag", "env", "default"]))]
+    /// `flag`: `--profile`; `env`: `FLUXLOOP_PROFILE`; `directory`: a directory binding of
+    /// `fluxloop auth switch --here/--dir` (see `bound_directory`); `switched`: the default set by
+    /// `fluxloop auth switch`; `default`: none of these, so `default`.
+    #[schemars(extend("enum" = ["flag", "env", "directory", "switched", "default"]))]
     pub reason: &'static str,
+    /// The directory whose binding chose the profile (canonical); `null` unless `reason` is
+    /// `directory`.
+    pub bound_directory: Option<&'a str>,
     /// The credentials file has this profile.
     pub exists: bool,
 }

@@ -32,6 +32,12 @@ pub struct CredentialsFile {
     pub api_key: Option<SecretString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_url: Option<String>,
+    /// The default profile set by `fluxloop auth switch PROFILE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_profile: Option<String>,
+    /// Directory bindings of `fluxloop auth switch --here / --dir`: canonical path to profile.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub directories: BTreeMap<String, String>,
     /// Fields this version does not know (a newer version's, or a person's): kept on rewrite.
     #[serde(flatten)]
     pub unknown: BTreeMap<String, serde_json::Value>,
@@ -286,6 +292,15 @@ impl CredentialsFile {
         removed
     }
 
+    /// The profile bound to `dir` or its nearest ancestor, with the bound directory. `dir`
+    /// must be canonical, as the stored paths are.
+    pub fn nearest_binding(&self, dir: &std::path::Path) -> Option<(std::path::PathBuf, &str)> {
+        dir.ancestors().find_map(|ancestor| {
+            let name = self.directories.get(ancestor.to_str()?)?;
+            Some((ancestor.to_path_buf(), name.as_str()))
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.profiles.is_empty() && self.api_key.is_none()
     }
@@ -304,6 +319,26 @@ mod tests {
         for bad in ["", "soon", "2024-13-01", "15/04/2024"] {
             assert_eq!(Expiry::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_nearest_directory_binding_wins() {
+        let mut file = CredentialsFile::default();
+        for (dir, name) in [("/src", "a"), ("/src/acme", "b"), ("/src/acme/x/y", "c")] {
+            file.directories.insert(dir.into(), name.into());
+        }
+        let at = |dir: &str| {
+            file.nearest_binding(std::path::Path::new(dir))
+                .map(|(d, n)| (d.display().to_string(), n.to_string()))
+        };
+        assert_eq!(at("/"), None);
+        assert_eq!(at("/srcx"), None);
+        assert_eq!(at("/src"), Some(("/src".into(), "a".into())));
+        assert_eq!(at("/src/acme/x"), Some(("/src/acme".into(), "b".into())));
+        assert_eq!(
+            at("/src/acme/x/y/z"),
+            Some(("/src/acme/x/y".into(), "c".into()))
+        );
     }
 
     #[test]

@@ -154,9 +154,21 @@ impl ProfileStore {
     /// tightened or created and no lock is taken (the permission checks of [`Self::load`] are
     /// left to the command that uses the profile). A missing file has no names.
     pub fn peek_names(&self) -> Result<Vec<String>> {
+        let file = self.peek()?;
+        // Only names fluxloop accepts reach the shell's command line.
+        Ok(file
+            .names()
+            .into_iter()
+            .filter(|name| ProfileName::parse(name).is_ok())
+            .collect())
+    }
+
+    /// Reads the file without checking, tightening, creating or locking anything, for a look
+    /// before the command runs (shell completion, choosing the profile). A missing file is empty.
+    pub fn peek(&self) -> Result<CredentialsFile> {
         let path = self.path();
         let Some(file) = secure::open_existing(&path)? else {
-            return Ok(Vec::new());
+            return Ok(CredentialsFile::default());
         };
         let mut text = zeroize::Zeroizing::new(String::new());
         // One byte over the limit is enough to know the file is too large.
@@ -169,13 +181,7 @@ impl ProfileStore {
         if text.len() as u64 > MAX_FILE_SIZE {
             return Err(ProfileError::TooLarge { path });
         }
-        let file = parse(&text, &path)?;
-        // Only names fluxloop accepts reach the shell's command line.
-        Ok(file
-            .names()
-            .into_iter()
-            .filter(|name| ProfileName::parse(name).is_ok())
-            .collect())
+        parse(&text, &path)
     }
 
     /// Takes the exclusive lock (waiting up to [`LOCK_WAIT`] for another fluxloop), then reads

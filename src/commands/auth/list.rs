@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::load_profiles;
+use super::{load_profiles, origin_text};
 use crate::cli::{DEFAULT_API_URL, ListArgs, env};
 use crate::commands::json::{
     ActiveProfile, KeychainCheck, ListDocument, ListedProfile, SCHEMA_VERSION,
@@ -106,6 +106,10 @@ fn document<'a>(
         active: ActiveProfile {
             name: active,
             reason: ctx.profile_origin.id(),
+            bound_directory: match &ctx.profile_origin {
+                ProfileOrigin::Directory(dir) => dir.to_str(),
+                _ => None,
+            },
             exists: rows.iter().any(|(name, _)| name == active),
         },
         environment_key: ctx.env_key.is_some(),
@@ -123,7 +127,7 @@ fn report(ctx: &Context, p: &Printer, doc: &ListDocument<'_>) {
     } else {
         table(p, doc);
         p.data("");
-        p.data(active_line(ctx.profile_origin, &doc.active));
+        p.data(active_line(&ctx.profile_origin, &doc.active));
     }
     if doc.environment_key {
         p.data(format!(
@@ -191,8 +195,11 @@ fn table(p: &Printer, doc: &ListDocument<'_>) {
     }
 }
 
-fn active_line(origin: ProfileOrigin, active: &ActiveProfile<'_>) -> String {
+fn active_line(origin: &ProfileOrigin, active: &ActiveProfile<'_>) -> String {
     let why = match origin {
+        ProfileOrigin::Directory(_) | ProfileOrigin::Switched => {
+            origin_text(origin).unwrap_or_default()
+        }
         ProfileOrigin::Flag => "chosen with --profile".to_string(),
         ProfileOrigin::Env => format!("chosen by {}", env::PROFILE),
         ProfileOrigin::Default => format!(

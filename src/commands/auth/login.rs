@@ -57,6 +57,8 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
         return Ok(ExitStatus::Success);
     }
 
+    let confirmed = confirm_account_change(ctx, existing.as_ref(), &info, p)?;
+
     let meta = Profile {
         account: Some(info.account.email.clone()),
         expires: Some(Expiry::from_api(info.key.expires_at)),
@@ -70,9 +72,20 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
         api_key: (storage == StoreKind::File).then(|| key.clone()),
         unknown: Default::default(),
     };
-    match storage {
+    let replaced = match storage {
         StoreKind::Keychain => save_to_keychain(ctx, &key, meta, p)?,
         StoreKind::File => save_to_file(ctx, meta)?,
+    };
+    // Said once the change is made (a failed save changes nothing), of the account the file held
+    // under the lock, unless the question at the terminal already named it.
+    if let Some(before) = replaced
+        && before != info.account.email
+        && confirmed.as_deref() != Some(before.as_str())
+    {
+        p.warn(format!(
+            "profile '{}' was {before}, now {}",
+            ctx.profile, info.account.email
+        ));
     }
 
     p.info(format!("✅ {}", green("Successfully authenticated!")));
@@ -105,6 +118,44 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     Ok(ExitStatus::Success)
 }
 
+/// A key of another account replacing a profile's is said (after saving, by `run`), and at a
+/// terminal asked first: the profile's name no longer says whose key it holds. Returns the
+/// account the user agreed to replace.
+fn confirm_account_change(
+    ctx: &Context,
+    existing: Option<&Profile>,
+    info: &KeyInfo,
+    p: &Printer,
+) -> CliResult<Option<String>> {
+    let Some(before) = existing.and_then(|e| e.account.as_deref()) else {
+        return Ok(None);
+    };
+    let after = info.account.email.as_str();
+    if before == after || !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Ok(None);
+    }
+    let change = format!("profile '{}' was {before}, now {after}", ctx.profile);
+    p.prompt(format!(
+        "{} {}; replace its key? [y/N] ",
+        green("?"),
+        capitalise(&change)
+    ));
+    let mut answer = String::new();
+    // The answer is not secret: an ordinary line read of the terminal.
+    let read = std::io::stdin().read_line(&mut answer);
+    if read.is_ok() && matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES") {
+        return Ok(Some(before.to_string()));
+    }
+    Err(CliError::new(
+        ExitStatus::Failure,
+        ErrorCode::Cancelled,
+        format!(
+            "Login cancelled; profile '{}' still holds the key of {before}",
+            ctx.profile
+        ),
+    ))
+}
+
 fn print_account(p: &Printer, info: &KeyInfo) {
     p.info("");
     p.info(format!("Your account: {}", bold(&info.account.email)));
@@ -115,16 +166,18 @@ fn print_account(p: &Printer, info: &KeyInfo) {
 }
 
 /// Keychain entry and metadata change together under the file lock. If the metadata cannot be
-/// written, the keychain goes back to what it held, so a failed rotation loses nothing.
+/// written, the keychain goes back to what it held, so a failed rotation loses nothing. Returns
+/// the account the replaced profile was for.
 fn save_to_keychain(
     ctx: &Context,
     key: &SecretString,
     mut meta: Profile,
     p: &Printer,
-) -> CliResult<()> {
+) -> CliResult<Option<String>> {
     let name = ctx.profile.as_str();
     let mut tx = ctx.profiles.lock()?;
     keep_unknown_fields(&tx.file, name, &mut meta);
+    let replaced = replaced_account(&tx.file, name);
     let previous = match ctx.keychain.get(name) {
         Ok(found) => found,
         // A new profile (no metadata): the default keyring was found unlocked before the
@@ -142,7 +195,7 @@ fn save_to_keychain(
     ctx.keychain.set(name, key)?;
     tx.file.insert(name, meta);
     let Err(e) = tx.commit() else {
-        return Ok(());
+        return Ok(replaced);
     };
     let restored = match &previous {
         Some(old) => ctx.keychain.set(name, old),
@@ -156,16 +209,24 @@ fn save_to_keychain(
     })
 }
 
-fn save_to_file(ctx: &Context, mut meta: Profile) -> CliResult<()> {
+/// Returns the account the replaced profile was for.
+fn save_to_file(ctx: &Context, mut meta: Profile) -> CliResult<Option<String>> {
     let name = ctx.profile.as_str();
     let mut tx = ctx.profiles.lock()?;
     keep_unknown_fields(&tx.file, name, &mut meta);
+    let replaced = replaced_account(&tx.file, name);
     tx.file.insert(name, meta);
     tx.commit()?;
     // A keychain entry left from an earlier login would shadow nothing but confuse `logout`;
     // remove it if the keychain is reachable at all. Its absence is the point of file storage.
     let _ = ctx.keychain.delete(name);
-    Ok(())
+    Ok(replaced)
+}
+
+/// The account of the profile about to be replaced, read under the lock: what this login
+/// actually replaces, even if another login ran since the file was first read.
+fn replaced_account(file: &CredentialsFile, name: &str) -> Option<String> {
+    file.profile(name).and_then(|p| p.account)
 }
 
 /// A newer fluxloop's fields of the profile being replaced survive this login.

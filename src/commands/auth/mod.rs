@@ -5,6 +5,7 @@ mod login;
 mod logout;
 mod migrate;
 mod status;
+mod switch;
 mod token;
 mod whoami;
 
@@ -15,7 +16,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use crate::cli::{AuthCommand, env};
-use crate::context::Context;
+use crate::context::{Context, ProfileOrigin};
 use crate::error::{CliError, CliResult, ErrorCode, ExitStatus, KEYS_PAGE, KeyUsed};
 use crate::keys;
 use crate::output::Printer;
@@ -34,6 +35,7 @@ pub async fn run(command: AuthCommand, ctx: &Context, p: &Printer) -> CliResult 
         AuthCommand::Migrate(args) => migrate::run(&args, ctx, p),
         AuthCommand::Token(args) => token::run(&args, ctx, p),
         AuthCommand::List(args) => list::run(&args, ctx, p),
+        AuthCommand::Switch(args) => switch::run(&args, ctx, p),
     }
 }
 
@@ -267,6 +269,29 @@ pub(crate) fn warn_expiry(p: &Printer, expires: Option<DateTime<Utc>>) {
             "this API key expires {}; create a new one at {KEYS_PAGE} and run `fluxloop auth login`",
             crate::output::expiry_text(Some(at), now),
         ));
+    }
+}
+
+/// Why the profile in use was chosen, for the rules `switch` adds; `None` for the others, whose
+/// outputs say it their own way.
+pub(crate) fn origin_text(origin: &ProfileOrigin) -> Option<String> {
+    match origin {
+        ProfileOrigin::Directory(dir) => Some(format!(
+            "bound to {} by `fluxloop auth switch --here`",
+            home_relative(dir)
+        )),
+        ProfileOrigin::Switched => Some("the default set by `fluxloop auth switch`".to_string()),
+        ProfileOrigin::Flag | ProfileOrigin::Env | ProfileOrigin::Default => None,
+    }
+}
+
+/// `~/src/acme` for a path under the home directory; other paths as they are.
+pub(crate) fn home_relative(path: &std::path::Path) -> String {
+    let home = dirs::home_dir().and_then(|h| h.canonicalize().ok());
+    match home.as_deref().and_then(|h| path.strip_prefix(h).ok()) {
+        Some(rest) if rest.as_os_str().is_empty() => "~".to_string(),
+        Some(rest) => format!("~/{}", rest.display()),
+        None => path.display().to_string(),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 
-use super::{ResolvedKey, describe_source, load_profiles, resolve_key, warn_expiry};
+use super::{ResolvedKey, describe_source, load_profiles, origin_text, resolve_key, warn_expiry};
 use crate::api::KeyInfo;
 use crate::cli::StatusArgs;
 use crate::commands::json::{StatusDocument, StatusKey};
@@ -21,7 +21,30 @@ pub async fn run(args: &StatusArgs, ctx: &Context, p: &Printer) -> CliResult {
     } else {
         report(ctx, p, &resolved, &info, &url);
     }
-    Ok(ExitStatus::Success)
+    Ok(expiry_check(args.expires_within, info.key.expires_at, p))
+}
+
+/// `--expires-within DAYS`: the report is printed either way; the exit status says whether the
+/// key expires within DAYS days, for scheduled checks.
+fn expiry_check(
+    within_days: Option<u32>,
+    expires_at: Option<chrono::DateTime<Utc>>,
+    p: &Printer,
+) -> ExitStatus {
+    let (Some(days), Some(at)) = (within_days, expires_at) else {
+        return ExitStatus::Success;
+    };
+    let now = Utc::now();
+    // Whole days, as the expiry warning counts them.
+    if output::days_until(at, now) >= i64::from(days) {
+        return ExitStatus::Success;
+    }
+    p.warn(format!(
+        "the key expires {}, within {} (--expires-within)",
+        output::expiry_text(Some(at), now),
+        super::count(days as usize, "day", "days")
+    ));
+    ExitStatus::Auth
 }
 
 async fn check(ctx: &Context, p: &Printer) -> CliResult<(ResolvedKey, KeyInfo, url::Url)> {
@@ -53,7 +76,10 @@ fn report(ctx: &Context, p: &Printer, r: &ResolvedKey, info: &KeyInfo, url: &url
             ctx.profile,
             dim("(not used: the key comes from the environment)")
         ),
-        _ => ctx.profile.to_string(),
+        _ => match origin_text(&ctx.profile_origin) {
+            Some(why) => format!("{} {}", ctx.profile, dim(format!("({why})"))),
+            None => ctx.profile.to_string(),
+        },
     };
     p.data(format!("{}{profile}", label("Profile:")));
     p.data(format!("{}{}", label("Account:"), info.account.email));
