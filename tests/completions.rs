@@ -7,11 +7,12 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 use common::env::{Run, TestEnv, keys};
 use common::secret_service::run_with_timeout;
+use common::terminal::Terminal;
 
 /// Generous: a shell and the binary start in milliseconds, but CI machines can be slow. Only a
 /// hang reaches it.
@@ -255,100 +256,30 @@ fn an_unrelated_complete_variable_is_ignored() {
 }
 
 /// A private tmux server running an interactive shell with the test's environment, the built
-/// `fluxloop` first on PATH, and no startup files. Dropping it kills the server.
-struct Terminal<'a> {
-    env: &'a TestEnv,
-    socket: PathBuf,
-}
-
-impl<'a> Terminal<'a> {
-    /// `shell` is the command line that starts the shell, e.g. `bash --norc --noprofile -i`.
-    fn start(env: &'a TestEnv, shell: &str) -> Self {
-        let dir = env.ss.dir().to_path_buf();
-        let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
-        let bin_dir = Path::new(env!("CARGO_BIN_EXE_fluxloop")).parent().unwrap();
-        let mut line = String::from("exec env -i TERM=\"$TERM\" INPUTRC=/dev/null PS1='$ '");
-        for (k, v) in env
-            .cmd()
-            .get_envs()
-            .filter_map(|(k, v)| Some((k.to_str()?, v?.to_str()?)))
-        {
-            let v = if k == "PATH" {
-                format!("{}:{v}", bin_dir.display())
-            } else {
-                v.to_owned()
-            };
-            line.push(' ');
-            line.push_str(&quote(&format!("{k}={v}")));
-        }
-        line.push(' ');
-        line.push_str(shell);
-        let script = dir.join("completion-terminal.sh");
-        std::fs::write(&script, format!("#!/bin/sh\n{line}\n")).unwrap();
-        let term = Terminal {
-            env,
-            socket: dir.join("tmux-completions.sock"),
+/// `fluxloop` first on PATH, and no startup files. `shell` is the command line that starts the
+/// shell, e.g. `bash --norc --noprofile -i`.
+fn shell_terminal<'a>(env: &'a TestEnv, shell: &str) -> Terminal<'a> {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_fluxloop")).parent().unwrap();
+    let mut line = String::from("exec env -i TERM=\"$TERM\" INPUTRC=/dev/null PS1='$ '");
+    for (k, v) in env
+        .cmd()
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_str()?, v?.to_str()?)))
+    {
+        let v = if k == "PATH" {
+            format!("{}:{v}", bin_dir.display())
+        } else {
+            v.to_owned()
         };
-        let out = term.tmux(&[
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-x",
-            "120",
-            "-y",
-            "30",
-            &format!("sh {}", script.display()),
-        ]);
-        assert!(out.status.success(), "tmux new-session failed: {out:?}");
-        term
+        line.push(' ');
+        line.push_str(&quote(&format!("{k}={v}")));
     }
-
-    fn tmux(&self, args: &[&str]) -> std::process::Output {
-        let mut cmd: Command = self.env.ss.command("tmux");
-        cmd.arg("-S").arg(&self.socket).args(args);
-        cmd.output().expect("run tmux")
-    }
-
-    fn screen(&self) -> String {
-        let out = self.tmux(&["capture-pane", "-p", "-J", "-S", "-"]);
-        assert!(out.status.success(), "capture-pane failed: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits until the last non-empty lines of the screen satisfy `ok`; a hang fails the test
-    /// with the screen.
-    #[track_caller]
-    fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let screen = self.screen();
-            if ok(&screen) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the screen never showed {what}:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-
-    fn type_text(&self, text: &str) {
-        let out = self.tmux(&["send-keys", "-l", "--", text]);
-        assert!(out.status.success(), "send-keys failed: {out:?}");
-    }
-
-    fn press(&self, key: &str) {
-        let out = self.tmux(&["send-keys", key]);
-        assert!(out.status.success(), "send-keys {key} failed: {out:?}");
-    }
-}
-
-impl Drop for Terminal<'_> {
-    fn drop(&mut self) {
-        let _ = self.tmux(&["kill-server"]);
-    }
+    line.push(' ');
+    line.push_str(shell);
+    let script = env.ss.dir().join("completion-terminal.sh");
+    std::fs::write(&script, format!("#!/bin/sh\n{line}\n")).unwrap();
+    Terminal::run_script(env, &script, "tmux-completions.sock")
 }
 
 /// The last line with something on it: where the cursor's command line is.
@@ -364,7 +295,7 @@ fn last_line(screen: &str) -> &str {
 fn bash_completes_profile_names_in_a_terminal() {
     let env = TestEnv::without_keychain();
     let path = write_credentials(&env.fluxloop_dir());
-    let term = Terminal::start(&env, "bash --norc --noprofile -i");
+    let term = shell_terminal(&env, "bash --norc --noprofile -i");
     term.wait_until("the prompt", |s| last_line(s) == "$");
     term.type_text("source <(fluxloop completions bash); echo LOADED");
     term.press("Enter");
@@ -413,7 +344,7 @@ fn zsh_completes_profile_names_in_a_terminal() {
     std::fs::create_dir_all(&functions).unwrap();
     std::fs::write(functions.join("_fluxloop"), script(&env, "zsh")).unwrap();
     // No startup files (-f): the set-up is typed, as a ~/.zshrc would have it.
-    let term = Terminal::start(&env, "zsh -f -i");
+    let term = shell_terminal(&env, "zsh -f -i");
     term.type_text(&format!(
         "fpath=({} $fpath); autoload -U compinit; compinit -u -D; PS1='$ '; echo LOADED",
         functions.display()

@@ -25,12 +25,17 @@ pub struct Terminal<'a> {
 impl<'a> Terminal<'a> {
     /// Starts `fluxloop <args>` with the test's isolated environment plus `extra` variables.
     pub fn start(env: &'a TestEnv, args: &[&str], extra: &[(&str, &str)]) -> Self {
-        let dir = env.ss.dir().to_path_buf();
-        let script = dir.join("interactive.sh");
+        let script = env.ss.dir().join("interactive.sh");
         std::fs::write(&script, wrapper_script(env, args, extra)).unwrap();
+        Self::run_script(env, &script, "tmux.sock")
+    }
+
+    /// Runs `sh <script>` in a fresh private tmux server (socket `socket` in the test's
+    /// directory), in a 120x30 terminal.
+    pub fn run_script(env: &'a TestEnv, script: &std::path::Path, socket: &str) -> Self {
         let term = Terminal {
             env,
-            socket: dir.join("tmux.sock"),
+            socket: env.ss.dir().join(socket),
         };
         let out = term.tmux(&[
             "-f",
@@ -63,15 +68,21 @@ impl<'a> Terminal<'a> {
     /// Waits until the screen shows `text`; a hang fails the test with the screen.
     #[track_caller]
     pub fn wait_for(&self, text: &str) -> String {
+        self.wait_until(&format!("{text:?}"), |screen| screen.contains(text))
+    }
+
+    /// Waits until the screen satisfies `ok`; a hang fails the test with the screen.
+    #[track_caller]
+    pub fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + SCREEN_TIMEOUT;
         loop {
             let screen = self.screen();
-            if screen.contains(text) {
+            if ok(&screen) {
                 return screen;
             }
             assert!(
                 Instant::now() < deadline,
-                "the screen never showed {text:?}:\n{screen}"
+                "the screen never showed {what}:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(25));
         }
@@ -92,7 +103,7 @@ impl<'a> Terminal<'a> {
 
     /// Types `text` literally (no key-name interpretation).
     pub fn type_text(&self, text: &str) {
-        let out = self.tmux(&["send-keys", "-l", text]);
+        let out = self.tmux(&["send-keys", "-l", "--", text]);
         assert!(out.status.success(), "send-keys failed: {out:?}");
     }
 
