@@ -286,21 +286,10 @@ impl Drop for Guard {
 fn a_full_stdout_is_a_failure_not_a_silent_success() {
     let env = TestEnv::new();
     env.login(keys::VALID, None);
-    let full = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/full")
-        .expect("/dev/full");
-    let mut cmd = env.cmd();
-    cmd.args(["auth", "status", "--json"])
-        .stdin(std::process::Stdio::null())
-        .stdout(full)
-        .stderr(std::process::Stdio::piped());
-    let out = cmd.spawn().unwrap().wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = env.run_to_full_stdout(&["auth", "status", "--json"]);
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("Could not write to standard output: No space left on device"),
         "{stderr}"
     );
-    env.assert_no_leak_in_text("stderr", &stderr);
 }

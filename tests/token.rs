@@ -120,19 +120,8 @@ fn no_secret_service_is_exit_6_and_prints_nothing() {
 fn a_full_stdout_is_exit_1() {
     let env = TestEnv::new();
     env.login(keys::VALID, None);
-    let full = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/full")
-        .expect("/dev/full");
-    let mut cmd = env.cmd();
-    cmd.args(["auth", "token"])
-        .stdin(std::process::Stdio::null())
-        .stdout(full)
-        .stderr(std::process::Stdio::piped());
-    let out = cmd.spawn().unwrap().wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    env.assert_no_leak_in_text("stderr", &stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = env.run_to_full_stdout(&["auth", "token"]);
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("Could not write to standard output: No space left on device"),
         "{stderr}"

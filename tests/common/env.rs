@@ -674,6 +674,24 @@ impl TestEnv {
         settings
     }
 
+    /// Runs `fluxloop <args>` with stdout on /dev/full (every write fails: no space left);
+    /// returns the exit code and stderr, which is checked for leaks.
+    pub fn run_to_full_stdout(&self, args: &[&str]) -> (Option<i32>, String) {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let mut cmd = self.cmd();
+        cmd.args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(full)
+            .stderr(std::process::Stdio::piped());
+        let out = cmd.spawn().unwrap().wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        self.assert_no_leak_in_text("stderr", &stderr);
+        (out.status.code(), stderr)
+    }
+
     /// `fluxloop auth login` with the key on stdin; asserts success.
     pub fn login(&self, key: &str, profile: Option<&str>) -> Run {
         let mut args = vec!["auth", "login"];
