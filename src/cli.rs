@@ -184,6 +184,10 @@ pub enum AuthCommand {
         fluxloop auth token --force      # at a terminal, on purpose")]
     Token(TokenArgs),
     /// List the profiles on this machine, and which one is active
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth list                             # profiles, from the metadata only\n  \
+        fluxloop auth list --check                     # also ask the keychain for orphans\n  \
+        fluxloop auth list --json | jq '.profiles[].name'")]
     List(ListArgs),
     /// Choose the profile to use by default, or in a directory and everything below it
     #[command(after_help = "Examples:\n  \
