@@ -76,6 +76,7 @@ pub fn json_schemas() -> [(&'static str, schemars::Schema); 4] {
 
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
 pub fn run() -> ExitCode {
+    logging::mark_start();
     disable_core_dumps();
     install_panic_hook();
     match commands::completions::answer_script() {
@@ -89,6 +90,7 @@ pub fn run() -> ExitCode {
     };
     output::init_color(cli.global.color);
     logging::init(cli.global.verbose);
+    logging::phase!("command line parsed");
     let printer = Printer::stdio();
     let document = commands::json::requested(&cli.command);
     // Unknown until the settings are read: a bad `--profile` fails before it is known.
@@ -109,6 +111,7 @@ pub fn run() -> ExitCode {
             return ExitCode::from(code);
         }
         command @ Command::Auth(_) => Context::from_env(&cli.global).and_then(|ctx| {
+            logging::phase!("settings read");
             profile = Some(ctx.profile.to_string());
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -116,6 +119,7 @@ pub fn run() -> ExitCode {
                 .map_err(|e| {
                     CliError::failure(format!("Could not start the async runtime: {e}"))
                 })?;
+            logging::phase!("async runtime started");
             runtime.block_on(commands::run(command, &ctx, &printer))
         }),
     };
@@ -135,6 +139,7 @@ pub fn run() -> ExitCode {
         }
     };
     let status = printer.finish(status);
+    logging::phase!("done");
     debug_hooks::at_exit();
     ExitCode::from(status.code())
 }

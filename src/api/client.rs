@@ -142,23 +142,30 @@ impl ApiClient {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
             .https_only(false);
+        // reqwest takes rustls' process-wide provider; installing it again changes nothing.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         if base.scheme() == "http" {
             // Plain http is only allowed for loopback (parse_base_url); a proxy there would
             // see the Authorization header in clear text, so loopback is always reached
             // directly, whatever HTTP_PROXY or ALL_PROXY say.
             builder = builder.no_proxy();
-        }
-        if let Some(path) = &options.extra_roots {
-            builder = builder.tls_certs_merge(extra_roots(path)?);
-        }
-        if let Some(dirs) = &options.system_cert_dirs
-            && let Some(system) = system_roots(dirs)
-        {
-            debug!(
-                system = system.len(),
-                "trusted CA certificates: the system's, plus SSL_CERT_FILE's"
-            );
-            builder = builder.tls_certs_merge(system);
+            // No TLS is ever spoken: redirects are not followed, so this client only reaches
+            // the http base. It gets a TLS set-up that trusts no one instead of loading the
+            // system's trust store, which costs milliseconds on every command.
+            builder = builder.tls_backend_preconfigured(trusting_no_one()?);
+        } else {
+            if let Some(path) = &options.extra_roots {
+                builder = builder.tls_certs_merge(extra_roots(path)?);
+            }
+            if let Some(dirs) = &options.system_cert_dirs
+                && let Some(system) = system_roots(dirs)
+            {
+                debug!(
+                    system = system.len(),
+                    "trusted CA certificates: the system's, plus SSL_CERT_FILE's"
+                );
+                builder = builder.tls_certs_merge(system);
+            }
         }
         let http = builder.build().map_err(|e| {
             let reason = error_chain(&e);
@@ -516,6 +523,16 @@ fn deadline_after(timeout: Duration) -> Instant {
 }
 
 /// The CA certificates of `SSL_CERT_FILE`.
+/// A TLS client configuration with no trusted root at all: any certificate is refused.
+fn trusting_no_one() -> Result<rustls::ClientConfig> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ApiError::Setup(e.to_string()))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth())
+}
+
 fn extra_roots(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>> {
     let shown = path.display();
     let pem = std::fs::read(path)

@@ -23,12 +23,26 @@ const PROMPT_PATIENCE: Duration = Duration::from_millis(500);
 /// How long a person gets to answer such a prompt.
 const PROMPT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// What a platform's own fast read found (`platform::read_directly`).
+pub enum Direct {
+    /// The secret of the one item that holds the profile's key.
+    Found(zeroize::Zeroizing<Vec<u8>>),
+    /// No item holds it (what the store would have answered too).
+    Absent,
+    /// Not the plain case, or no fast read on this platform: ask the store.
+    Elsewhere,
+}
+
 /// Tells the person that the keychain is asking them, and for how long fluxloop waits.
 pub type PromptNotice = Arc<dyn Fn(Option<Provider>, Duration) + Send + Sync>;
 
 // One module per platform store, used as `platform`: each has the same eight functions
 // (`connect`, `entry`, `mark`, `search`, `attributes`, `check_ready`, `check_none_locked`,
 // `classify`, `provider`).
+#[cfg(target_os = "linux")]
+mod direct_read;
+#[cfg(target_os = "linux")]
+mod direct_search;
 #[cfg(any(target_os = "macos", windows))]
 mod native;
 #[cfg(target_os = "linux")]
@@ -43,6 +57,9 @@ pub struct KeyringStore {
     timeout: Duration,
     /// Connected lazily, on the first call: commands that never touch the keychain never wait.
     store: Arc<Mutex<Option<Arc<CredentialStore>>>>,
+    /// The connection of the platform's own searches and deletions (`platform::search_directly`),
+    /// also lazy, and kept for every call of the command.
+    bus: Arc<Mutex<Option<platform::Bus>>>,
     /// Called when a call waits on a prompt; the command layer says so (this module never
     /// prints).
     prompt_notice: Option<PromptNotice>,
@@ -54,6 +71,7 @@ impl KeyringStore {
             scope,
             timeout,
             store: Arc::new(Mutex::new(None)),
+            bus: Arc::new(Mutex::new(None)),
             prompt_notice: None,
         }
     }
@@ -69,6 +87,18 @@ impl KeyringStore {
     where
         T: Send + 'static,
         F: FnOnce(&Arc<CredentialStore>, &KeychainScope) -> Result<T> + Send + 'static,
+    {
+        self.run_lazily(budget, move |connect, scope| op(&connect()?, scope))
+    }
+
+    /// Like [`Self::run`], but `op` connects the store only if it needs it (by calling the
+    /// function it is given).
+    fn run_lazily<T, F>(&self, budget: Duration, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Fn() -> Result<Arc<CredentialStore>>, &KeychainScope) -> Result<T>
+            + Send
+            + 'static,
     {
         let slot = self.store.clone();
         let scope = self.scope.clone();
@@ -92,21 +122,22 @@ impl KeyringStore {
             budget,
             PROMPT_PATIENCE,
             move || {
-                let store = {
+                let connect = || {
                     // A previous call that timed out may still hold the lock; fail rather than wait.
                     let mut guard = slot
                         .try_lock()
                         .map_err(|_| SecretStoreError::Timeout(Duration::ZERO))?;
-                    match guard.as_ref() {
+                    Ok(match guard.as_ref() {
                         Some(store) => store.clone(),
                         None => {
                             let store = platform::connect()?;
+                            crate::logging::phase!("keychain connected (session open)");
                             *guard = Some(store.clone());
                             store
                         }
-                    }
+                    })
                 };
-                op(&store, &scope)
+                op(&connect, &scope)
             },
             extend,
         )
@@ -221,9 +252,16 @@ impl SecretStore for KeyringStore {
 
     fn list(&self) -> Result<Vec<String>> {
         let started = Instant::now();
-        let result = self.run(self.timeout, |store, scope| {
-            let (ours, _) = Self::search_ours(store, scope)?;
-            let mut names: Vec<String> = ours.into_iter().map(|(_, name)| name).collect();
+        let bus = self.bus.clone();
+        let result = self.run_lazily(self.timeout, move |connect, scope| {
+            let mut names: Vec<String> = match platform::search_directly(&bus, scope)? {
+                Some((ours, _)) => ours.into_iter().map(|(_, name)| name).collect(),
+                None => Self::search_ours(&connect()?, scope)?
+                    .0
+                    .into_iter()
+                    .map(|(_, name)| name)
+                    .collect(),
+            };
             names.sort();
             names.dedup();
             Ok(names)
@@ -240,8 +278,24 @@ impl SecretStore for KeyringStore {
 
     fn delete_all(&self) -> Result<Purge> {
         let started = Instant::now();
-        let result = self.run(self.timeout, |store, scope| {
-            let (ours, foreign) = Self::search_ours(store, scope)?;
+        let bus = self.bus.clone();
+        let result = self.run_lazily(self.timeout, move |connect, scope| {
+            // Deleted directly, all but those the provider asks a person about: the store
+            // deletes those below, with its prompts.
+            let mut removed = 0;
+            if let Some((ours, foreign)) = platform::search_directly(&bus, scope)? {
+                let found = ours.len();
+                let handles: Vec<_> = ours.into_iter().map(|(handle, _)| handle).collect();
+                let prompted = platform::delete_directly(&bus, &handles)?;
+                removed = found - prompted;
+                if prompted == 0 {
+                    return Ok(Purge {
+                        removed,
+                        left_foreign: foreign,
+                    });
+                }
+            }
+            let (ours, foreign) = Self::search_ours(&connect()?, scope)?;
             for (e, _) in &ours {
                 match e.delete_credential() {
                     Ok(()) | Err(keyring_core::Error::NoEntry) => {}
@@ -249,7 +303,7 @@ impl SecretStore for KeyringStore {
                 }
             }
             Ok(Purge {
-                removed: ours.len(),
+                removed: removed + ours.len(),
                 left_foreign: foreign,
             })
         });
@@ -308,12 +362,20 @@ impl KeyringStore {
         let found = loop {
             let left = self.read_budget().saturating_sub(started.elapsed());
             let p = profile.to_string();
-            let attempt = self.run(left, move |store, scope| {
-                let entry = Self::entry(store, &scope.service, &p)?;
+            let attempt = self.run_lazily(left, move |connect, scope| {
+                let decode = |bytes: &[u8]| {
+                    decode_secret(bytes, cfg!(windows))
+                        .ok_or_else(|| SecretStoreError::BadData(p.clone()))
+                };
+                match platform::read_directly(&scope.service, &p)? {
+                    Direct::Found(bytes) => return decode(&bytes).map(Some),
+                    Direct::Absent => return Ok(None),
+                    Direct::Elsewhere => {}
+                }
+                let entry = Self::entry(&connect()?, &scope.service, &p)?;
                 match entry.get_secret() {
                     Ok(mut bytes) => {
-                        let text = decode_secret(&bytes, cfg!(windows))
-                            .ok_or_else(|| SecretStoreError::BadData(p.clone()));
+                        let text = decode(&bytes);
                         bytes.zeroize();
                         text.map(Some)
                     }

@@ -2,18 +2,88 @@
 //! D-Bus's own reply timeout; our worker thread bounds them further.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use dbus_secret_service::{EncryptionType, SecretService};
 use keyring_core::{CredentialStore, Entry};
 
 use super::super::{KeychainScope, Provider, Result, SecretStoreError};
-use super::map_error;
+use super::direct_read::{self, Read};
+use super::direct_search::{self, Search};
+use super::{Direct, map_error};
 
 pub fn connect() -> Result<Arc<CredentialStore>> {
     let store: Arc<CredentialStore> =
         dbus_secret_service_keyring_store::Store::new().map_err(map_error)?;
     Ok(store)
+}
+
+/// The key of `profile` read over a connection of its own with a faster encrypted session
+/// (see `direct_read`), when one unlocked item holds it or none does.
+pub fn read_directly(service: &str, profile: &str) -> Result<Direct> {
+    let attributes = HashMap::from([("service", service), ("username", profile)]);
+    Ok(
+        match direct_read::read(&attributes).map_err(|e| store_error(&e))? {
+            Read::Found(secret) => Direct::Found(secret),
+            Read::Absent => Direct::Absent,
+            Read::Elsewhere => Direct::Elsewhere,
+        },
+    )
+}
+
+/// The connection of [`search_directly`] and [`delete_directly`].
+pub type Bus = dbus::blocking::Connection;
+/// An item found by [`search_directly`]: its object path.
+pub type Handle = dbus::Path<'static>;
+/// Our items found by [`search_directly`], with their profile names.
+pub type Ours = Vec<(Handle, String)>;
+
+/// Our items (with their profile names) and how many others are under the scope's service,
+/// found over `bus` with pipelined calls (see `direct_search`); `None` when something is locked,
+/// for the store to unlock.
+pub fn search_directly(
+    bus: &Mutex<Option<Bus>>,
+    scope: &KeychainScope,
+) -> Result<Option<(Ours, usize)>> {
+    with_bus(bus, |connection| {
+        let wanted = HashMap::from([("service", scope.service.as_str())]);
+        let Search::Found(items) = direct_search::search(connection, &wanted)? else {
+            return Ok(None);
+        };
+        let mut ours = Vec::new();
+        let mut foreign = 0;
+        for item in items {
+            match scope.profile_of(&item.attributes) {
+                Some(name) => ours.push((item.path, name)),
+                None => foreign += 1,
+            }
+        }
+        Ok(Some((ours, foreign)))
+    })
+}
+
+/// Deletes these items over `bus`, pipelined; returns how many the provider wants a person to
+/// confirm first (left in place, for the store to delete with the prompt).
+pub fn delete_directly(bus: &Mutex<Option<Bus>>, items: &[Handle]) -> Result<usize> {
+    with_bus(bus, |connection| {
+        let (_, prompted) = direct_search::delete(connection, items)?;
+        Ok(prompted.len())
+    })
+}
+
+fn with_bus<T>(
+    bus: &Mutex<Option<Bus>>,
+    op: impl FnOnce(&Bus) -> std::result::Result<T, dbus_secret_service::Error>,
+) -> Result<T> {
+    // A previous call that timed out may still hold the lock; fail rather than wait.
+    let mut guard = bus
+        .try_lock()
+        .map_err(|_| SecretStoreError::Timeout(std::time::Duration::ZERO))?;
+    if guard.is_none() {
+        *guard = Some(Bus::new_session().map_err(|e| store_error(&e.into()))?);
+    }
+    let connection = guard.as_ref().expect("connected just above");
+    op(connection).map_err(|e| store_error(&e))
 }
 
 pub fn entry(

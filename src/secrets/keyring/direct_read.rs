@@ -1,0 +1,201 @@
+//! The fast path of a keychain read on Linux: one D-Bus connection, an encrypted session, one
+//! search and one `GetSecret`, as libsecret does it.
+//!
+//! The store crate opens the same `dh-ietf1024-sha256-aes128-cbc-pkcs7` session, but computes
+//! its two 1024-bit modular exponentiations by schoolbook square-and-multiply with a division at
+//! every step (most of a keychain read's time) and draws its private exponent from `fastrand`.
+//! Here the exponent comes from the OS's CSPRNG and the exponentiations are num-bigint's
+//! Montgomery `modpow`; the wire protocol and the encryption are the same.
+//!
+//! Only the plain case is taken here: exactly one unlocked item matches. Anything else (no
+//! item, several, a locked one that needs an unlock prompt) is [`Read::Elsewhere`], and the
+//! caller goes through the store as before, so every rule about those cases stays in one place.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use aes::cipher::block_padding::Pkcs7;
+use aes::cipher::{BlockDecryptMut, KeyIvInit};
+use dbus::Message;
+use dbus::arg::{RefArg, Variant};
+use dbus::blocking::Connection;
+use dbus_secret_service::Error;
+use num_bigint::BigUint;
+use zeroize::{Zeroize, Zeroizing};
+
+use super::direct_search;
+
+const SERVICE: &str = "org.freedesktop.secrets";
+const SERVICE_PATH: &str = "/org/freedesktop/secrets";
+const SERVICE_INTERFACE: &str = "org.freedesktop.Secret.Service";
+const ITEM_INTERFACE: &str = "org.freedesktop.Secret.Item";
+const ALGORITHM: &str = "dh-ietf1024-sha256-aes128-cbc-pkcs7";
+/// What libdbus waits for a reply by default, as the store crate's calls do.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(25);
+/// Bytes of the group's prime and of every value in the exchange.
+const GROUP_BYTES: usize = 128;
+
+/// The prime of RFC 2409's Second Oakley Group (1024-bit MODP), the group the Secret Service
+/// specification names for this algorithm; the generator is 2.
+static PRIME: LazyLock<BigUint> = LazyLock::new(|| {
+    BigUint::parse_bytes(
+        b"FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74\
+          020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437\
+          4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED\
+          EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE65381FFFFFFFFFFFFFFFF",
+        16,
+    )
+    .expect("the prime is valid hexadecimal")
+});
+
+pub enum Read {
+    /// The one matching item's secret.
+    Found(Zeroizing<Vec<u8>>),
+    /// No item matches, locked or not.
+    Absent,
+    /// Not the plain case: read through the store.
+    Elsewhere,
+}
+
+/// Reads the secret of the one unlocked item with these attributes, if that is what there is.
+/// The search and the session's opening go out together (one round trip), and the session is
+/// not closed: the Secret Service closes it with the connection, when the process ends.
+pub fn read(attributes: &HashMap<&str, &str>) -> Result<Read, Error> {
+    let connection = Connection::new_session()?;
+    crate::logging::phase!("keychain: D-Bus connected");
+    let (private, public) = key_pair()?;
+    let search = Message::new_method_call(SERVICE, SERVICE_PATH, SERVICE_INTERFACE, "SearchItems")
+        .map_err(Error::Path)?
+        .append1(attributes.clone());
+    let open = Message::new_method_call(SERVICE, SERVICE_PATH, SERVICE_INTERFACE, "OpenSession")
+        .map_err(Error::Path)?
+        .append2(ALGORITHM, Variant(Box::new(public) as Box<dyn RefArg>));
+    let mut replies = direct_search::call_all(&connection, vec![search, open])?.into_iter();
+    let (Some(search), Some(open)) = (replies.next(), replies.next()) else {
+        return Err(Error::Parse);
+    };
+    let (unlocked, locked): (Vec<dbus::Path<'static>>, Vec<dbus::Path<'static>>) =
+        search?.read2().map_err(|_| Error::Parse)?;
+    let (output, session): (Variant<Box<dyn RefArg>>, dbus::Path<'static>) =
+        open?.read2().map_err(|_| Error::Parse)?;
+    crate::logging::phase!("keychain: items searched, encrypted session open");
+    let item = match (unlocked.as_slice(), locked.is_empty()) {
+        ([], true) => return Ok(Read::Absent),
+        ([item], true) => item,
+        _ => return Ok(Read::Elsewhere),
+    };
+    let theirs = dbus::arg::cast::<Vec<u8>>(&output.0).ok_or(Error::Parse)?;
+    let key = derive_key(&private, theirs)?;
+    let proxy = connection.with_proxy(SERVICE, item.clone(), REPLY_TIMEOUT);
+    let ((_, iv, mut value, _),): ((dbus::Path<'static>, Vec<u8>, Vec<u8>, String),) =
+        proxy.method_call(ITEM_INTERFACE, "GetSecret", (session,))?;
+    let secret = decrypt(&key, &iv, &value);
+    value.zeroize();
+    crate::logging::phase!("keychain: secret read");
+    secret.map(Read::Found)
+}
+
+/// Our private exponent (from the OS's CSPRNG) and public value, big-endian.
+fn key_pair() -> Result<(BigUint, Vec<u8>), Error> {
+    let mut private_bytes = Zeroizing::new([0u8; GROUP_BYTES]);
+    getrandom::fill(private_bytes.as_mut_slice())
+        .map_err(|e| Error::Crypto(format!("no randomness for the session key: {e}").into()))?;
+    let private = BigUint::from_bytes_be(private_bytes.as_slice());
+    let public = BigUint::from(2u8).modpow(&private, &PRIME).to_bytes_be();
+    Ok((private, public))
+}
+
+/// The AES key from our private exponent and the service's public value: HKDF-SHA256 (no salt,
+/// no info) of the shared secret, as a big-endian number of the prime's size.
+fn derive_key(private: &BigUint, theirs: &[u8]) -> Result<Zeroizing<[u8; 16]>, Error> {
+    let theirs = BigUint::from_bytes_be(theirs);
+    // 0, 1 and p-1 (and anything outside the group) would make the shared secret guessable.
+    let one = BigUint::from(1u8);
+    if theirs <= one || theirs >= &*PRIME - &one {
+        return Err(Error::Crypto(
+            "the Secret Service sent an invalid public key".into(),
+        ));
+    }
+    let shared = theirs.modpow(private, &PRIME);
+    let bytes = Zeroizing::new(shared.to_bytes_be());
+    let mut padded = Zeroizing::new([0u8; GROUP_BYTES]);
+    padded[GROUP_BYTES - bytes.len()..].copy_from_slice(&bytes);
+    let mut key = Zeroizing::new([0u8; 16]);
+    hkdf::Hkdf::<sha2::Sha256>::new(None, padded.as_slice())
+        .expand(&[], key.as_mut_slice())
+        .map_err(|_| Error::Crypto("cannot derive the session key".into()))?;
+    Ok(key)
+}
+
+/// AES-128-CBC with PKCS#7 padding, the IV sent with the secret.
+fn decrypt(key: &[u8; 16], iv: &[u8], value: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let bad = || Error::Crypto("the Secret Service sent a secret that cannot be decrypted".into());
+    let iv: &[u8; 16] = iv.try_into().map_err(|_| bad())?;
+    cbc::Decryptor::<aes::Aes128>::new(key.into(), iv.into())
+        .decrypt_padded_vec_mut::<Pkcs7>(value)
+        .map(Zeroizing::new)
+        .map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use aes::cipher::BlockEncryptMut;
+
+    use super::*;
+
+    /// Both sides of one exchange, computed here: the keys agree, and a secret encrypted with
+    /// one is read back with the other.
+    #[test]
+    fn both_sides_derive_the_same_key_and_a_secret_round_trips() {
+        let ours = BigUint::from_bytes_be(&[0x5a; GROUP_BYTES]);
+        let theirs = BigUint::from_bytes_be(&[0xa5; GROUP_BYTES]);
+        let two = BigUint::from(2u8);
+        let our_public = two.modpow(&ours, &PRIME).to_bytes_be();
+        let their_public = two.modpow(&theirs, &PRIME).to_bytes_be();
+        let key = derive_key(&ours, &their_public).unwrap();
+        assert_eq!(*key, *derive_key(&theirs, &our_public).unwrap());
+
+        let iv = [7u8; 16];
+        let secret = b"flux_dev_abc123def456ghi789jkl012mno34";
+        let sealed = cbc::Encryptor::<aes::Aes128>::new((&*key).into(), (&iv).into())
+            .encrypt_padded_vec_mut::<Pkcs7>(secret);
+        assert_ne!(sealed.as_slice(), secret.as_slice());
+        assert_eq!(decrypt(&key, &iv, &sealed).unwrap().as_slice(), secret);
+        // Another key, or an IV of the wrong size, is refused rather than misread.
+        let other = derive_key(&ours, &two.modpow(&ours, &PRIME).to_bytes_be()).unwrap();
+        assert!(decrypt(&other, &iv, &sealed).is_err_and(|e| matches!(e, Error::Crypto(_))));
+        assert!(decrypt(&key, &iv[..8], &sealed).is_err());
+    }
+
+    /// The textbook schoolbook exponentiation gives what `modpow` gives.
+    #[test]
+    fn modpow_agrees_with_square_and_multiply() {
+        let base = BigUint::from(2u8);
+        let exponent = BigUint::from_bytes_be(&[0x3c; GROUP_BYTES]);
+        let mut slow = BigUint::from(1u8);
+        for bit in (0..exponent.bits()).rev() {
+            slow = &slow * &slow % &*PRIME;
+            if exponent.bit(bit) {
+                slow = &slow * &base % &*PRIME;
+            }
+        }
+        assert_eq!(base.modpow(&exponent, &PRIME), slow);
+    }
+
+    #[test]
+    fn public_values_that_would_give_away_the_key_are_refused() {
+        let ours = BigUint::from_bytes_be(&[0x5a; GROUP_BYTES]);
+        let p_minus_one = (&*PRIME - 1u8).to_bytes_be();
+        for theirs in [
+            vec![0u8],
+            vec![1],
+            p_minus_one,
+            PRIME.to_bytes_be(),
+            vec![0xff; 129],
+        ] {
+            assert!(derive_key(&ours, &theirs).is_err(), "{theirs:?}");
+        }
+        assert!(derive_key(&ours, &[2]).is_ok());
+    }
+}
