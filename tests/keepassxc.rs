@@ -1,6 +1,6 @@
 //! KeePassXC as the Secret Service (issue 14): the harness itself, the core lifecycle run
-//! against KeePassXC and gnome-keyring from one function (same transcript), and what a locked
-//! KeePassXC database must not be mistaken for.
+//! against KeePassXC, KWallet and gnome-keyring from one function (same transcript), and what a
+//! locked KeePassXC database must not be mistaken for.
 //!
 //! KeePassXC differs from gnome-keyring where it matters here: items carry its own attributes
 //! too (`Title`, `UserName`, `Path`, `Uuid`, …), and a search of a locked database returns
@@ -230,6 +230,11 @@ fn core_lifecycle(env: &TestEnv) {
 #[test]
 fn core_lifecycle_on_keepassxc() {
     core_lifecycle(&TestEnv::with(SecretService::start_keepassxc()));
+}
+
+#[test]
+fn core_lifecycle_on_kwallet() {
+    core_lifecycle(&TestEnv::with(SecretService::start_kwallet()));
 }
 
 #[test]

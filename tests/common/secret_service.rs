@@ -47,6 +47,20 @@
 //!   locked database. Each start costs about 0.5 s (gnome-keyring: under 0.1 s), plus 1 to 2 s of
 //!   python3 once per test process for the database every instance copies; under load, 10 to
 //!   20 s has been seen. Teardown SIGKILLs it (2.7.4 can wedge).
+//! * [`SecretService::start_kwallet`]: KDE's `kwalletd5` 5.103 instead of gnome-keyring,
+//!   headless (`QT_QPA_PLATFORM=offscreen`), started as pam_kwallet starts it at login
+//!   (`--pam-login` with the wallet key on a pipe, by `scripts/kwalletd-test-launch.py`), so it
+//!   opens its one wallet, `kdewallet`, with no dialog. Its collection
+//!   `/org/freedesktop/secrets/collection/kdewallet` is the `default` alias. That collection
+//!   reads `Locked` until a client unlocks it: `Unlock` returns a prompt, which completes with
+//!   no dialog while the wallet is open (`secret-tool store` does this; `lookup` of a missing
+//!   item exits 1 at once and `search` lists the items with empty secrets meanwhile). On a fresh home
+//!   the first start creates the wallet but does not list it as a collection, so the first
+//!   instance of a test process starts kwalletd5 twice and later ones start from a copy of
+//!   that wallet (about 0.4 s per start; 0.8 s for the first). [`SecretService::lock`] closes
+//!   the wallet through the Secret Service; reopening it needs its password dialog, which
+//!   nobody can answer offscreen: `secret-tool lookup` then waits (killed at 10 s), while
+//!   `secret-tool search --all` still lists the items, with empty secrets.
 //! * [`SecretService::stop_daemon`]: gnome-keyring is SIGSTOPped; the bus still queues calls
 //!   for it, so clients block until their own D-Bus timeout (libdbus default 25 s; the
 //!   `dbus-secret-service` crate uses 2 s per call).
@@ -102,11 +116,15 @@ pub const KEEPASSXC_COLLECTION: &str = "/org/freedesktop/secrets/collection/flux
 pub const KEEPASSXC_SECOND_COLLECTION: &str = "/org/freedesktop/secrets/collection/second";
 /// Password of the KeePassXC database made by [`SecretService::start_keepassxc`].
 pub const KEEPASSXC_PASSWORD: &str = "fluxloop-test-keepassxc-password";
+/// D-Bus object path of the collection of KWallet's one wallet, `kdewallet`.
+pub const KWALLET_COLLECTION: &str = "/org/freedesktop/secrets/collection/kdewallet";
 /// Deadline for the daemons to come up.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deadline for KeePassXC (a Qt application, and python3 making its database) to come up: it
 /// has been seen to need 10 to 20 s while several tests start one at once on 2 busy cores.
 const KEEPASSXC_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Deadline for kwalletd5 (a Qt application too, behind a python3 launcher) to come up.
+const KWALLET_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Deadline for every helper command (`secret-tool`, `dbus-send`, `kill`) run by this module.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -128,6 +146,7 @@ pub enum Provider {
     None,
     GnomeKeyring,
     KeePassXC,
+    KWallet,
 }
 
 /// An item as seen by `secret-tool search --all`.
@@ -178,6 +197,7 @@ enum Keyring {
     KeePassXC,
     /// KeePassXC asking a person before each new client reads an item (`ConfirmAccessItem`).
     KeePassXCConfirmingAccess,
+    KWallet,
 }
 
 impl SecretService {
@@ -214,6 +234,12 @@ impl SecretService {
     /// read of an item waits on an access dialog that nobody here can answer.
     pub fn start_keepassxc_confirming_access() -> Self {
         Self::launch(Keyring::KeePassXCConfirmingAccess)
+    }
+
+    /// KWallet (`kwalletd5`, headless) with its one wallet, `kdewallet`, open and the
+    /// `default` alias, as after a KDE login with pam_kwallet.
+    pub fn start_kwallet() -> Self {
+        Self::launch(Keyring::KWallet)
     }
 
     /// Only the session bus; nobody owns `org.freedesktop.secrets`.
@@ -421,15 +447,17 @@ impl SecretService {
     fn ready_timeout(&self) -> Duration {
         match self.provider {
             Provider::KeePassXC => KEEPASSXC_READY_TIMEOUT,
+            Provider::KWallet => KWALLET_READY_TIMEOUT,
             _ => READY_TIMEOUT,
         }
     }
 
-    /// The object path of the collection keys are stored in: gnome-keyring's `login`, or
-    /// KeePassXC's `fluxloop.kdbx`.
+    /// The object path of the collection keys are stored in: gnome-keyring's `login`,
+    /// KeePassXC's `fluxloop.kdbx`, or KWallet's `kdewallet`.
     pub fn collection(&self) -> &'static str {
         match self.provider {
             Provider::KeePassXC => KEEPASSXC_COLLECTION,
+            Provider::KWallet => KWALLET_COLLECTION,
             _ => LOGIN_COLLECTION,
         }
     }
@@ -562,6 +590,7 @@ impl SecretService {
         let read = |name: &str| fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         let provider = match self.provider {
             Provider::KeePassXC => "keepassxc",
+            Provider::KWallet => "kwalletd5",
             _ => "gnome-keyring-daemon",
         };
         format!(
@@ -687,6 +716,7 @@ impl SecretService {
             provider: match keyring {
                 Keyring::None => Provider::None,
                 Keyring::KeePassXC | Keyring::KeePassXCConfirmingAccess => Provider::KeePassXC,
+                Keyring::KWallet => Provider::KWallet,
                 Keyring::Unlocked | Keyring::WithoutLogin => Provider::GnomeKeyring,
             },
         };
@@ -705,7 +735,9 @@ impl SecretService {
             ),
         };
 
-        if keyring == Keyring::KeePassXC {
+        if keyring == Keyring::KWallet {
+            ss.start_kwallet_process();
+        } else if keyring == Keyring::KeePassXC {
             ss.start_keepassxc_process(KEEPASSXC_INI);
         } else if keyring == Keyring::KeePassXCConfirmingAccess {
             let ini = KEEPASSXC_INI.replace("ConfirmAccessItem=false", "ConfirmAccessItem=true");
@@ -800,6 +832,117 @@ impl SecretService {
                 "keepassxc not ready after {KEEPASSXC_READY_TIMEOUT:?} (waiting for an unlocked \
                  {KEEPASSXC_COLLECTION} as the default alias)\n{}",
                 self.logs()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Starts kwalletd5 on our bus with its wallet open (see the module docs) and waits until
+    /// the wallet's collection is the unlocked `default`.
+    fn start_kwallet_process(&mut self) {
+        let config_dir = self.home().join(".config");
+        fs::create_dir_all(&config_dir).expect("create config dir");
+        fs::write(config_dir.join("kwalletrc"), KWALLETRC).expect("write kwalletrc");
+        let wallet_dir = self.home().join(".local/share/kwalletd");
+        let wallet = wallet_dir.join("kdewallet.kwl");
+        match KWALLET_TEMPLATE.get() {
+            Some(bytes) => {
+                fs::create_dir_all(&wallet_dir).expect("create kwalletd dir");
+                fs::write(&wallet, bytes).expect("write the KWallet test wallet");
+            }
+            None => {
+                // First start on a fresh home: kwalletd5 creates the wallet, then must be
+                // started again before it serves it.
+                self.spawn_kwalletd();
+                self.wait_for_kwallet(|_| wallet.metadata().is_ok_and(|m| m.len() > 0));
+                self.stop_kwalletd();
+            }
+        }
+        self.spawn_kwalletd();
+        self.wait_for_kwallet(|ss| {
+            ss.secrets_name_has_owner()
+                && ss.default_alias().as_deref() == Some(KWALLET_COLLECTION)
+                && ss.kwallet_open()
+        });
+        if let Ok(bytes) = fs::read(&wallet) {
+            let _ = KWALLET_TEMPLATE.set(bytes);
+        }
+    }
+
+    fn spawn_kwalletd(&mut self) {
+        let launcher =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kwalletd-test-launch.py");
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("keyring.log"))
+            .expect("open kwalletd log");
+        let child = Command::new("python3")
+            .arg(&launcher)
+            .env_clear()
+            .env("PATH", path_var())
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("QT_QPA_PLATFORM", "offscreen")
+            .env("LC_ALL", "C.UTF-8")
+            .env(
+                "PAM_KWALLET5_LOGIN",
+                self.runtime_dir().join("kwallet5.socket"),
+            )
+            .envs(self.home_envs())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run python3 {} ({e})", launcher.display()));
+        self.keyring = Some(child);
+    }
+
+    /// Waits until `ready`, failing if kwalletd5 exits or takes longer than
+    /// [`KWALLET_READY_TIMEOUT`].
+    fn wait_for_kwallet(&mut self, ready: impl Fn(&Self) -> bool) {
+        let started = Instant::now();
+        while !ready(self) {
+            let child = self.keyring.as_mut().expect("kwalletd child");
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "kwalletd5 exited early ({status}); it needs the Debian packages                      `libkf5wallet-bin` and `libqca-qt5-2-plugins`\n{}",
+                    self.logs()
+                );
+            }
+            assert!(
+                started.elapsed() < KWALLET_READY_TIMEOUT,
+                "kwalletd5 not ready after {KWALLET_READY_TIMEOUT:?} (waiting for an open \
+                 {KWALLET_COLLECTION} as the default alias)\n{}",
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Whether kwalletd5 has its wallet open (its own interface, `org.kde.KWallet.isOpen`).
+    /// The Secret Service's `Locked` says `true` until a client's `Unlock` (whose prompt an
+    /// open wallet completes with no dialog), so it cannot tell.
+    pub fn kwallet_open(&self) -> bool {
+        let out = self.dbus_send(&[
+            "--dest=org.kde.kwalletd5",
+            "/modules/kwalletd5",
+            "org.kde.KWallet.isOpen",
+            "string:kdewallet",
+        ]);
+        out.success() && out.stdout.contains("boolean true")
+    }
+
+    /// SIGKILLs kwalletd5 and waits until its name is off the bus.
+    fn stop_kwalletd(&mut self) {
+        if let Some(mut child) = self.keyring.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let deadline = Instant::now() + KWALLET_READY_TIMEOUT;
+        while self.secrets_name_has_owner() {
+            assert!(
+                Instant::now() < deadline,
+                "kwalletd5 still on the bus after SIGKILL"
             );
             thread::sleep(Duration::from_millis(5));
         }
@@ -1087,6 +1230,26 @@ ShowNotification=false
 ConfirmAccessItem=false
 ConfirmDeleteItem=false
 UnlockBeforeSearch=false
+";
+
+/// The wallet file the first [`SecretService::start_kwallet`] of this test process made (an
+/// empty wallet whose key is the launcher's all-zero hash); later instances start from a copy,
+/// which saves a start of kwalletd5 each.
+static KWALLET_TEMPLATE: OnceLock<Vec<u8>> = OnceLock::new();
+
+/// KWallet's settings for the tests: the Secret Service on, one wallet that stays open, and
+/// nothing that would need a person (first-use wizard, prompt on open).
+const KWALLETRC: &str = "[org.freedesktop.secrets]
+apiEnabled=true
+
+[Wallet]
+Enabled=true
+First Use=false
+Use One Wallet=true
+Default Wallet=kdewallet
+Close When Idle=false
+Prompt on Open=false
+Leave Open=true
 ";
 
 fn bus_config(listen_dir: &Path) -> String {
