@@ -272,3 +272,28 @@ fn keepassxc_is_said_to_keep_deleted_keys() {
         run.stdout
     );
 }
+
+#[test]
+fn a_locked_keychain_that_holds_a_profile_is_an_error_with_the_unlock_hint() {
+    let env = doctor_env(TestEnv::with(
+        common::secret_service::SecretService::start_locked(),
+    ));
+    write_credentials(
+        &env,
+        "profiles:\n  default:\n    account: john@example.com\n    storage: keychain\n",
+    );
+    let run = fluxloop_snapshot!(env, ["auth", "doctor"]);
+    run.assert_code(1)
+        .stdout_has("the keychain is locked")
+        .stdout_has("gnome-keyring-daemon --unlock");
+    let json = env.run(&["auth", "doctor", "--json"]);
+    let doc = json.json_valid(Schema::Doctor);
+    let unusable = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "keychain_unusable")
+        .unwrap()
+        .clone();
+    assert_eq!(unusable["severity"], "error");
+}

@@ -968,7 +968,31 @@ fn profile_command(command: &str, name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::sets_a_key;
+    use super::{Report, Severity, clock, sets_a_key};
+    use chrono::{TimeDelta, Utc};
+
+    fn clock_findings(date: Option<chrono::DateTime<Utc>>) -> Vec<(&'static str, Severity)> {
+        let mut report = Report::default();
+        clock("https://api.example", date, &mut report);
+        report.findings.iter().map(|f| (f.id, f.severity)).collect()
+    }
+
+    #[test]
+    fn a_clock_more_than_five_minutes_off_is_a_warning_either_way() {
+        let now = Utc::now();
+        assert_eq!(clock_findings(Some(now)), []);
+        assert_eq!(clock_findings(Some(now - TimeDelta::minutes(4))), []);
+        for skewed in [now - TimeDelta::minutes(10), now + TimeDelta::hours(3)] {
+            assert_eq!(
+                clock_findings(Some(skewed)),
+                [("clock_skew", Severity::Warning)]
+            );
+        }
+        assert_eq!(
+            clock_findings(None),
+            [("no_platform_clock", Severity::Warning)]
+        );
+    }
 
     #[test]
     fn dotenv_lines_that_set_a_key_are_found() {
