@@ -297,3 +297,40 @@ fn a_locked_keychain_that_holds_a_profile_is_an_error_with_the_unlock_hint() {
         .clone();
     assert_eq!(unusable["severity"], "error");
 }
+
+#[test]
+fn hand_made_dangers_are_errors_that_fix_leaves_alone() {
+    let env = doctor_env(TestEnv::new());
+    env.login(keys::VALID, None);
+    // Edited by hand: a non-loopback http:// URL, and a file others may write to.
+    write_credentials(
+        &env,
+        "profiles:\n  default:\n    account: john@example.com\n    storage: keychain\n    api_url: http://api.example.com\n",
+    );
+    set_mode(&env.credentials_path(), 0o664);
+    let envs = [("FLUXLOOP_API_KEY", "")];
+    let run = fluxloop_snapshot!(env, ["auth", "doctor", "--fix"], envs = &envs);
+    run.assert_code(1);
+    let json = env.run_with(&["auth", "doctor", "--json", "--fix"], None, &envs);
+    let doc = json.json_valid(Schema::Doctor);
+    let severity = |id: &str| {
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == id)
+            .unwrap_or_else(|| panic!("no {id} in {doc:#}"))["severity"]
+            .clone()
+    };
+    assert_eq!(severity("writable_by_others"), "error");
+    assert_eq!(severity("non_https_api_url"), "error");
+    assert_eq!(severity("empty_env_key"), "error");
+    assert_eq!(doc["fixed"], serde_json::json!([]));
+    // Others could have changed what the file says: --fix does not make it trusted again.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(env.credentials_path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o664);
+}
