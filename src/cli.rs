@@ -15,6 +15,8 @@ pub mod env {
     pub const HOME: &str = "FLUXLOOP_HOME";
     pub const TIMEOUT: &str = "FLUXLOOP_TIMEOUT";
     pub const STORAGE: &str = "FLUXLOOP_STORAGE";
+    /// Seconds a keychain call may take before fluxloop gives up (an unlock prompt needs longer).
+    pub const KEYCHAIN_TIMEOUT: &str = "FLUXLOOP_KEYCHAIN_TIMEOUT";
     /// Keychain service name; lets the demo and tests keep their entries apart from real ones.
     pub const KEYRING_SERVICE: &str = "FLUXLOOP_KEYRING_SERVICE";
     pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
@@ -199,6 +201,13 @@ pub enum AuthCommand {
         Which profile a command uses, first to last: --profile, FLUXLOOP_PROFILE, the nearest\n\
         directory bound with --here/--dir, the default set by `switch`, the profile `default`.")]
     Switch(SwitchArgs),
+    /// Find out why authentication does not work here, and what to do about it
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth doctor                           # every check, with the exact fix\n  \
+        fluxloop auth doctor --fix                     # also apply the safe fixes\n  \
+        fluxloop auth doctor --json | jq '.findings[] | select(.severity != \"info\")'\n\n\
+        Exit status: 0 when nothing is wrong, 1 when something is.")]
+    Doctor(DoctorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -285,6 +294,18 @@ pub struct SwitchArgs {
     /// Remove the binding of the directory (--here, --dir), or the default set by `switch`
     #[arg(long)]
     pub unset: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print a JSON document (schema in docs/schema/doctor.schema.json) instead of text
+    #[arg(long)]
+    pub json: bool,
+
+    /// Apply the safe fixes (owner-only permissions on the credentials file, removing stale temp
+    /// files) and say what was done
+    #[arg(long)]
+    pub fix: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! What every command needs. [`Settings::from_env`] is the one place that reads the environment
-//! (one rule for every variable: unset and empty are the same); [`Context::from_env`] adds the
+//! (one rule for every variable: unset and empty are the same; the one exception is an empty
+//! `FLUXLOOP_API_KEY`, which is named as such); [`Context::from_env`] adds the
 //! real stores; [`Context::new`] takes any parts, so commands can run in-process in tests.
 
 use std::ffi::OsString;
@@ -18,6 +19,8 @@ use crate::error::{CliError, CliResult};
 pub enum SettingsError {
     #[error("invalid {}: {value:?}", env::TIMEOUT)]
     Timeout { value: String },
+    #[error("invalid {}: {value:?}", env::KEYCHAIN_TIMEOUT)]
+    KeychainTimeout { value: String },
     #[error("invalid {}: {value:?}", env::STORAGE)]
     Storage { value: String },
     #[error("{name} is not valid UTF-8 text")]
@@ -71,6 +74,11 @@ pub struct Settings {
     pub storage: Option<StoreKind>,
     pub http: ClientOptions,
     pub env_key: Option<SecretString>,
+    /// `FLUXLOOP_KEYCHAIN_TIMEOUT`, else [`secrets::CALL_TIMEOUT`]: the bound of every keychain
+    /// call.
+    pub keychain_timeout: Duration,
+    /// `FLUXLOOP_API_KEY` is set but empty (or blank): an error of its own, not "unset".
+    pub env_key_empty: bool,
     /// The credentials directory (`FLUXLOOP_HOME`, else `~/.fluxloop`).
     pub home: PathBuf,
     /// `home` came from FLUXLOOP_HOME: the user's directory, never chmod-ed by us.
@@ -89,6 +97,7 @@ pub struct Context {
     pub storage: Option<StoreKind>,
     pub http: ClientOptions,
     pub env_key: Option<SecretString>,
+    pub env_key_empty: bool,
     pub profiles: ProfileStore,
     pub keychain: Keychain,
 }
@@ -106,7 +115,7 @@ impl Context {
         if settings.fail_metadata_writes {
             profiles = profiles.with_failing_writes();
         }
-        let store = KeyringStore::new(settings.keychain_scope.clone(), secrets::CALL_TIMEOUT)
+        let store = KeyringStore::new(settings.keychain_scope.clone(), settings.keychain_timeout)
             .with_prompt_notice(std::sync::Arc::new(|provider, limit| {
                 crate::output::Printer::stdio().info(crate::error::prompt_notice(provider, limit));
             }));
@@ -122,6 +131,7 @@ impl Context {
             storage: settings.storage,
             http: settings.http,
             env_key: settings.env_key,
+            env_key_empty: settings.env_key_empty,
             profiles,
             keychain,
         }
@@ -172,11 +182,20 @@ impl Settings {
             Some(text) => parse_timeout(&text)?,
             None => DEFAULT_TIMEOUT,
         };
+        let keychain_timeout = match var(env::KEYCHAIN_TIMEOUT)? {
+            Some(text) => parse_timeout(&text).map_err(|_| SettingsError::KeychainTimeout {
+                value: text.to_string(),
+            })?,
+            None => secrets::CALL_TIMEOUT,
+        };
         let env_key = var(env::API_KEY)?.and_then(|v| {
             let v = zeroize::Zeroizing::new(v);
             let trimmed = v.trim();
             (!trimmed.is_empty()).then(|| SecretString::from(trimmed))
         });
+        // The exception to the one rule: in CI an empty key is a secret that was withheld (a
+        // pull request from a fork), and treating it as unset would fall back to a saved key.
+        let env_key_empty = env_key.is_none() && std::env::var_os(env::API_KEY).is_some();
         let cert_file = var_os(env::SSL_CERT_FILE);
         // OpenSSL's variables, not ours: the platform verifier skips the system store whenever
         // SSL_CERT_FILE is present, even empty, so its presence is what counts here. Empty
@@ -202,7 +221,9 @@ impl Settings {
                 extra_roots: cert_file.map(PathBuf::from),
                 system_cert_dirs,
             },
+            keychain_timeout,
             env_key,
+            env_key_empty,
             home,
             home_chosen,
             keychain_scope,
@@ -225,7 +246,9 @@ impl Settings {
                 extra_roots: None,
                 system_cert_dirs: None,
             },
+            keychain_timeout: secrets::CALL_TIMEOUT,
             env_key: None,
+            env_key_empty: false,
             keychain_scope: KeychainScope::new(secrets::DEFAULT_SERVICE, &home, Some(&home)),
             home,
             home_chosen: true,

@@ -13,6 +13,7 @@ pub(crate) mod logging;
 pub(crate) mod output;
 pub mod profiles;
 pub(crate) mod secrets;
+pub(crate) mod situation;
 // `fluxloop exec` masks with it on Unix only, for now.
 #[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) mod stream_mask;
@@ -70,7 +71,7 @@ mod wipe_on_free {
 }
 
 /// The JSON Schema of every `--json` document, by file name, as published in docs/schema/.
-pub fn json_schemas() -> [(&'static str, schemars::Schema); 4] {
+pub fn json_schemas() -> [(&'static str, schemars::Schema); 5] {
     commands::json::schemas()
 }
 
@@ -102,6 +103,7 @@ pub fn run() -> ExitCode {
             let code = Context::from_env(&cli.global)
                 .and_then(|ctx| commands::exec::run(args, ctx, &printer))
                 .unwrap_or_else(|e| {
+                    let e = advise_for_this_machine(e);
                     printer.error(&e);
                     e.status.code()
                 });
@@ -122,6 +124,7 @@ pub fn run() -> ExitCode {
     let status = match outcome {
         Ok(status) => status,
         Err(e) => {
+            let e = advise_for_this_machine(e);
             // Every `--json` run that fails prints a document, whatever failed (README.md).
             if let Some(kind) = document {
                 printer.json(&commands::json::ErrorDocument::new(
@@ -137,6 +140,16 @@ pub fn run() -> ExitCode {
     let status = printer.finish(status);
     debug_hooks::at_exit();
     ExitCode::from(status.code())
+}
+
+/// An error about a keychain this machine does not have gets advice for the machine (a CI runner,
+/// a container, SSH...). Detected only then: no other error depends on it.
+fn advise_for_this_machine(e: CliError) -> CliError {
+    if e.absent_keychain {
+        e.in_situation(&situation::Situation::here())
+    } else {
+        e
+    }
 }
 
 /// Prints clap's message (help, version, or a usage error) with any key in it masked: a usage

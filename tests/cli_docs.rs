@@ -161,6 +161,7 @@ fn docs_cli_md_names_every_command_and_option() {
             "fluxloop auth token",
             "fluxloop auth list",
             "fluxloop auth switch",
+            "fluxloop auth doctor",
             "fluxloop completions",
             "fluxloop man",
             "fluxloop exec",

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION, DATE, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -83,6 +83,15 @@ pub enum Revocation {
     Revoked,
     /// The platform does not accept the key (401): nothing was revoked there.
     NotAccepted,
+}
+
+/// What [`ApiClient::reach`] learned.
+#[derive(Debug, Clone, Copy)]
+pub struct Reached {
+    /// The HTTP status of the answer (401 from a FluxLoop platform, asked without a key).
+    pub status: u16,
+    /// The platform's clock, from its `Date` header; `None` when it sent none.
+    pub date: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -189,6 +198,30 @@ impl ApiClient {
     pub async fn whoami(&self, key: &SecretString) -> Result<Whoami> {
         let body = self.request(Method::GET, "/api/auth/whoami", key).await?;
         decode(&body, key)
+    }
+
+    /// `GET /api/auth/key` without a key, once: whether the platform answers at all (with 401,
+    /// as the contract says) and the time on its clock (`Date`), for `auth doctor`. No key is
+    /// sent, so no key is checked.
+    pub async fn reach(&self) -> Result<Reached> {
+        let url = self.endpoint("/api/auth/key");
+        let request = self.http.get(url).header(ACCEPT, "application/json").send();
+        let response = tokio::time::timeout(self.timeout, request)
+            .await
+            .map_err(|_| ApiError::Timeout {
+                after: self.timeout,
+            })?
+            .map_err(|e| self.transport_error(&e))?;
+        let date = response
+            .headers()
+            .get(DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|text| DateTime::parse_from_rfc2822(text).ok())
+            .map(|at| at.with_timezone(&Utc));
+        Ok(Reached {
+            status: response.status().as_u16(),
+            date,
+        })
     }
 
     /// `DELETE /api/auth/key`: 204 revoked it; a 401 means this platform does not accept the

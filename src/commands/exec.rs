@@ -35,7 +35,7 @@ pub fn run(args: ExecArgs, mut ctx: Context, p: &Printer) -> CliResult<u8> {
     check_nesting(&mut ctx)?;
     check_env_name(&args.env_name)?;
     let file = load_profiles(&ctx, p)?;
-    if ctx.env_key.is_none() {
+    if ctx.env_key.is_none() && !ctx.env_key_empty {
         // From the metadata, before the keychain is read: nothing is unlocked for a refusal.
         let expires = file
             .profile(ctx.profile.as_str())
@@ -78,6 +78,7 @@ fn check_nesting(ctx: &mut Context) -> CliResult<()> {
         env::API_KEY
     );
     ctx.env_key = None;
+    ctx.env_key_empty = false;
     Ok(())
 }
 

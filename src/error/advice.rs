@@ -8,6 +8,7 @@ use crate::context::SettingsError;
 use crate::keys::KeyFormatError;
 use crate::profiles::{DEFAULT_PROFILE, ProfileError, ProfileNameError};
 use crate::secrets::{KeySource, Provider, SecretStoreError, StoreError};
+use crate::situation::{Ci, Container, Kind, Situation};
 use crate::terminal::TerminalError;
 
 use super::{CliError, ErrorCode, ExitStatus, KeyUsed};
@@ -69,9 +70,162 @@ impl CliError {
     /// `login`, `list --check`, `token`): the keychain error's "set FLUXLOOP_API_KEY instead"
     /// does nothing for them.
     pub fn for_store_change(mut self) -> Self {
-        self.hints
-            .retain(|h| !h.starts_with("Or skip the keychain"));
+        self.hints.retain(|h| !h.starts_with(ENV_HINT_START));
         self
+    }
+
+    /// A keychain absent from this machine ([`CliError::absent_keychain`]): the advice speaks to
+    /// the machine `situation` describes (a CI runner, a container, WSL, SSH, no desktop) and
+    /// names the store that fits it, with the exact command. On a desktop it stays as it was.
+    pub fn in_situation(mut self, situation: &Situation) -> Self {
+        if !self.absent_keychain {
+            return self;
+        }
+        // `for_store_change` removed this hint from errors where the variable does not help.
+        let offers_env = self.hints.iter().any(|h| h.starts_with(ENV_HINT_START));
+        let env_hint = |s: &str| format!("{ENV_HINT_START} {s}");
+        let (detail, hints): (String, Vec<String>) = match situation.kind() {
+            Kind::Desktop => return self,
+            Kind::Ci(ci) => {
+                let example = match ci {
+                    Ci::GitHubActions => format!(
+                        " (in the workflow: `env: {0}: ${{{{ secrets.{0} }}}}`)",
+                        env::API_KEY
+                    ),
+                    Ci::GitLab => " (a masked CI/CD variable)".to_string(),
+                    Ci::Other => String::new(),
+                };
+                self.hints.clear();
+                (
+                    format!(
+                        "This is a CI runner ({}), and no keychain runs there.",
+                        ci_name(ci)
+                    ),
+                    vec![
+                        format!(
+                            "Give the job its key as a secret in {}{example}; no login is needed",
+                            env::API_KEY
+                        ),
+                        "A pull request from a fork gets no secrets: skip the steps that need \
+                         the key there"
+                            .to_string(),
+                    ],
+                )
+            }
+            Kind::Container(container) => {
+                self.hints.clear();
+                let mut hints = vec![format!(
+                    "Keep the key encrypted with a passphrase: `fluxloop auth login --storage \
+                     encrypted-file` (the passphrase from the terminal, or {PASSPHRASE_VARIABLE})"
+                )];
+                if offers_env {
+                    hints.push(env_hint(&format!(
+                        "pass the key in {} (`docker run -e {}`; nothing is stored)",
+                        env::API_KEY,
+                        env::API_KEY
+                    )));
+                }
+                (
+                    format!(
+                        "This is a container ({}), and no keychain runs there.",
+                        container_name(container)
+                    ),
+                    hints,
+                )
+            }
+            Kind::Wsl => {
+                self.hints.retain(|h| h.starts_with(ENV_HINT_START));
+                (
+                    "This is WSL, which runs no keychain of its own.".to_string(),
+                    vec![
+                        "Keep the key encrypted with a passphrase: `fluxloop auth login \
+                         --storage encrypted-file` (the kernel keyring would be emptied each \
+                         time WSL shuts down)"
+                            .to_string(),
+                    ],
+                )
+            }
+            Kind::SshWithoutBus => {
+                self.hints.retain(|h| h.starts_with(ENV_HINT_START));
+                (
+                    "This is an SSH session without a D-Bus session bus, so no keychain can be \
+                     reached from it."
+                        .to_string(),
+                    vec![
+                        "Keep the key in the kernel keyring, until reboot: `fluxloop auth login \
+                         --storage keyutils`"
+                            .to_string(),
+                        "Or keep it encrypted with a passphrase: `fluxloop auth login --storage \
+                         encrypted-file`"
+                            .to_string(),
+                        "Or reach a keychain: start a session bus with `dbus-run-session -- \
+                         $SHELL` and unlock a keyring there"
+                            .to_string(),
+                    ],
+                )
+            }
+            Kind::Headless => {
+                self.hints.retain(|h| h.starts_with(ENV_HINT_START));
+                (
+                    "This machine has no desktop session (neither DISPLAY nor WAYLAND_DISPLAY is \
+                     set), and nothing started a keychain."
+                        .to_string(),
+                    vec![
+                        "Keep the key encrypted with a passphrase: `fluxloop auth login \
+                         --storage encrypted-file`"
+                            .to_string(),
+                        "Or in the kernel keyring, until reboot: `fluxloop auth login --storage \
+                         keyutils`"
+                            .to_string(),
+                    ],
+                )
+            }
+        };
+        self.details.push(detail);
+        // The situation's hints first, then what was kept (the FLUXLOOP_API_KEY way out).
+        let kept = std::mem::replace(&mut self.hints, hints);
+        self.hints.extend(kept);
+        self
+    }
+
+    /// `FLUXLOOP_API_KEY` is set to nothing: in CI, a secret that was withheld (a pull request
+    /// from a fork). Never a fall back to a saved key, which would be another account's in CI.
+    pub fn empty_env_key(situation: &Situation, login_command: &str) -> Self {
+        let err = CliError::new(
+            ExitStatus::Auth,
+            ErrorCode::EmptyEnvKey,
+            format!("{} is set but empty", env::API_KEY),
+        );
+        match situation.ci {
+            Some(ci) => err
+                .detail(format!(
+                    "This is a CI run ({}). A pull request from a fork gets no secrets, so a \
+                     variable set from a secret is empty there.",
+                    ci_name(ci)
+                ))
+                .hint(format!(
+                    "Check that the secret exists and is passed to this job as {}",
+                    env::API_KEY
+                ))
+                .hint(match ci {
+                    Ci::GitHubActions => format!(
+                        "For pull requests from forks, skip the steps that need the key: \
+                         `if: env.{} != ''`",
+                        env::API_KEY
+                    ),
+                    _ => "For pull requests from forks, skip the steps that need the key"
+                        .to_string(),
+                }),
+            None => err
+                .detail(
+                    "An empty variable is not a key, and while it is set fluxloop does not use \
+                     a saved one.",
+                )
+                .hint(format!(
+                    "Set it to a key, or unset it (`unset {}`) to use the key saved by `{login_command}`",
+                    env::API_KEY
+                )),
+        }
     }
 
     /// `logout --all` with no profile in the credentials file and no reachable keychain: the
@@ -101,6 +255,29 @@ impl CliError {
             format!("API key expired{when}"),
         )
         .hint_new_key()
+    }
+}
+
+/// The encrypted-file store's passphrase variable (issue 9; the store is added on its own branch).
+const PASSPHRASE_VARIABLE: &str = "FLUXLOOP_PASSPHRASE";
+
+/// How the "use FLUXLOOP_API_KEY instead" hint starts, so it can be found and removed.
+const ENV_HINT_START: &str = "Or skip the keychain:";
+
+fn ci_name(ci: Ci) -> &'static str {
+    match ci {
+        Ci::GitHubActions => "GitHub Actions",
+        Ci::GitLab => "GitLab CI",
+        Ci::Other => "CI is set",
+    }
+}
+
+fn container_name(container: Container) -> &'static str {
+    match container {
+        Container::Docker => "Docker",
+        Container::Podman => "Podman",
+        Container::Kubernetes => "Kubernetes",
+        Container::Other => "detected from its cgroup or `container` variable",
     }
 }
 
@@ -329,14 +506,15 @@ impl From<StoreError> for CliError {
         }: StoreError,
     ) -> Self {
         let env_hint = format!(
-            "Or skip the keychain: set {} in the environment (nothing is stored)",
+            "{ENV_HINT_START} set {} in the environment (nothing is stored)",
             env::API_KEY
         );
-        let err = CliError::new(
+        let mut err = CliError::new(
             ExitStatus::Keychain,
             ErrorCode::KeychainUnavailable,
             format!("The {backend} is not usable: {kind}"),
         );
+        err.absent_keychain = kind.is_absent();
         match kind {
             SecretStoreError::NoSessionBus(_) => err
                 .detail(
@@ -357,7 +535,14 @@ impl From<StoreError> for CliError {
                 .hint(env_hint),
             SecretStoreError::Locked => locked(err, provider).hint(env_hint),
             SecretStoreError::NoCollection => no_collection(err, provider).hint(env_hint),
-            SecretStoreError::Timeout(_) => timeout(err, provider).hint(env_hint),
+            SecretStoreError::Timeout(_) => timeout(err, provider)
+                .hint(format!(
+                    "If it shows an unlock prompt that needs longer, allow more time with {}=<seconds> \
+                     (default {})",
+                    env::KEYCHAIN_TIMEOUT,
+                    crate::secrets::CALL_TIMEOUT.as_secs()
+                ))
+                .hint(env_hint),
             SecretStoreError::Ambiguous { ref profile, .. } => {
                 let flag = if profile.is_empty() || profile == DEFAULT_PROFILE {
                     String::new()
@@ -563,6 +748,12 @@ impl From<SettingsError> for CliError {
             SettingsError::Timeout { .. } => CliError::usage(title)
                 .detail("It is a number of seconds greater than 0 and at most 3600.")
                 .hint(format!("Example: {}=60", env::TIMEOUT)),
+            SettingsError::KeychainTimeout { .. } => CliError::usage(title)
+                .detail(
+                    "It is how many seconds a keychain call may take: a number greater than 0 and \
+                     at most 3600 (default 5).",
+                )
+                .hint(format!("Example: {}=30", env::KEYCHAIN_TIMEOUT)),
             SettingsError::Storage { .. } => CliError::usage(title)
                 .detail("It is `keychain` (the default) or `file` (plaintext, opt-in).")
                 .hint(format!("Example: {}=keychain", env::STORAGE)),

@@ -21,7 +21,7 @@ pub enum ExitStatus {
     Failure = 1,
     /// Bad command line or environment variable; nothing was touched.
     Usage = 2,
-    /// Not logged in, or the key is invalid, revoked or expired.
+    /// Not logged in, or the key is invalid, revoked or expired, or FLUXLOOP_API_KEY is empty.
     Auth = 3,
     /// The key is valid but lacks a permission.
     Permission = 4,
@@ -52,6 +52,8 @@ pub enum ErrorCode {
     NoKey,
     /// No key for the profile, and no `FLUXLOOP_API_KEY`.
     NotLoggedIn,
+    /// `FLUXLOOP_API_KEY` is set but empty (as in CI for a pull request from a fork).
+    EmptyEnvKey,
     /// The key is not in the `flux_<environment>_<secret>` format.
     MalformedKey,
     /// The platform does not accept the key.
@@ -99,6 +101,7 @@ impl ErrorCode {
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::NoKey => "no_key",
             ErrorCode::NotLoggedIn => "not_logged_in",
+            ErrorCode::EmptyEnvKey => "empty_env_key",
             ErrorCode::MalformedKey => "malformed_key",
             ErrorCode::InvalidApiKey => "invalid_api_key",
             ErrorCode::KeyRevoked => "key_revoked",
@@ -135,6 +138,9 @@ pub struct CliError {
     pub title: String,
     pub details: Vec<String>,
     pub hints: Vec<String>,
+    /// No keychain exists here at all (no session bus, no Secret Service): `lib.rs` adds advice
+    /// for the machine it runs on ([`CliError::in_situation`]).
+    pub absent_keychain: bool,
 }
 
 impl CliError {
@@ -145,6 +151,7 @@ impl CliError {
             details: Vec::new(),
             hints: Vec::new(),
             code,
+            absent_keychain: false,
         }
     }
 

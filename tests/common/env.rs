@@ -583,6 +583,12 @@ impl TestEnv {
         lock(&self.extra_filters).push((regex_escape(text), replacement.to_owned()));
     }
 
+    /// [`TestEnv::filter`] for a regular expression, for text that varies by more than one
+    /// value (a latency: `answered in \d+ ms`).
+    pub fn filter_pattern(&self, pattern: &str, replacement: &str) {
+        lock(&self.extra_filters).push((pattern.to_owned(), replacement.to_owned()));
+    }
+
     /// The filters that make a run's text the same on every machine and every day, in the
     /// order they apply. Each replaces one exact thing; keep them few, since a filter that
     /// hides a real difference makes a test unable to fail.

@@ -286,6 +286,13 @@ impl SecretService {
         self.dir.path()
     }
 
+    /// Where a debug build of fluxloop looks for `/.dockerenv`, `/proc/version` and the like
+    /// (src/situation.rs), instead of `/`: empty unless a test plants files, so every test sees
+    /// a plain Linux machine, whatever machine runs it (the CI's container included).
+    pub fn system_root(&self) -> PathBuf {
+        self.dir().join("system-root")
+    }
+
     /// Pid of gnome-keyring-daemon, if this variant runs one.
     pub fn keyring_pid(&self) -> Option<u32> {
         self.keyring.as_ref().map(Child::id)
@@ -490,13 +497,15 @@ impl SecretService {
     }
 
     /// A command with a cleared environment plus PATH, HOME/XDG_* (inside our temp dir),
-    /// `LC_ALL=C.UTF-8` and our bus address.
+    /// `LC_ALL=C.UTF-8`, our bus address, and [`SecretService::system_root`] as the root that
+    /// fluxloop's machine detection looks at.
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
         cmd.env_clear()
             .env("PATH", path_var())
             .env("LC_ALL", "C.UTF-8")
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.address);
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("FLUXLOOP_DEBUG_SYSTEM_ROOT", self.system_root());
         for (k, v) in self.home_envs() {
             cmd.env(k, v);
         }

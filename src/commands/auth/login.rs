@@ -35,6 +35,11 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
             "{} is set; it will keep taking precedence over the key saved here",
             env::API_KEY
         ));
+    } else if ctx.env_key_empty {
+        p.warn(format!(
+            "{} is set but empty; commands refuse to run until it is unset or holds a key",
+            env::API_KEY
+        ));
     }
 
     let key = read_key(args.api_key.take(), p)?;

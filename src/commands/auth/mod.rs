@@ -1,5 +1,6 @@
 //! `fluxloop auth ...`: orchestration and output only; the work is in api/, secrets/, profiles/.
 
+mod doctor;
 mod list;
 mod login;
 mod logout;
@@ -36,6 +37,7 @@ pub async fn run(command: AuthCommand, ctx: &Context, p: &Printer) -> CliResult 
         AuthCommand::Token(args) => token::run(&args, ctx, p),
         AuthCommand::List(args) => list::run(&args, ctx, p),
         AuthCommand::Switch(args) => switch::run(&args, ctx, p),
+        AuthCommand::Doctor(args) => doctor::run(&args, ctx, p).await,
     }
 }
 
@@ -166,6 +168,12 @@ pub(crate) fn resolve_key(
     p: &Printer,
 ) -> CliResult<ResolvedKey> {
     let profile = file.profile(ctx.profile.as_str());
+    if ctx.env_key_empty {
+        return Err(CliError::empty_env_key(
+            &crate::situation::Situation::here(),
+            &login_command(ctx),
+        ));
+    }
     if let Some(key) = &ctx.env_key {
         let resolved = ResolvedKey {
             key: key.clone(),
