@@ -567,6 +567,7 @@ impl SecretService {
     /// `username`, label `keyring:<user>@<service>`, in the default collection.
     pub fn store(&self, service: &str, user: &str, secret: &str) {
         let label = format!("--label=keyring:{user}@{service}");
+        let saved_before = self.keepassxc_saved_at();
         let out = self.secret_tool(
             &["store", &label, "service", service, "username", user],
             Some(secret),
@@ -576,6 +577,7 @@ impl SecretService {
             "secret-tool store failed: {out:?}\n{}",
             self.logs()
         );
+        self.wait_until_keepassxc_saved(saved_before);
     }
 
     /// Plant an item the way another program might: `label`, then these attributes (`service`
@@ -586,12 +588,41 @@ impl SecretService {
         for (name, value) in attributes {
             args.extend([*name, *value]);
         }
+        let saved_before = self.keepassxc_saved_at();
         let out = self.secret_tool(&args, Some(secret));
         assert!(
             out.success(),
             "secret-tool store failed: {out:?}\n{}",
             self.logs()
         );
+        self.wait_until_keepassxc_saved(saved_before);
+    }
+
+    /// When KeePassXC last wrote its database file (`None` for other providers).
+    fn keepassxc_saved_at(&self) -> Option<std::time::SystemTime> {
+        if self.provider != Provider::KeePassXC {
+            return None;
+        }
+        fs::metadata(self.keepassxc_database())
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
+    /// KeePassXC saves a change to its file a moment after the D-Bus call that made it returns,
+    /// and a database locked before that moment loses the change. A test that plants an item
+    /// and then locks waits here for the save.
+    fn wait_until_keepassxc_saved(&self, before: Option<std::time::SystemTime>) {
+        let Some(before) = before else { return };
+        let deadline = Instant::now() + self.ready_timeout();
+        while self.keepassxc_saved_at() == Some(before) {
+            assert!(
+                Instant::now() < deadline,
+                "KeePassXC did not save the new item within {:?}\n{}",
+                self.ready_timeout(),
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// The daemons' logs, for panic messages.
