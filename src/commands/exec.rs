@@ -180,6 +180,8 @@ fn run_child(
     if masking {
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
+    #[cfg(target_os = "linux")]
+    die_with_us(&mut command);
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => return Ok(cannot_start(program, &e, p)),
@@ -224,6 +226,36 @@ fn run_child(
     let status =
         status.map_err(|e| CliError::failure(format!("Could not wait for the command: {e}")))?;
     Ok(exit_code(status))
+}
+
+/// The child is killed (SIGKILL, which it cannot catch or ignore) when we die, even by a
+/// SIGKILL that gives us no chance to forward anything: an orphan would keep running with the
+/// key in its environment and its output unmasked. Linux only; macOS has no parent-death signal
+/// (README.md, "fluxloop exec").
+///
+/// The kernel sends it when the *thread* that forked the child ends: this is the main thread,
+/// which then waits for the child, so it ends only when we do.
+#[cfg(target_os = "linux")]
+fn die_with_us(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = rustix::process::getpid();
+    // `pre_exec` is the only way to run code in the child between fork and exec.
+    #[allow(unsafe_code)]
+    // SAFETY: the closure runs in the forked child, where only async-signal-safe calls are
+    // allowed: it makes two raw system calls (prctl, getppid) through rustix, which neither
+    // allocates nor takes locks, and builds an `io::Error` from an errno, which does not
+    // allocate either. It touches no memory shared with other threads.
+    unsafe {
+        command.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            // We may have died between fork and prctl, before there was a signal to send: the
+            // child has been handed to another parent by now, so it must not run.
+            if rustix::process::getppid() != Some(parent) {
+                return Err(rustix::io::Errno::SRCH.into());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// One thread per output stream: reads, masks, writes and flushes at once.
