@@ -53,7 +53,8 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Profile to use [env: FLUXLOOP_PROFILE] [default: default]
+    /// Profile to use [env: FLUXLOOP_PROFILE] [default: the nearest directory binding, else the
+    /// `fluxloop auth switch` default, else `default`]
     // The one definition of `--profile`, global so that every command shares it: a dynamic
     // completer of profile names (clap_complete's `ArgValueCompleter`, listing
     // `CredentialsFile::names()`) is attached here once, by id `PROFILE_ARG`.
