@@ -66,10 +66,15 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "URL")]
     pub api_url: Option<String>,
 
-    /// More diagnostics on stderr (-v requests and keychain calls with timings, -vv also retries and
-    /// TLS set-up, -vvv everything, the HTTP stack's included)
+    /// More diagnostics on stderr (-v the profile and why it was chosen, the credentials file, the
+    /// key's source, requests with their host and keychain calls with timings; -vv also retries and
+    /// TLS set-up; -vvv everything, the HTTP stack's included)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// Print only errors on stderr, no notes or warnings (data on stdout is printed as usual)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
 
     /// When to use colours (NO_COLOR is honoured in `auto`)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
@@ -171,12 +176,29 @@ pub enum AuthCommand {
         fluxloop auth login --no-save                  # check a key, store nothing")]
     Login(LoginArgs),
     /// Remove saved credentials from this machine
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth logout                           # the active profile\n  \
+        fluxloop auth logout --profile work\n  \
+        fluxloop auth logout --revoke                  # revoke on the platform, then remove\n  \
+        fluxloop auth logout --all                     # every profile and keychain entry")]
     Logout(LogoutArgs),
     /// Show whether you are authenticated, and what the key may do
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth status\n  \
+        fluxloop auth status --profile work\n  \
+        fluxloop auth status --json | jq .account\n  \
+        fluxloop auth status --expires-within 14       # exit 3 if the key expires within 14 days")]
     Status(StatusArgs),
     /// Show the account behind the key, its plan and usage
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth whoami\n  \
+        fluxloop auth whoami --profile work\n  \
+        fluxloop auth whoami --json | jq .plan")]
     Whoami(WhoamiArgs),
     /// Move plaintext keys from the credentials file into the OS keychain
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth migrate                          # every plaintext key of every profile\n  \
+        fluxloop auth list                             # where each key is kept now")]
     Migrate(MigrateArgs),
     /// Print the profile's API key on stdout, for other tools
     #[command(after_help = "Examples:\n  \

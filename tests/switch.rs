@@ -208,6 +208,13 @@ fn flag_and_variable_come_before_bindings_which_come_before_the_switched_default
     run_in(&env, &sub, &["auth", "whoami"], &[])
         .assert_ok()
         .stdout_has("scoped@example.com");
+    // -v says which rule chose the profile, and where the key came from.
+    let verbose = run_in(&env, &sub, &["auth", "status", "-v"], &[]);
+    verbose
+        .assert_ok()
+        .stderr_has("profile 'work' (bound to ~/src/acme by `fluxloop auth switch --here`); credentials file ")
+        .stderr_has("using the key of profile 'work' from the Secret Service")
+        .stderr_has("host=\"127.0.0.1\"");
     // A new default does not apply where a binding is stronger, and says so.
     let run = run_in(&env, &sub, &["auth", "switch", "default"], &[]);
     run.assert_ok()

@@ -228,6 +228,9 @@ impl ApiClient {
         };
         auth.set_sensitive(true);
 
+        // Named in every log line: a proxy or a saved URL may send the key somewhere unexpected.
+        let host = url.host_str().unwrap_or_default().to_string();
+        let host = host.as_str();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -248,11 +251,11 @@ impl ApiClient {
             let (status, retry_after, outcome) = match result {
                 Ok(ok) => ok,
                 Err(e) => {
-                    info!(%method, path, attempt, elapsed_ms = elapsed.as_millis() as u64, error = %e, "request failed");
+                    info!(%method, host, path, attempt, elapsed_ms = elapsed.as_millis() as u64, error = %e, "request failed");
                     return Err(e);
                 }
             };
-            info!(%method, path, status = status.as_u16(), attempt, elapsed_ms = elapsed.as_millis() as u64, "response");
+            info!(%method, host, path, status = status.as_u16(), attempt, elapsed_ms = elapsed.as_millis() as u64, "response");
             let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
             if !retryable || attempt >= MAX_ATTEMPTS {
                 return outcome;
