@@ -59,7 +59,11 @@ pub enum ApiError {
         detail: Option<ServerText>,
     },
     #[error("failed to connect to {host}: {reason}")]
-    Connect { host: String, reason: String },
+    Connect {
+        host: String,
+        reason: String,
+        route: super::ProxyRoute,
+    },
     #[error("TLS handshake with {host} failed: {reason}")]
     Tls { host: String, reason: String },
     #[error("no answer within {} s", .after.as_secs_f64())]
@@ -95,11 +99,15 @@ pub struct ClientOptions {
     /// skips the system store (see [`system_roots`]), so the client loads it from these
     /// directories (`SSL_CERT_DIR`; the distribution's when empty) and adds it back.
     pub system_cert_dirs: Option<Vec<PathBuf>>,
+    /// The proxy variables, so that an error names the proxy that failed.
+    pub proxy: super::ProxyVars,
 }
 
 pub struct ApiClient {
     http: reqwest::Client,
     base: Url,
+    /// How requests reach `base`, for errors.
+    route: super::ProxyRoute,
     deadline: Instant,
     timeout: Duration,
 }
@@ -148,6 +156,7 @@ impl ApiClient {
             // directly, whatever HTTP_PROXY or ALL_PROXY say.
             builder = builder.no_proxy();
         }
+        let route = options.proxy.route(&base);
         if let Some(path) = &options.extra_roots {
             builder = builder.tls_certs_merge(extra_roots(path)?);
         }
@@ -174,6 +183,7 @@ impl ApiClient {
         Ok(Self {
             http,
             base,
+            route,
             deadline: deadline_after(options.timeout),
             timeout: options.timeout,
         })
@@ -404,6 +414,7 @@ impl ApiClient {
             ApiError::Connect {
                 host: self.host(),
                 reason: chain,
+                route: self.route.clone(),
             }
         }
     }
@@ -646,6 +657,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             extra_roots: None,
             system_cert_dirs: None,
+            proxy: Default::default(),
         };
         let c = ApiClient::new(parse_base_url("https://h/prefix/").unwrap(), &opts).unwrap();
         assert_eq!(
