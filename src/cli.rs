@@ -72,7 +72,8 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Print only errors on stderr, no notes or warnings (data on stdout is printed as usual)
+    /// Print only errors on stderr: no notes, warnings or spinner (data on stdout is printed as
+    /// usual)
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 

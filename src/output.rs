@@ -41,7 +41,12 @@ pub struct Printer {
     quiet: bool,
     /// The locale is not UTF-8: symbols are written in ASCII (`ascii_symbols`).
     ascii: bool,
+    /// A spinner may be drawn on stderr (`Printer::while_waiting`).
+    spinner: bool,
 }
+
+/// How long a network wait runs before a spinner shows: shorter waits would only flicker.
+pub const SPINNER_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
 
 impl Printer {
     /// The process's stdout and stderr, with anstream's colour decisions.
@@ -50,6 +55,7 @@ impl Printer {
         Self {
             out_is_terminal: std::io::stdout().is_terminal(),
             ascii: !locale_is_utf8(),
+            spinner: spinner_fits(),
             ..Self::new(Box::new(anstream::stdout()), Box::new(anstream::stderr()))
         }
     }
@@ -57,7 +63,37 @@ impl Printer {
     /// `-q/--quiet`: information and warnings are not printed; errors, prompts and data are.
     pub fn quiet(mut self, quiet: bool) -> Self {
         self.quiet = quiet;
+        self.spinner &= !quiet;
         self
+    }
+
+    /// Waits for `work`; once it has taken [`SPINNER_AFTER`], shows a spinner with `message` on
+    /// stderr until it is done, then erases it. Only where a person watches (`spinner_fits`).
+    pub async fn while_waiting<T>(&self, message: &str, work: impl Future<Output = T>) -> T {
+        if !self.spinner {
+            return work.await;
+        }
+        let mut work = std::pin::pin!(work);
+        tokio::select! {
+            done = &mut work => return done,
+            () = tokio::time::sleep(SPINNER_AFTER) => {}
+        }
+        let spinner =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        let ticks = if self.ascii {
+            "|/-\\ "
+        } else {
+            "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ "
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg}") {
+            spinner.set_style(style.tick_chars(ticks));
+        }
+        spinner.set_message(self.symbols(message).into_owned());
+        // Its own thread draws it: this one is busy with the request.
+        spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+        let done = work.await;
+        spinner.finish_and_clear();
+        done
     }
 
     /// Output into any writers (colour codes are written as they are).
@@ -69,6 +105,7 @@ impl Printer {
             out_is_terminal: false,
             quiet: false,
             ascii: false,
+            spinner: false,
         }
     }
 
@@ -212,6 +249,15 @@ impl Write for Capture {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// A spinner is for a person at a terminal: stderr is one, it can move the cursor (not
+/// `TERM=dumb`), and this is not a CI job (`CI` set), whose log would keep every frame.
+fn spinner_fits() -> bool {
+    use std::io::IsTerminal;
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+    let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+    std::io::stderr().is_terminal() && !ci && !dumb
 }
 
 /// Whether the locale's character set is UTF-8, as `setlocale` decides it: the first of

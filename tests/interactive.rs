@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::assert_screen_snapshot;
-use common::env::{SERVICE, TestEnv, keys};
+use common::env::{Fault, SERVICE, TestEnv, keys};
 use common::secret_service::SecretService;
 use common::terminal::{Terminal, screen_text};
 
@@ -368,5 +368,50 @@ fn symbols_fall_back_to_ascii_when_the_locale_is_not_utf8() {
     ] {
         let (text, _) = status_at_a_terminal(&env, &extra);
         assert!(text.contains("✅ Authenticated"), "{extra:?}:\n{text}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The spinner (issue 10): on a terminal only, once a network wait passes 300 ms.
+
+const SPINNER: &str = "Checking the key with FluxLoop";
+
+#[test]
+fn a_slow_platform_shows_a_spinner_at_a_terminal_and_erases_it() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    // The platform never answers: the wait ends at FLUXLOOP_TIMEOUT.
+    env.platform.set_fault(Some(Fault::Silent));
+    let slow = [("FLUXLOOP_TIMEOUT", "6")];
+    let term = Terminal::start(&env, &["auth", "status"], &slow);
+    term.wait_for(SPINNER);
+    let (code, screen) = term.wait_for_exit();
+    assert_ne!(code, 0, "{screen}");
+    assert!(
+        !screen.contains(SPINNER),
+        "the spinner was left on the screen:\n{screen}"
+    );
+    assert!(screen.contains("Error"), "{screen}");
+
+    // Never in a pipe, in CI, with TERM=dumb or with -q: the screen is read halfway through
+    // the wait, when a spinner would be showing.
+    let piped = env.run_with(&["auth", "status"], None, &slow);
+    assert!(!piped.stderr.contains(SPINNER), "{}", piped.stderr);
+    for (args, extra) in [
+        (vec!["auth", "status"], vec![("CI", "true")]),
+        (vec!["auth", "status"], vec![("TERM", "dumb")]),
+        (vec!["auth", "status", "-q"], vec![]),
+    ] {
+        let mut extra = extra;
+        extra.extend(slow);
+        let term = Terminal::start(&env, &args, &extra);
+        std::thread::sleep(Duration::from_secs(3));
+        let midway = term.screen();
+        let (code, screen) = term.wait_for_exit();
+        assert_ne!(code, 0, "{screen}");
+        assert!(
+            !midway.contains(SPINNER) && !screen.contains(SPINNER),
+            "{args:?} {extra:?}:\n{midway}"
+        );
     }
 }

@@ -366,7 +366,10 @@ async fn revoke(
         (None, _) => ctx.api_url(None)?,
     };
     let client = ctx.client(base.clone())?;
-    match client.revoke_key(key).await {
+    match p
+        .while_waiting("Revoking the key on FluxLoop…", client.revoke_key(key))
+        .await
+    {
         Ok(Revocation::Revoked) => Ok(Outcome::Revoked),
         Ok(Revocation::NotAccepted) => Ok(Outcome::NotAccepted(base)),
         Err(e) => {
