@@ -55,7 +55,8 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Profile to use [env: FLUXLOOP_PROFILE] [default: default]
+    /// Profile to use [env: FLUXLOOP_PROFILE] [default: the nearest directory binding, else the
+    /// `fluxloop auth switch` default, else `default`]
     // The one definition of `--profile`, global so that every command shares it: a dynamic
     // completer of profile names (clap_complete's `ArgValueCompleter`, listing
     // `CredentialsFile::names()`) is attached here once, by id `PROFILE_ARG`.
@@ -67,10 +68,16 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "URL")]
     pub api_url: Option<String>,
 
-    /// More diagnostics on stderr (-v requests and keychain calls with timings, -vv also retries and
-    /// TLS set-up, -vvv everything, the HTTP stack's included)
+    /// More diagnostics on stderr (-v the profile and why it was chosen, the credentials file, the
+    /// key's source, requests with their host and keychain calls with timings; -vv also retries and
+    /// TLS set-up; -vvv everything, the HTTP stack's included)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// Print only errors on stderr: no notes, warnings or spinner (data on stdout is printed as
+    /// usual)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
 
     /// When to use colours (NO_COLOR is honoured in `auto`)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
@@ -172,12 +179,29 @@ pub enum AuthCommand {
         fluxloop auth login --no-save                  # check a key, store nothing")]
     Login(LoginArgs),
     /// Remove saved credentials from this machine
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth logout                           # the active profile\n  \
+        fluxloop auth logout --profile work\n  \
+        fluxloop auth logout --revoke                  # revoke on the platform, then remove\n  \
+        fluxloop auth logout --all                     # every profile and keychain entry")]
     Logout(LogoutArgs),
     /// Show whether you are authenticated, and what the key may do
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth status\n  \
+        fluxloop auth status --profile work\n  \
+        fluxloop auth status --json | jq .account\n  \
+        fluxloop auth status --expires-within 14       # exit 3 if the key expires within 14 days")]
     Status(StatusArgs),
     /// Show the account behind the key, its plan and usage
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth whoami\n  \
+        fluxloop auth whoami --profile work\n  \
+        fluxloop auth whoami --json | jq .plan")]
     Whoami(WhoamiArgs),
     /// Move plaintext keys from the credentials file into the OS keychain
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth migrate                          # every plaintext key of every profile\n  \
+        fluxloop auth list                             # where each key is kept now")]
     Migrate(MigrateArgs),
     /// Print the profile's API key on stdout, for other tools
     #[command(after_help = "Examples:\n  \

@@ -220,6 +220,7 @@ impl Settings {
                 timeout,
                 extra_roots: cert_file.map(PathBuf::from),
                 system_cert_dirs,
+                proxy: proxy_vars(),
             },
             keychain_timeout,
             env_key,
@@ -245,6 +246,7 @@ impl Settings {
                 timeout: Duration::from_secs(5),
                 extra_roots: None,
                 system_cert_dirs: None,
+                proxy: api::ProxyVars::default(),
             },
             keychain_timeout: secrets::CALL_TIMEOUT,
             env_key: None,
@@ -324,6 +326,22 @@ fn parse_timeout(text: &str) -> Result<Duration, SettingsError> {
         .ok_or_else(|| SettingsError::Timeout {
             value: text.to_string(),
         })
+}
+
+/// The proxy variables reqwest routes by (not ours, so read as they are: set-but-empty counts,
+/// as in reqwest), only to name the proxy in errors.
+fn proxy_vars() -> api::ProxyVars {
+    let first = |names: [&'static str; 2]| {
+        names
+            .into_iter()
+            .find_map(|name| std::env::var(name).ok().map(|value| (name, value)))
+    };
+    api::ProxyVars {
+        https: first(["HTTPS_PROXY", "https_proxy"]),
+        all: first(["ALL_PROXY", "all_proxy"]),
+        no: first(["NO_PROXY", "no_proxy"]).map(|(_, value)| value),
+        cgi: std::env::var_os("REQUEST_METHOD").is_some(),
+    }
 }
 
 #[cfg(test)]

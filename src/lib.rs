@@ -14,8 +14,8 @@ pub(crate) mod output;
 pub mod profiles;
 pub(crate) mod secrets;
 pub(crate) mod situation;
-// `fluxloop exec` masks with it on Unix only, for now.
-#[cfg_attr(not(unix), allow(dead_code))]
+// `fluxloop exec` masks with it on Unix and Windows.
+#[cfg_attr(not(any(unix, windows)), allow(dead_code))]
 pub(crate) mod stream_mask;
 mod terminal;
 
@@ -90,7 +90,7 @@ pub fn run() -> ExitCode {
     };
     output::init_color(cli.global.color);
     logging::init(cli.global.verbose);
-    let printer = Printer::stdio();
+    let printer = Printer::stdio().quiet(cli.global.quiet);
     let document = commands::json::requested(&cli.command);
     // Unknown until the settings are read: a bad `--profile` fails before it is known.
     let mut profile = None;
@@ -101,7 +101,10 @@ pub fn run() -> ExitCode {
         // The child's exit status is ours, whatever it is: not one of `ExitStatus`.
         Command::Exec(args) => {
             let code = Context::from_env(&cli.global)
-                .and_then(|ctx| commands::exec::run(args, ctx, &printer))
+                .and_then(|ctx| {
+                    commands::auth::log_profile_choice(&ctx);
+                    commands::exec::run(args, ctx, &printer)
+                })
                 .unwrap_or_else(|e| {
                     let e = advise_for_this_machine(e);
                     printer.error(&e);
@@ -112,6 +115,7 @@ pub fn run() -> ExitCode {
         }
         command @ Command::Auth(_) => Context::from_env(&cli.global).and_then(|ctx| {
             profile = Some(ctx.profile.to_string());
+            commands::auth::log_profile_choice(&ctx);
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

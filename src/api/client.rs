@@ -59,7 +59,11 @@ pub enum ApiError {
         detail: Option<ServerText>,
     },
     #[error("failed to connect to {host}: {reason}")]
-    Connect { host: String, reason: String },
+    Connect {
+        host: String,
+        reason: String,
+        route: super::ProxyRoute,
+    },
     #[error("TLS handshake with {host} failed: {reason}")]
     Tls { host: String, reason: String },
     #[error("no answer within {} s", .after.as_secs_f64())]
@@ -104,11 +108,15 @@ pub struct ClientOptions {
     /// skips the system store (see [`system_roots`]), so the client loads it from these
     /// directories (`SSL_CERT_DIR`; the distribution's when empty) and adds it back.
     pub system_cert_dirs: Option<Vec<PathBuf>>,
+    /// The proxy variables, so that an error names the proxy that failed.
+    pub proxy: super::ProxyVars,
 }
 
 pub struct ApiClient {
     http: reqwest::Client,
     base: Url,
+    /// How requests reach `base`, for errors.
+    route: super::ProxyRoute,
     deadline: Instant,
     timeout: Duration,
 }
@@ -157,6 +165,7 @@ impl ApiClient {
             // directly, whatever HTTP_PROXY or ALL_PROXY say.
             builder = builder.no_proxy();
         }
+        let route = options.proxy.route(&base);
         if let Some(path) = &options.extra_roots {
             builder = builder.tls_certs_merge(extra_roots(path)?);
         }
@@ -183,6 +192,7 @@ impl ApiClient {
         Ok(Self {
             http,
             base,
+            route,
             deadline: deadline_after(options.timeout),
             timeout: options.timeout,
         })
@@ -261,6 +271,9 @@ impl ApiClient {
         };
         auth.set_sensitive(true);
 
+        // Named in every log line: a proxy or a saved URL may send the key somewhere unexpected.
+        let host = url.host_str().unwrap_or_default().to_string();
+        let host = host.as_str();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -281,11 +294,11 @@ impl ApiClient {
             let (status, retry_after, outcome) = match result {
                 Ok(ok) => ok,
                 Err(e) => {
-                    info!(%method, path, attempt, elapsed_ms = elapsed.as_millis() as u64, error = %e, "request failed");
+                    info!(%method, host, path, attempt, elapsed_ms = elapsed.as_millis() as u64, error = %e, "request failed");
                     return Err(e);
                 }
             };
-            info!(%method, path, status = status.as_u16(), attempt, elapsed_ms = elapsed.as_millis() as u64, "response");
+            info!(%method, host, path, status = status.as_u16(), attempt, elapsed_ms = elapsed.as_millis() as u64, "response");
             let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
             if !retryable || attempt >= MAX_ATTEMPTS {
                 return outcome;
@@ -434,6 +447,7 @@ impl ApiClient {
             ApiError::Connect {
                 host: self.host(),
                 reason: chain,
+                route: self.route.clone(),
             }
         }
     }
@@ -676,6 +690,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             extra_roots: None,
             system_cert_dirs: None,
+            proxy: Default::default(),
         };
         let c = ApiClient::new(parse_base_url("https://h/prefix/").unwrap(), &opts).unwrap();
         assert_eq!(

@@ -1,10 +1,12 @@
 //! The platform's HTTP contract (docs/platform-api.yaml): types and client. Never prints.
 
 mod client;
+mod proxy;
 mod text;
 mod types;
 
 pub(crate) use client::{ApiClient, ApiError, ClientOptions, Revocation, parse_base_url};
+pub(crate) use proxy::{ProxyRoute, ProxyVars};
 // For the fuzz targets: the decoding and header parsing applied to what a server sends.
 pub use client::{decode, parse_retry_after};
 pub use text::neutralise_controls;

@@ -2,7 +2,7 @@
 //! to do next: `From` impls where the error carries all it needs, [`CliError::for_key`] where
 //! the message names the key's origin.
 
-use crate::api::ApiError;
+use crate::api::{ApiError, ProxyRoute};
 use crate::cli::env;
 use crate::context::SettingsError;
 use crate::keys::KeyFormatError;
@@ -395,15 +395,11 @@ fn api_error(e: ApiError, expires: Option<chrono::DateTime<chrono::Utc>>) -> Cli
         } else {
             "Check the API URL (--api-url, FLUXLOOP_API_URL)"
         }),
-        ApiError::Connect { host, reason } => CliError::new(
-            Network,
-            ErrorCode::ConnectFailed,
-            "Unable to connect to FluxLoop API",
-        )
-        .detail(format!("Failed to connect to {host}"))
-        .detail(format!("Cause: {reason}"))
-        .hint("Check your internet connection and the API URL (--api-url, FLUXLOOP_API_URL)")
-        .hint("Behind a proxy? Set HTTPS_PROXY (and NO_PROXY for hosts that bypass it)"),
+        ApiError::Connect {
+            host,
+            reason,
+            route,
+        } => connect_failed(&host, &reason, &route),
         ApiError::Tls { host, reason } => {
             let err = CliError::new(
                 Network,
@@ -790,6 +786,52 @@ fn fmt_secs(d: std::time::Duration) -> String {
         format!("{}", s as u64)
     } else {
         format!("{s:.1}")
+    }
+}
+
+/// The platform was not reached. Through a proxy, the proxy is what failed, and is named; a
+/// proxy that is already set is never suggested again.
+fn connect_failed(host: &str, reason: &str, route: &ProxyRoute) -> CliError {
+    let cause = format!("Cause: {reason}");
+    let bare_host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    match route {
+        ProxyRoute::Via { proxy, variable } => CliError::new(
+            ExitStatus::Network,
+            ErrorCode::ConnectFailed,
+            format!("Unable to connect to FluxLoop API through the proxy {proxy}"),
+        )
+        .detail(format!(
+            "Failed to connect to {host} through the proxy {proxy} (set by {variable})"
+        ))
+        .detail(cause)
+        .hint(format!(
+            "Check that the proxy at {proxy} is running and lets this machine connect to {host}"
+        ))
+        .hint(format!(
+            "Or connect directly: unset {variable}, or add {bare_host} to NO_PROXY"
+        )),
+        ProxyRoute::Bypassed { variable } => CliError::new(
+            ExitStatus::Network,
+            ErrorCode::ConnectFailed,
+            "Unable to connect to FluxLoop API",
+        )
+        .detail(format!(
+            "Failed to connect to {host}, directly: NO_PROXY names it, so the proxy of {variable} was not used"
+        ))
+        .detail(cause)
+        .hint("Check your internet connection and the API URL (--api-url, FLUXLOOP_API_URL)")
+        .hint(format!(
+            "If {bare_host} can only be reached through the proxy, remove it from NO_PROXY"
+        )),
+        ProxyRoute::Direct => CliError::new(
+            ExitStatus::Network,
+            ErrorCode::ConnectFailed,
+            "Unable to connect to FluxLoop API",
+        )
+        .detail(format!("Failed to connect to {host}"))
+        .detail(cause)
+        .hint("Check your internet connection and the API URL (--api-url, FLUXLOOP_API_URL)")
+        .hint("Behind a proxy? Set HTTPS_PROXY (and NO_PROXY for hosts that bypass it)"),
     }
 }
 

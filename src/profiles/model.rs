@@ -292,6 +292,26 @@ impl CredentialsFile {
         removed
     }
 
+    /// Forgets every choice of profile `name`: the default set by `switch`, and the directories
+    /// bound to it, so that no rule names a profile that is gone. Returns whether the default was
+    /// `name`, and the unbound directories.
+    pub fn forget_choices_of(&mut self, name: &str) -> (bool, Vec<String>) {
+        let was_default = self.current_profile.as_deref() == Some(name);
+        if was_default {
+            self.current_profile = None;
+        }
+        let unbound: Vec<String> = self
+            .directories
+            .iter()
+            .filter(|(_, bound)| bound.as_str() == name)
+            .map(|(dir, _)| dir.clone())
+            .collect();
+        for dir in &unbound {
+            self.directories.remove(dir);
+        }
+        (was_default, unbound)
+    }
+
     /// The profile bound to `dir` or its nearest ancestor, with the bound directory. `dir`
     /// must be canonical, as the stored paths are.
     pub fn nearest_binding(&self, dir: &std::path::Path) -> Option<(std::path::PathBuf, &str)> {

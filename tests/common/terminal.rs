@@ -24,10 +24,14 @@ pub struct Terminal<'a> {
 
 impl<'a> Terminal<'a> {
     /// Starts `fluxloop <args>` with the test's isolated environment plus `extra` variables.
+    /// Each start has its own server: one test may run several terminals in turn, and a server
+    /// that is still going away would refuse a new session on its socket.
     pub fn start(env: &'a TestEnv, args: &[&str], extra: &[(&str, &str)]) -> Self {
-        let script = env.ss.dir().join("interactive.sh");
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let script = env.ss.dir().join(format!("interactive-{n}.sh"));
         std::fs::write(&script, wrapper_script(env, args, extra)).unwrap();
-        Self::run_script(env, &script, "tmux.sock")
+        Self::run_script(env, &script, &format!("tmux-{n}.sock"))
     }
 
     /// Runs `sh <script>` in a fresh private tmux server (socket `socket` in the test's
@@ -61,6 +65,13 @@ impl<'a> Terminal<'a> {
     /// The whole pane, scrollback included, joined lines.
     pub fn screen(&self) -> String {
         let out = self.tmux(&["capture-pane", "-p", "-J", "-S", "-"]);
+        assert!(out.status.success(), "capture-pane failed: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The whole pane with its colours and attributes as escape sequences (`capture-pane -e`).
+    pub fn screen_with_escapes(&self) -> String {
+        let out = self.tmux(&["capture-pane", "-p", "-e", "-J", "-S", "-"]);
         assert!(out.status.success(), "capture-pane failed: {out:?}");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }

@@ -49,8 +49,11 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     let existing = file.profile(ctx.profile.as_str());
     let base = ctx.api_url(existing.as_ref())?;
     let client = ctx.client(base.clone())?;
-    let info = client
-        .introspect_key(&key)
+    let info = p
+        .while_waiting(
+            "Checking the key with FluxLoop…",
+            client.introspect_key(&key),
+        )
         .await
         .map_err(|e| CliError::for_key(e, &used))?;
 

@@ -81,7 +81,10 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         Err(e) => return Err(e.into()),
     };
     let removed_meta = tx.file.remove(name);
-    if removed_meta {
+    // A profile that is gone must not stay chosen: the next command would say "not logged in"
+    // instead of falling back to the next rule.
+    let (was_default, unbound) = tx.file.forget_choices_of(name);
+    if removed_meta || was_default || !unbound.is_empty() {
         tx.commit()?;
     } else {
         drop(tx);
@@ -91,6 +94,7 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         p.info(format!(
             "Not logged in to profile '{name}'; nothing to remove."
         ));
+        forgotten_choices_note(name, was_default, &unbound, "", p);
         return Ok(ExitStatus::Success);
     }
     p.info(format!(
@@ -112,6 +116,7 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
             ctx.profiles.path().display()
         ));
     }
+    forgotten_choices_note(name, was_default, &unbound, "   ", p);
     revocation_note(args.revoke, revoked.as_ref(), profile.as_ref(), false, p);
     Ok(ExitStatus::Success)
 }
@@ -190,7 +195,11 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     };
     let deleted = purge.removed;
     // No file, or an empty one, has nothing to clear: say so only when it had something.
-    let clears_file = !tx.file.is_empty();
+    // Choices left naming profiles that are gone are cleared too.
+    let was_default = tx.file.current_profile.clone();
+    let unbound: Vec<String> = tx.file.directories.keys().cloned().collect();
+    let clears_file =
+        !tx.file.is_empty() || was_default.is_some() || !tx.file.directories.is_empty();
     if clears_file {
         tx.file = CredentialsFile::default();
         tx.commit()?;
@@ -201,6 +210,10 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     if names.is_empty() && deleted == 0 {
         p.info("Not logged in to any profile; nothing to remove.");
         foreign_note(purge.left_foreign, "", ctx, p);
+        if let Some(name) = &was_default {
+            forgotten_choices_note(name, true, &[], "", p);
+        }
+        bindings_note(&unbound, "", p);
         return Ok(ExitStatus::Success);
     }
     let list = if names.is_empty() {
@@ -235,6 +248,10 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     if clears_file {
         p.info(format!("   Cleared {}", ctx.profiles.path().display()));
     }
+    if let Some(name) = &was_default {
+        forgotten_choices_note(name, true, &[], "   ", p);
+    }
+    bindings_note(&unbound, "   ", p);
     let outcome = if revoked > 0 {
         Some(Outcome::Revoked)
     } else {
@@ -242,6 +259,38 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     };
     revocation_note(args.revoke, outcome.as_ref(), None, names.len() > 1, p);
     Ok(ExitStatus::Success)
+}
+
+/// Says which choices of a removed profile were forgotten (`forget_choices_of`).
+fn forgotten_choices_note(
+    name: &str,
+    was_default: bool,
+    unbound: &[String],
+    indent: &str,
+    p: &Printer,
+) {
+    if was_default {
+        p.info(format!(
+            "{indent}'{name}' is no longer the default profile set by `fluxloop auth switch`; the default is 'default' again"
+        ));
+    }
+    bindings_note(unbound, indent, p);
+}
+
+/// Names the directories that were bound to a removed profile and are no longer.
+fn bindings_note(unbound: &[String], indent: &str, p: &Printer) {
+    if unbound.is_empty() {
+        return;
+    }
+    let dirs: Vec<String> = unbound
+        .iter()
+        .map(|dir| super::home_relative(std::path::Path::new(dir)))
+        .collect();
+    p.info(format!(
+        "{indent}{} {} no longer bound to a profile",
+        dirs.join(", "),
+        if dirs.len() == 1 { "is" } else { "are" }
+    ));
 }
 
 /// A provider that keeps what was deleted: KeePassXC moves a deleted entry to its Recycle Bin
@@ -317,7 +366,10 @@ async fn revoke(
         (None, _) => ctx.api_url(None)?,
     };
     let client = ctx.client(base.clone())?;
-    match client.revoke_key(key).await {
+    match p
+        .while_waiting("Revoking the key on FluxLoop…", client.revoke_key(key))
+        .await
+    {
         Ok(Revocation::Revoked) => Ok(Outcome::Revoked),
         Ok(Revocation::NotAccepted) => Ok(Outcome::NotAccepted(base)),
         Err(e) => {

@@ -196,6 +196,11 @@ pub(crate) fn resolve_key(
         ..resolved.used(ctx)
     };
     keys::check_format(&resolved.key).map_err(|e| CliError::for_key(e, &used))?;
+    tracing::info!(
+        "using the key of profile '{}' from the {}",
+        ctx.profile,
+        describe_source(source, ctx)
+    );
     if source == KeySource::Store(StoreKind::File) {
         p.warn(format!(
             "using the PLAINTEXT key of profile '{}' from {}",
@@ -282,6 +287,26 @@ pub(crate) fn warn_expiry(p: &Printer, expires: Option<DateTime<Utc>>) {
 
 /// Why the profile in use was chosen, for the rules `switch` adds; `None` for the others, whose
 /// outputs say it their own way.
+/// Why this run uses its profile, for `-v`: every rule, the flag and variable included.
+pub(crate) fn origin_reason(origin: &ProfileOrigin) -> String {
+    match origin {
+        ProfileOrigin::Flag => "--profile".to_string(),
+        ProfileOrigin::Env => env::PROFILE.to_string(),
+        ProfileOrigin::Default => "the default; no other rule applies".to_string(),
+        other => origin_text(other).unwrap_or_default(),
+    }
+}
+
+/// One line (`-v`) saying which profile this run uses and why, and which credentials file.
+pub(crate) fn log_profile_choice(ctx: &Context) {
+    tracing::info!(
+        "profile '{}' ({}); credentials file {}",
+        ctx.profile,
+        origin_reason(&ctx.profile_origin),
+        ctx.profiles.path().display()
+    );
+}
+
 pub(crate) fn origin_text(origin: &ProfileOrigin) -> Option<String> {
     match origin {
         ProfileOrigin::Directory(dir) => Some(format!(

@@ -51,9 +51,12 @@ async fn check(ctx: &Context, p: &Printer) -> CliResult<(ResolvedKey, KeyInfo, u
     let file = load_profiles(ctx, p)?;
     let resolved = resolve_key(ctx, &file, p)?;
     let url = resolved.api_url(ctx)?;
-    let info = ctx
-        .client(url.clone())?
-        .introspect_key(&resolved.key)
+    let client = ctx.client(url.clone())?;
+    let info = p
+        .while_waiting(
+            "Checking the key with FluxLoop…",
+            client.introspect_key(&resolved.key),
+        )
         .await
         .map_err(|e| CliError::for_key(e, &resolved.used(ctx)))?;
     if let Some(at) = info.key.expires_at

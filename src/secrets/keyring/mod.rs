@@ -171,7 +171,14 @@ impl SecretStore for KeyringStore {
                 other => break other,
             }
         };
-        log(&self.scope.service, "check", None, &result, started);
+        log(
+            &self.scope.service,
+            "check",
+            None,
+            &result,
+            |()| Some("ready".into()),
+            started,
+        );
         result
     }
 
@@ -182,7 +189,8 @@ impl SecretStore for KeyringStore {
             &self.scope.service,
             "get",
             Some(profile),
-            &result.as_ref().map(Option::is_some),
+            &result,
+            |key| Some(if key.is_some() { "found" } else { "no entry" }.into()),
             started,
         );
         result
@@ -202,7 +210,14 @@ impl SecretStore for KeyringStore {
             // On every write, so that an earlier release's entry gains the marker too.
             platform::mark(&entry, scope).map_err(|e| map_profile_error(e, &p))
         });
-        log(&self.scope.service, "set", Some(profile), &result, started);
+        log(
+            &self.scope.service,
+            "set",
+            Some(profile),
+            &result,
+            |()| Some("saved".into()),
+            started,
+        );
         result
     }
 
@@ -214,6 +229,7 @@ impl SecretStore for KeyringStore {
             "delete",
             Some(profile),
             &result,
+            |removed| Some(if *removed { "deleted" } else { "no entry" }.into()),
             started,
         );
         result
@@ -232,7 +248,8 @@ impl SecretStore for KeyringStore {
             &self.scope.service,
             "search",
             None,
-            &result.as_ref().map(Vec::len),
+            &result,
+            |names| Some(format!("{} profiles with an entry", names.len())),
             started,
         );
         result
@@ -253,7 +270,19 @@ impl SecretStore for KeyringStore {
                 left_foreign: foreign,
             })
         });
-        log(&self.scope.service, "delete all", None, &result, started);
+        log(
+            &self.scope.service,
+            "delete all",
+            None,
+            &result,
+            |purge| {
+                Some(format!(
+                    "{} deleted, {} not ours left",
+                    purge.removed, purge.left_foreign
+                ))
+            },
+            started,
+        );
         result
     }
 
@@ -265,6 +294,7 @@ impl SecretStore for KeyringStore {
             "check none locked",
             None,
             &result,
+            |()| Some("none locked".into()),
             started,
         );
         result
@@ -425,30 +455,28 @@ fn windows_search_pattern(service: &str) -> String {
 /// Part of the timeout kept back for asking why a read timed out.
 const PROBE_RESERVE: Duration = Duration::from_secs(1);
 
-/// One line per keychain operation (`-v`): the service name, what, for which profile, the
-/// outcome and how long it took. Outcomes are counts and booleans, never secrets.
-fn log<T: std::fmt::Debug, E: std::fmt::Display>(
+/// One line per keychain operation (`-v`): what, for which profile, what came of it in words,
+/// how long it took, the backend and the service name. Never a secret.
+fn log<T, E: std::fmt::Display>(
     service: &str,
     op: &str,
     profile: Option<&str>,
     result: &std::result::Result<T, E>,
+    outcome: impl FnOnce(&T) -> Option<String>,
     started: Instant,
 ) {
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    let profile = profile.unwrap_or("-");
     let backend = super::Backend::for_this_os().id();
+    let of = profile
+        .map(|p| format!(" of profile '{p}'"))
+        .unwrap_or_default();
     match result {
-        Ok(outcome) => info!(
-            op,
-            profile,
-            ?outcome,
-            elapsed_ms,
-            backend,
-            service,
-            "keychain"
-        ),
+        Ok(value) => {
+            let what = outcome(value).map(|o| format!(": {o}")).unwrap_or_default();
+            info!(op, elapsed_ms, backend, service, "keychain {op}{of}{what}");
+        }
         Err(e) => {
-            info!(op, profile, error = %e, elapsed_ms, backend, service, "keychain call failed")
+            info!(op, error = %e, elapsed_ms, backend, service, "keychain {op}{of} failed");
         }
     }
 }
