@@ -70,7 +70,7 @@ mod wipe_on_free {
 }
 
 /// The JSON Schema of every `--json` document, by file name, as published in docs/schema/.
-pub fn json_schemas() -> [(&'static str, schemars::Schema); 4] {
+pub fn json_schemas() -> [(&'static str, schemars::Schema); 5] {
     commands::json::schemas()
 }
 

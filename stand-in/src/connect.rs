@@ -7,7 +7,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::RecordedRequest;
@@ -177,6 +177,10 @@ impl State {
 
     pub(crate) fn minted(&self, token: &str) -> Option<&MintedKey> {
         self.minted.iter().find(|k| k.api_key == token)
+    }
+
+    pub(crate) fn device_codes(&self) -> Vec<String> {
+        self.logins.iter().map(|l| l.device_code.clone()).collect()
     }
 
     pub(crate) fn logins(&self) -> Vec<LoginView> {
@@ -486,7 +490,7 @@ pub(crate) fn complete(req: &RecordedRequest, state: &mut State, now: DateTime<U
             login.decision = Decision::Issued;
             let (name, environment) = (login.device_name.clone(), login.environment.clone());
             let days = login.expires_in_days.unwrap_or(DEFAULT_KEY_DAYS);
-            let expires_at = Some(now + TimeDelta::days(days));
+            let expires_at = Some(api::end_of_day_in(now, days));
             let key = state.mint(Kind::Valid, &name, &environment, expires_at, now);
             Reply::json(200, &new_key_body(&key, now))
         }
@@ -577,13 +581,14 @@ fn try_rotate(
         ),
     };
     let expires_at = match days {
-        Some(Some(days)) => Some(now + TimeDelta::days(days)),
-        Some(None) => Some(now + TimeDelta::days(DEFAULT_KEY_DAYS)),
+        // The last second of the day, as for the fixtures: whole days left are exactly `days`.
+        Some(Some(days)) => Some(api::end_of_day_in(now, days)),
+        Some(None) => Some(api::end_of_day_in(now, DEFAULT_KEY_DAYS)),
         // The same lifetime: a key that never expired still does not.
         None => match (created, expires) {
             (Some(created), Some(expires)) if expires > created => Some(now + (expires - created)),
             (_, None) => None,
-            _ => Some(now + TimeDelta::days(DEFAULT_KEY_DAYS)),
+            _ => Some(api::end_of_day_in(now, DEFAULT_KEY_DAYS)),
         },
     };
     let key = state.mint(kind, &name, &environment, expires_at, now);

@@ -316,6 +316,12 @@ impl Platform {
         lock(&self.shared.state).fault = fault;
     }
 
+    /// The device codes of the browser logins started here: secrets, which tests check that
+    /// the CLI never shows.
+    pub fn device_codes(&self) -> Vec<String> {
+        lock(&self.shared.state).device_codes()
+    }
+
     /// Browser logins started on this instance, in order.
     pub fn logins(&self) -> Vec<LoginView> {
         lock(&self.shared.state).logins()

@@ -26,7 +26,16 @@ impl<'a> Terminal<'a> {
     /// Starts `fluxloop <args>` with the test's isolated environment plus `extra` variables.
     pub fn start(env: &'a TestEnv, args: &[&str], extra: &[(&str, &str)]) -> Self {
         let script = env.ss.dir().join("interactive.sh");
-        std::fs::write(&script, wrapper_script(env, args, extra)).unwrap();
+        std::fs::write(&script, wrapper_script(env, args, extra, "")).unwrap();
+        Self::run_script(env, &script, "tmux.sock")
+    }
+
+    /// Like [`Terminal::start`], for a test that presses Ctrl-C as a signal (outside a raw-mode
+    /// prompt): the terminal sends SIGINT to the whole foreground group, and the wrapper shell
+    /// outlives it (a no-op trap, which the binary does not inherit) to print the exit status.
+    pub fn start_for_interrupt(env: &'a TestEnv, args: &[&str]) -> Self {
+        let script = env.ss.dir().join("interactive.sh");
+        std::fs::write(&script, wrapper_script(env, args, &[], "trap : INT\n")).unwrap();
         Self::run_script(env, &script, "tmux.sock")
     }
 
@@ -122,7 +131,7 @@ impl Drop for Terminal<'_> {
 
 /// `sh` script that runs the binary with exactly the test's environment (plus the terminal
 /// type tmux gives the pane), then prints its exit status and stays alive to be read.
-fn wrapper_script(env: &TestEnv, args: &[&str], extra: &[(&str, &str)]) -> String {
+fn wrapper_script(env: &TestEnv, args: &[&str], extra: &[(&str, &str)], prelude: &str) -> String {
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
     let cmd = env.cmd();
     let mut line = String::from("env -i TERM=\"$TERM\"");
@@ -140,7 +149,7 @@ fn wrapper_script(env: &TestEnv, args: &[&str], extra: &[(&str, &str)]) -> Strin
         line.push(' ');
         line.push_str(&quote(a));
     }
-    format!("#!/bin/sh\n{line}\necho \"EXIT=$?\"\nsleep 30\n")
+    format!("#!/bin/sh\n{prelude}{line}\necho \"EXIT=$?\"\nsleep 30\n")
 }
 
 /// The screen as a snapshot holds it: `exit: <name> (<code>)` when the command has ended, then

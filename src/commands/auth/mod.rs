@@ -4,9 +4,11 @@ mod list;
 mod login;
 mod logout;
 mod migrate;
+mod rotate;
 mod status;
 mod switch;
 mod token;
+mod web;
 mod whoami;
 
 #[cfg(test)]
@@ -36,6 +38,7 @@ pub async fn run(command: AuthCommand, ctx: &Context, p: &Printer) -> CliResult 
         AuthCommand::Token(args) => token::run(&args, ctx, p),
         AuthCommand::List(args) => list::run(&args, ctx, p),
         AuthCommand::Switch(args) => switch::run(&args, ctx, p),
+        AuthCommand::Rotate(args) => rotate::run(&args, ctx, p).await,
     }
 }
 
