@@ -205,6 +205,10 @@ pub struct ListedProfile<'a> {
     pub account: Option<&'a str>,
     /// The key's environment (`dev`, `prod`, ...), as last seen at login.
     pub environment: Option<&'a str>,
+    /// The key's name on the platform, as last seen at login; `null` if not recorded.
+    pub key_name: Option<&'a str>,
+    /// When the platform created the key, as last seen at login; `null` if not recorded.
+    pub key_created_at: Option<DateTime<Utc>>,
     /// `date`: the key expires at `expires_at`; `never`; `unknown` (not recorded).
     #[schemars(extend("enum" = ["date", "never", "unknown"]))]
     pub expiry: &'static str,

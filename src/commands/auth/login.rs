@@ -171,6 +171,8 @@ pub(super) fn profile_meta(
         api_url: Some(base.as_str().trim_end_matches('/').to_string()),
         key_hint: Some(keys::mask(key)),
         key_id: info.key.id.clone(),
+        key_name: info.key.name.clone(),
+        key_created: info.key.created_at,
         environment: Some(info.key.environment.clone()),
         organizations: info.organizations.iter().map(|o| o.name.clone()).collect(),
         storage: Some(storage),
