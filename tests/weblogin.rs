@@ -78,6 +78,77 @@ fn a_web_login_stores_the_minted_key_and_names_it() {
     works(&env);
 }
 
+/// A stand-in `xdg-open` that records the address it was given, first on PATH.
+fn fake_browser(env: &TestEnv) -> (String, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = env.tmp().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let opened = env.tmp().join("opened");
+    let script = bin.join("xdg-open");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n",
+            opened.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())
+    );
+    (path, opened)
+}
+
+/// What the fake browser was asked to open, once it had time to start.
+fn opened(file: &std::path::Path, expect_some: bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(if expect_some { 10 } else { 1 });
+    loop {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if !text.is_empty() || Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_browser_opens_only_on_a_desktop_not_over_ssh_nor_in_ci_nor_with_no_browser() {
+    let env = TestEnv::new();
+    quick(&env, true);
+    let (path, file) = fake_browser(&env);
+    let desktop = [("PATH", path.as_str()), ("DISPLAY", ":99")];
+    let login = ["auth", "login", "--web"];
+
+    env.run_with(&login, None, &desktop).assert_ok();
+    let url = opened(&file, true);
+    assert!(
+        url.starts_with(&format!("{}/cli-connect?user_code=", env.platform.url())),
+        "{url}"
+    );
+    std::fs::remove_file(&file).unwrap();
+
+    for (why, extra) in [
+        ("over SSH", ("SSH_CONNECTION", "10.0.0.1 5000 10.0.0.2 22")),
+        ("in CI", ("CI", "true")),
+        ("without a display", ("DISPLAY", "")),
+    ] {
+        let mut envs = desktop.to_vec();
+        envs.push(extra);
+        env.run_with(&login, None, &envs).assert_ok();
+        assert_eq!(opened(&file, false), "", "a browser was opened {why}");
+    }
+    env.run_with(&["auth", "login", "--web", "--no-browser"], None, &desktop)
+        .assert_ok();
+    assert_eq!(
+        opened(&file, false),
+        "",
+        "a browser was opened with --no-browser"
+    );
+}
+
 #[test]
 fn a_refused_login_stores_nothing() {
     let env = TestEnv::new();

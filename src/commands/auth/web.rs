@@ -27,6 +27,11 @@ use crate::secrets::StoreKind;
 const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 /// A platform that asks for less is polled this often at most.
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// Nor is it polled less often than this, however long it asks to wait: a number no sane
+/// platform sends must not make the wait endless (or overflow the clock).
+const MAX_INTERVAL: Duration = Duration::from_secs(300);
+/// A code is waited for a day at most, whatever `expires_in` says (RFC 8628 suggests minutes).
+const MAX_CODE_LIFETIME: u64 = 24 * 3600;
 
 /// What `--no-wait` keeps in the keychain; all of it is needed to resume, and the device code
 /// makes the whole entry a secret.
@@ -73,10 +78,7 @@ pub async fn run(args: &LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
         .start_browser_login(&request, &crate::api::new_idempotency_key())
         .await
         .map_err(start_error)?;
-    let expires_at = Utc::now()
-        + TimeDelta::seconds(
-            i64::try_from(started.authorization.expires_in).unwrap_or(i64::MAX / 1000),
-        );
+    let expires_at = Utc::now() + code_lifetime(started.authorization.expires_in);
     let interval = interval_of(started.authorization.interval);
 
     if args.no_wait {
@@ -271,7 +273,11 @@ fn resume_command(ctx: &Context) -> String {
 }
 
 fn interval_of(seconds: u64) -> Duration {
-    Duration::from_secs(seconds).max(MIN_INTERVAL)
+    Duration::from_secs(seconds).clamp(MIN_INTERVAL, MAX_INTERVAL)
+}
+
+fn code_lifetime(expires_in: u64) -> TimeDelta {
+    TimeDelta::seconds(i64::try_from(expires_in.min(MAX_CODE_LIFETIME)).unwrap_or(0))
 }
 
 /// The address to open: with the code filled in when the platform gives one.
@@ -374,7 +380,7 @@ async fn wait_for_approval(
         };
         match poll {
             Ok(Poll::Pending) => {}
-            Ok(Poll::SlowDown) => interval += SLOW_DOWN_STEP,
+            Ok(Poll::SlowDown) => interval = (interval + SLOW_DOWN_STEP).min(MAX_INTERVAL),
             Ok(Poll::Denied) => return Err(Stopped::Failed(denied())),
             Ok(Poll::Expired) => return Err(Stopped::Failed(expired_login(expires_at))),
             Ok(Poll::Approved(key)) => return Ok(*key),
@@ -464,5 +470,21 @@ impl Cancel {
         }
         #[cfg(not(unix))]
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_intervals_and_lifetimes_are_bounded() {
+        assert_eq!(interval_of(0), MIN_INTERVAL);
+        assert_eq!(interval_of(5), Duration::from_secs(5));
+        assert_eq!(interval_of(u64::MAX), MAX_INTERVAL);
+        assert_eq!(code_lifetime(900), TimeDelta::seconds(900));
+        assert_eq!(code_lifetime(u64::MAX), TimeDelta::days(1));
+        // Adding it to now cannot overflow.
+        let _ = Utc::now() + code_lifetime(u64::MAX);
     }
 }
