@@ -259,6 +259,10 @@ fn no_wait_without_json_prints_the_code_and_how_to_resume() {
         .stderr_has("fluxloop auth login --profile work --web --resume");
     assert!(run.stdout.is_empty());
     assert!(pending_entry(&env, "work").is_some());
+    // `logout --all` takes pending logins with everything else of fluxloop's.
+    env.run(&["auth", "logout", "--all"]).assert_ok();
+    assert_eq!(pending_entry(&env, "work"), None);
+    assert!(env.keychain().is_empty());
 }
 
 #[test]

@@ -454,9 +454,13 @@ impl Cancel {
         #[cfg(unix)]
         {
             let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            // If the handler cannot be installed, Ctrl-C keeps its default: the process ends,
-            // with nothing half-stored (the key is stored only after the wait).
-            let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, flag.clone());
+            // If the handlers cannot be installed, Ctrl-C keeps its default: the process ends,
+            // with nothing half-stored (the key is stored only after the wait). Registered in
+            // this order, a second Ctrl-C (say, at the account-change question after the wait)
+            // still ends the process the default way.
+            let sigint = signal_hook::consts::SIGINT;
+            let _ = signal_hook::flag::register_conditional_default(sigint, flag.clone());
+            let _ = signal_hook::flag::register(sigint, flag.clone());
             Cancel { flag }
         }
         #[cfg(not(unix))]
