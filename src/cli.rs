@@ -29,6 +29,13 @@ pub mod env {
     /// Set by `fluxloop exec` in its child's environment to the profile it injected, so that a
     /// nested `fluxloop exec` can tell (read by `commands::exec` alone).
     pub const EXEC_PROFILE: &str = "FLUXLOOP_EXEC_PROFILE";
+    /// Not ours: what `login --web` looks at before opening a browser (a desktop session, not
+    /// over SSH, not in CI).
+    pub const DISPLAY: &str = "DISPLAY";
+    pub const WAYLAND_DISPLAY: &str = "WAYLAND_DISPLAY";
+    pub const SSH_CONNECTION: &str = "SSH_CONNECTION";
+    pub const SSH_TTY: &str = "SSH_TTY";
+    pub const CI: &str = "CI";
 }
 
 pub const DEFAULT_API_URL: &str = "https://api.fluxloop.ai";
@@ -176,7 +183,10 @@ pub enum AuthCommand {
         echo \"$KEY\" | fluxloop auth login              # reads one line from stdin\n  \
         fluxloop auth login --api-key - < key.txt\n  \
         fluxloop auth login --profile work\n  \
-        fluxloop auth login --no-save                  # check a key, store nothing")]
+        fluxloop auth login --no-save                  # check a key, store nothing\n  \
+        fluxloop auth login --web                      # approve in the browser; a new key for this device\n  \
+        fluxloop auth login --web --no-wait --json     # for agents: print the code, finish later\n  \
+        fluxloop auth login --web --resume")]
     Login(LoginArgs),
     /// Remove saved credentials from this machine
     #[command(after_help = "Examples:\n  \
@@ -215,6 +225,13 @@ pub enum AuthCommand {
         fluxloop auth list --check                     # also ask the keychain for orphans\n  \
         fluxloop auth list --json | jq '.profiles[].name'")]
     List(ListArgs),
+    /// Replace the profile's key with a new one, then revoke the old one
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth rotate\n  \
+        fluxloop auth rotate --profile work --expires-in 90\n\n\
+        The new key is verified and stored before the old one is revoked; whatever fails, the\n\
+        profile keeps a working key.")]
+    Rotate(RotateArgs),
     /// Choose the profile to use by default, or in a directory and everything below it
     #[command(after_help = "Examples:\n  \
         fluxloop auth switch work                    # the default everywhere\n  \
@@ -253,12 +270,61 @@ pub struct LoginArgs {
     /// [env: FLUXLOOP_STORAGE] [default: keychain]
     #[arg(long, value_enum, value_name = "STORE", conflicts_with = "no_save")]
     pub storage: Option<StoreKind>,
+
+    /// Log in through the browser: the platform mints a new key for this device, which goes
+    /// straight into the store, never shown
+    #[arg(long, conflicts_with_all = ["api_key", "no_save"])]
+    pub web: bool,
+
+    /// With --web: the name of the new key, shown on the approval page [default: the host name]
+    #[arg(long, value_name = "NAME", requires = "web", value_parser = device_name)]
+    pub device_name: Option<String>,
+
+    /// With --web: days until the new key expires [default: the organization's]
+    #[arg(long, value_name = "DAYS", requires = "web", value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub expires_in: Option<u32>,
+
+    /// With --web: print the address instead of opening a browser
+    #[arg(long, requires = "web")]
+    pub no_browser: bool,
+
+    /// With --web: print the address and code, keep the pending login in the keychain, and exit;
+    /// finish with --resume (for agents and scripts without a terminal)
+    #[arg(long, requires = "web", conflicts_with = "resume")]
+    pub no_wait: bool,
+
+    /// With --web: finish the login that --no-wait started
+    #[arg(long, requires = "web", conflicts_with_all = ["device_name", "expires_in"])]
+    pub resume: bool,
+
+    /// With --no-wait: print a JSON document (schema in docs/schema/login-pending.schema.json)
+    #[arg(long, requires = "no_wait")]
+    pub json: bool,
+}
+
+/// 1 to 128 characters, none of them control characters.
+fn device_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if name.is_empty() || name.chars().count() > 128 {
+        return Err("a device name has 1 to 128 characters".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("a device name cannot hold control characters".into());
+    }
+    Ok(name.to_string())
 }
 
 impl LoginArgs {
     pub fn should_save(&self) -> bool {
         !self.no_save
     }
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Days until the new key expires [default: the old key's lifetime]
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub expires_in: Option<u32>,
 }
 
 #[derive(Debug, Args)]

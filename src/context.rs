@@ -88,6 +88,8 @@ pub struct Settings {
     pub keychain_scope: KeychainScope,
     /// Debug builds: `FLUXLOOP_DEBUG_FAIL_METADATA_WRITE` makes every credentials-file write fail.
     pub fail_metadata_writes: bool,
+    /// Whether `login --web` may open a browser.
+    pub desktop: bool,
 }
 
 pub struct Context {
@@ -100,6 +102,8 @@ pub struct Context {
     pub env_key_empty: bool,
     pub profiles: ProfileStore,
     pub keychain: Keychain,
+    /// A desktop session a browser can be opened in: not over SSH, not in CI.
+    pub desktop: bool,
 }
 
 impl Context {
@@ -134,6 +138,7 @@ impl Context {
             env_key_empty: settings.env_key_empty,
             profiles,
             keychain,
+            desktop: settings.desktop,
         }
     }
 
@@ -230,6 +235,7 @@ impl Settings {
             keychain_scope,
             fail_metadata_writes: cfg!(debug_assertions)
                 && var_os("FLUXLOOP_DEBUG_FAIL_METADATA_WRITE").is_some(),
+            desktop: has_desktop(),
         })
     }
 
@@ -255,6 +261,7 @@ impl Settings {
             home,
             home_chosen: true,
             fail_metadata_writes: false,
+            desktop: false,
         }
     }
 }
@@ -307,6 +314,18 @@ fn var(name: &'static str) -> Result<Option<String>, SettingsError> {
 /// [`var`] for paths, which need not be UTF-8.
 fn var_os(name: &str) -> Option<OsString> {
     std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+/// A browser can be opened for the user: a graphical session (always on macOS and Windows, a
+/// display on the others), not reached over SSH (the browser would open on the far machine),
+/// not a CI job.
+fn has_desktop() -> bool {
+    let remote = var_os(env::SSH_CONNECTION).is_some() || var_os(env::SSH_TTY).is_some();
+    let ci = var_os(env::CI).is_some_and(|v| v != "false" && v != "0");
+    let display = cfg!(any(target_os = "macos", windows))
+        || var_os(env::DISPLAY).is_some()
+        || var_os(env::WAYLAND_DISPLAY).is_some();
+    display && !remote && !ci
 }
 
 fn parse_storage(text: &str) -> Result<StoreKind, SettingsError> {

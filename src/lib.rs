@@ -71,7 +71,7 @@ mod wipe_on_free {
 }
 
 /// The JSON Schema of every `--json` document, by file name, as published in docs/schema/.
-pub fn json_schemas() -> [(&'static str, schemars::Schema); 5] {
+pub fn json_schemas() -> [(&'static str, schemars::Schema); 6] {
     commands::json::schemas()
 }
 

@@ -160,6 +160,7 @@ fn docs_cli_md_names_every_command_and_option() {
             "fluxloop auth migrate",
             "fluxloop auth token",
             "fluxloop auth list",
+            "fluxloop auth rotate",
             "fluxloop auth switch",
             "fluxloop auth doctor",
             "fluxloop completions",

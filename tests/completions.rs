@@ -408,7 +408,7 @@ fn fish_completes_profile_names() {
 }
 
 /// The pages `fluxloop man --out-dir` writes, one per command, named as `man` looks them up.
-const PAGES: [&str; 14] = [
+const PAGES: [&str; 15] = [
     "fluxloop.1",
     "fluxloop-auth.1",
     "fluxloop-auth-login.1",
@@ -418,6 +418,7 @@ const PAGES: [&str; 14] = [
     "fluxloop-auth-migrate.1",
     "fluxloop-auth-token.1",
     "fluxloop-auth-list.1",
+    "fluxloop-auth-rotate.1",
     "fluxloop-auth-switch.1",
     "fluxloop-auth-doctor.1",
     "fluxloop-completions.1",

@@ -40,10 +40,32 @@ pub fn requested(command: &Command) -> Option<DocumentKind> {
             | AuthCommand::Logout(_)
             | AuthCommand::Migrate(_)
             | AuthCommand::Token(_)
-            | AuthCommand::Switch(_),
+            | AuthCommand::Switch(_)
+            | AuthCommand::Rotate(_),
         ) => None,
         Command::Completions(_) | Command::Man(_) | Command::Exec(_) => None,
     }
+}
+
+/// `fluxloop auth login --web --no-wait --json`: a browser login waiting for approval. Failures
+/// print the usual error text on stderr.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(title = "fluxloop auth login --web --no-wait --json")]
+pub struct LoginPendingDocument<'a> {
+    #[schemars(extend("const" = SCHEMA_VERSION))]
+    pub schema_version: u32,
+    /// The profile the key will be saved to.
+    pub profile: &'a str,
+    /// The code to compare with (or type into) the approval page, `XXXX-XXXX`.
+    pub user_code: &'a str,
+    /// The approval page.
+    pub verification_uri: &'a str,
+    /// The approval page with the code filled in, when the platform gives one.
+    pub verification_uri_complete: Option<&'a str>,
+    /// When the code expires; `--resume` after that says so.
+    pub expires_at: DateTime<Utc>,
+    /// The command that finishes the login once it is approved.
+    pub resume_command: &'a str,
 }
 
 /// `fluxloop auth status --json` when the key works.
@@ -185,6 +207,10 @@ pub struct ListedProfile<'a> {
     pub account: Option<&'a str>,
     /// The key's environment (`dev`, `prod`, ...), as last seen at login.
     pub environment: Option<&'a str>,
+    /// The key's name on the platform, as last seen at login; `null` if not recorded.
+    pub key_name: Option<&'a str>,
+    /// When the platform created the key, as last seen at login; `null` if not recorded.
+    pub key_created_at: Option<DateTime<Utc>>,
     /// `date`: the key expires at `expires_at`; `never`; `unknown` (not recorded).
     #[schemars(extend("enum" = ["date", "never", "unknown"]))]
     pub expiry: &'static str,
@@ -486,13 +512,17 @@ fn always_false(_: &mut SchemaGenerator) -> Schema {
 }
 
 /// The published schemas: file name under docs/schema/, and the schema.
-pub fn schemas() -> [(&'static str, Schema); 5] {
+pub fn schemas() -> [(&'static str, Schema); 6] {
     [
         ("status.schema.json", schema_for::<StatusDocument>()),
         ("whoami.schema.json", schema_for::<WhoamiDocument>()),
         ("list.schema.json", schema_for::<ListDocument>()),
         ("doctor.schema.json", schema_for::<DoctorDocument>()),
         ("error.schema.json", schema_for::<ErrorDocument>()),
+        (
+            "login-pending.schema.json",
+            schema_for::<LoginPendingDocument>(),
+        ),
     ]
 }
 

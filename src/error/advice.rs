@@ -383,6 +383,13 @@ fn api_error(e: ApiError, expires: Option<chrono::DateTime<chrono::Utc>>) -> Cli
         .detail(capitalise(&e.to_string()))
         .detail("Retried with backoff; it kept failing.")
         .hint("The platform may be having trouble; try again in a few minutes"),
+        ApiError::BadRequest { .. } => CliError::new(
+            Network,
+            ErrorCode::UnexpectedStatus,
+            "The FluxLoop API refused the request (HTTP 400)",
+        )
+        .detail(capitalise(&e.to_string()))
+        .hint("Check the options given, and that fluxloop is up to date"),
         // One request, not retried: a wrong URL is likelier than a platform in trouble.
         ApiError::UnexpectedStatus { status, .. } => CliError::new(
             Network,

@@ -90,6 +90,16 @@ pub enum ErrorCode {
     KeychainUnavailable,
     /// The credentials file is unsafe, unreadable or invalid.
     CredentialsFile,
+    /// `login --web`: the platform has no browser login (HTTP 404).
+    BrowserLoginUnsupported,
+    /// `login --web`: the login was refused in the browser.
+    LoginDenied,
+    /// `login --web`: the login expired before it was approved.
+    LoginExpired,
+    /// `login --web --resume`: no pending browser login for the profile.
+    NoPendingLogin,
+    /// `rotate`: the new key is in place, but the old one could not be revoked and still works.
+    OldKeyNotRevoked,
 }
 
 impl ErrorCode {
@@ -120,6 +130,11 @@ impl ErrorCode {
             ErrorCode::InvalidResponse => "invalid_response",
             ErrorCode::KeychainUnavailable => "keychain_unavailable",
             ErrorCode::CredentialsFile => "credentials_file",
+            ErrorCode::BrowserLoginUnsupported => "browser_login_unsupported",
+            ErrorCode::LoginDenied => "login_denied",
+            ErrorCode::LoginExpired => "login_expired",
+            ErrorCode::NoPendingLogin => "no_pending_login",
+            ErrorCode::OldKeyNotRevoked => "old_key_not_revoked",
         }
     }
 }

@@ -55,6 +55,12 @@ pub struct Profile {
     pub key_hint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    /// The key's name on the platform (a browser login's key is named after the device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
+    /// When the platform created the key, so that old keys can be found and rotated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_created: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

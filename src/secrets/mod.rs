@@ -15,7 +15,7 @@ use secrecy::SecretString;
 pub use self::keyring::KeyringStore;
 #[cfg(test)]
 pub use self::memory::{MemoryStore, Op};
-pub use self::scope::KeychainScope;
+pub use self::scope::{KeychainScope, PENDING_LOGIN_PREFIX};
 
 /// The default keychain service name; entries are `service=fluxloop, username=<profile>`.
 /// Credentials directories other than `~/.fluxloop` add their own suffix ([`KeychainScope`]).
@@ -278,6 +278,27 @@ impl Keychain {
         self.named(self.inner.delete(profile))
     }
 
+    /// The device code of the profile's pending browser login (`login --web --no-wait`), kept
+    /// as an entry of its own beside the profile's key.
+    pub fn get_pending_login(
+        &self,
+        profile: &str,
+    ) -> std::result::Result<Option<SecretString>, StoreError> {
+        self.get(&pending_login_entry(profile))
+    }
+
+    pub fn set_pending_login(
+        &self,
+        profile: &str,
+        device_code: &SecretString,
+    ) -> std::result::Result<(), StoreError> {
+        self.set(&pending_login_entry(profile), device_code)
+    }
+
+    pub fn delete_pending_login(&self, profile: &str) -> std::result::Result<bool, StoreError> {
+        self.delete(&pending_login_entry(profile))
+    }
+
     /// See [`SecretStore::list`].
     pub fn list(&self) -> std::result::Result<Vec<String>, StoreError> {
         self.named(self.inner.list())
@@ -292,6 +313,10 @@ impl Keychain {
     pub fn service(&self) -> &str {
         self.inner.service()
     }
+}
+
+fn pending_login_entry(profile: &str) -> String {
+    format!("{}{profile}", scope::PENDING_LOGIN_PREFIX)
 }
 
 /// A wait in whole seconds, at least 1, for messages.

@@ -265,8 +265,15 @@ impl TestEnv {
         }
     }
 
-    /// The keys the leak checks look for so far.
+    /// The keys the leak checks look for so far, with the secrets the stand-in has handed out
+    /// (keys minted by browser logins and rotations, device codes) learnt on the way.
     pub fn known_keys(&self) -> Vec<KnownKey> {
+        for minted in self.platform.minted() {
+            self.learn_key("a key the stand-in minted", &minted.api_key);
+        }
+        for code in self.platform.device_codes() {
+            self.learn_key("a device code of a browser login", &code);
+        }
         lock(&self.known_keys).clone()
     }
 

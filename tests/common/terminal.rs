@@ -27,10 +27,27 @@ impl<'a> Terminal<'a> {
     /// Each start has its own server: one test may run several terminals in turn, and a server
     /// that is still going away would refuse a new session on its socket.
     pub fn start(env: &'a TestEnv, args: &[&str], extra: &[(&str, &str)]) -> Self {
+        Self::run_script_numbered(env, args, extra, "")
+    }
+
+    /// Like [`Terminal::start`], for a test that presses Ctrl-C as a signal (outside a raw-mode
+    /// prompt): the terminal sends SIGINT to the whole foreground group, and the wrapper shell
+    /// outlives it (a no-op trap, which the binary does not inherit) to print the exit status.
+    pub fn start_for_interrupt(env: &'a TestEnv, args: &[&str]) -> Self {
+        Self::run_script_numbered(env, args, &[], "trap : INT\n")
+    }
+
+    /// Writes the wrapper script under a name of its own and runs it on its own tmux server.
+    fn run_script_numbered(
+        env: &'a TestEnv,
+        args: &[&str],
+        extra: &[(&str, &str)],
+        prelude: &str,
+    ) -> Self {
         static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let script = env.ss.dir().join(format!("interactive-{n}.sh"));
-        std::fs::write(&script, wrapper_script(env, args, extra)).unwrap();
+        std::fs::write(&script, wrapper_script(env, args, extra, prelude)).unwrap();
         Self::run_script(env, &script, &format!("tmux-{n}.sock"))
     }
 
@@ -133,7 +150,7 @@ impl Drop for Terminal<'_> {
 
 /// `sh` script that runs the binary with exactly the test's environment (plus the terminal
 /// type tmux gives the pane), then prints its exit status and stays alive to be read.
-fn wrapper_script(env: &TestEnv, args: &[&str], extra: &[(&str, &str)]) -> String {
+fn wrapper_script(env: &TestEnv, args: &[&str], extra: &[(&str, &str)], prelude: &str) -> String {
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
     let cmd = env.cmd();
     let mut line = String::from("env -i TERM=\"$TERM\"");
@@ -151,7 +168,7 @@ fn wrapper_script(env: &TestEnv, args: &[&str], extra: &[(&str, &str)]) -> Strin
         line.push(' ');
         line.push_str(&quote(a));
     }
-    format!("#!/bin/sh\n{line}\necho \"EXIT=$?\"\nsleep 30\n")
+    format!("#!/bin/sh\n{prelude}{line}\necho \"EXIT=$?\"\nsleep 30\n")
 }
 
 /// The screen as a snapshot holds it: `exit: <name> (<code>)` when the command has ended, then

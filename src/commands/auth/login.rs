@@ -23,6 +23,9 @@ use crate::terminal::{HiddenLine, MAX_LINE};
 const MAX_STDIN: u64 = 64 * 1024;
 
 pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
+    if args.web {
+        return super::web::run(&args, ctx, p).await;
+    }
     let save = args.should_save();
     let storage = args.storage.or(ctx.storage).unwrap_or(StoreKind::Keychain);
     // Check the places we will write before asking for a key, so nobody pastes one for nothing.
@@ -30,17 +33,7 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     if save && storage == StoreKind::Keychain {
         ctx.keychain.check_ready()?;
     }
-    if ctx.env_key.is_some() {
-        p.warn(format!(
-            "{} is set; it will keep taking precedence over the key saved here",
-            env::API_KEY
-        ));
-    } else if ctx.env_key_empty {
-        p.warn(format!(
-            "{} is set but empty; commands refuse to run until it is unset or holds a key",
-            env::API_KEY
-        ));
-    }
+    warn_env_key(ctx, p);
 
     let key = read_key(args.api_key.take(), p)?;
     let used = KeyUsed::input(ctx.profile.as_str());
@@ -64,22 +57,61 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
         warn_expiry(p, info.key.expires_at);
         return Ok(ExitStatus::Success);
     }
+    store(
+        ctx,
+        p,
+        ValidatedKey {
+            key,
+            info,
+            base,
+            existing,
+            storage,
+            minted: false,
+        },
+    )
+}
 
+pub(super) fn warn_env_key(ctx: &Context, p: &Printer) {
+    if ctx.env_key.is_some() {
+        p.warn(format!(
+            "{} is set; it will keep taking precedence over the key saved here",
+            env::API_KEY
+        ));
+    } else if ctx.env_key_empty {
+        p.warn(format!(
+            "{} is set but empty; commands refuse to run until it is unset or holds a key",
+            env::API_KEY
+        ));
+    }
+}
+
+/// A key the platform has vouched for, about to be saved to a profile.
+pub(super) struct ValidatedKey {
+    pub key: SecretString,
+    pub info: KeyInfo,
+    /// The platform that vouched for it.
+    pub base: url::Url,
+    /// The profile as it was before the login.
+    pub existing: Option<Profile>,
+    pub storage: StoreKind,
+    /// Minted for this device by a browser login (the output names the new key).
+    pub minted: bool,
+}
+
+/// Saves a validated key, pasted or minted, the one way: the account-change check, the store
+/// with its rollback, and the documented output.
+pub(super) fn store(ctx: &Context, p: &Printer, login: ValidatedKey) -> CliResult {
+    let ValidatedKey {
+        key,
+        info,
+        base,
+        existing,
+        storage,
+        minted,
+    } = login;
     let confirmed = confirm_account_change(ctx, existing.as_ref(), &info, p)?;
 
-    let meta = Profile {
-        account: Some(info.account.email.clone()),
-        expires: Some(Expiry::from_api(info.key.expires_at)),
-        api_url: Some(base.as_str().trim_end_matches('/').to_string()),
-        key_hint: Some(keys::mask(&key)),
-        key_id: info.key.id.clone(),
-        environment: Some(info.key.environment.clone()),
-        organizations: info.organizations.iter().map(|o| o.name.clone()).collect(),
-        storage: Some(storage),
-        saved_at: Some(Utc::now()),
-        api_key: (storage == StoreKind::File).then(|| key.clone()),
-        unknown: Default::default(),
-    };
+    let meta = profile_meta(&key, &info, &base, storage);
     let replaced = match storage {
         StoreKind::Keychain => save_to_keychain(ctx, &key, meta, p)?,
         StoreKind::File => save_to_file(ctx, meta)?,
@@ -97,14 +129,15 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     }
 
     p.info(format!("✅ {}", green("Successfully authenticated!")));
+    let what = if minted { "New API key" } else { "API key" };
     match storage {
         StoreKind::Keychain => p.info(format!(
-            "   API key saved to {} (profile: {})",
+            "   {what} saved to {} (profile: {})",
             ctx.keychain.backend(),
             ctx.profile
         )),
         StoreKind::File => p.info(format!(
-            "   API key saved IN PLAINTEXT to {} (profile: {}, --storage file)",
+            "   {what} saved IN PLAINTEXT to {} (profile: {}, --storage file)",
             ctx.profiles.path().display(),
             ctx.profile,
         )),
@@ -113,6 +146,13 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
         "   Profile metadata saved to {}",
         ctx.profiles.path().display()
     ));
+    if minted {
+        p.info(format!(
+            "   Key name: {}, expires {}",
+            info.key.name.as_deref().unwrap_or("(not named)"),
+            crate::output::expiry_text(info.key.expires_at, Utc::now())
+        ));
+    }
     print_account(p, &info);
     if storage == StoreKind::File {
         p.info("");
@@ -124,6 +164,30 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     }
     warn_expiry(p, info.key.expires_at);
     Ok(ExitStatus::Success)
+}
+
+/// The metadata saved with a key.
+pub(super) fn profile_meta(
+    key: &SecretString,
+    info: &KeyInfo,
+    base: &url::Url,
+    storage: StoreKind,
+) -> Profile {
+    Profile {
+        account: Some(info.account.email.clone()),
+        expires: Some(Expiry::from_api(info.key.expires_at)),
+        api_url: Some(base.as_str().trim_end_matches('/').to_string()),
+        key_hint: Some(keys::mask(key)),
+        key_id: info.key.id.clone(),
+        key_name: info.key.name.clone(),
+        key_created: info.key.created_at,
+        environment: Some(info.key.environment.clone()),
+        organizations: info.organizations.iter().map(|o| o.name.clone()).collect(),
+        storage: Some(storage),
+        saved_at: Some(Utc::now()),
+        api_key: (storage == StoreKind::File).then(|| key.clone()),
+        unknown: Default::default(),
+    }
 }
 
 /// A key of another account replacing a profile's is said (after saving, by `run`), and at a
@@ -176,7 +240,7 @@ fn print_account(p: &Printer, info: &KeyInfo) {
 /// Keychain entry and metadata change together under the file lock. If the metadata cannot be
 /// written, the keychain goes back to what it held, so a failed rotation loses nothing. Returns
 /// the account the replaced profile was for.
-fn save_to_keychain(
+pub(super) fn save_to_keychain(
     ctx: &Context,
     key: &SecretString,
     mut meta: Profile,
@@ -218,7 +282,7 @@ fn save_to_keychain(
 }
 
 /// Returns the account the replaced profile was for.
-fn save_to_file(ctx: &Context, mut meta: Profile) -> CliResult<Option<String>> {
+pub(super) fn save_to_file(ctx: &Context, mut meta: Profile) -> CliResult<Option<String>> {
     let name = ctx.profile.as_str();
     let mut tx = ctx.profiles.lock()?;
     keep_unknown_fields(&tx.file, name, &mut meta);

@@ -5,9 +5,11 @@ mod list;
 mod login;
 mod logout;
 mod migrate;
+mod rotate;
 mod status;
 mod switch;
 mod token;
+mod web;
 mod whoami;
 
 #[cfg(test)]
@@ -38,6 +40,7 @@ pub async fn run(command: AuthCommand, ctx: &Context, p: &Printer) -> CliResult 
         AuthCommand::List(args) => list::run(&args, ctx, p),
         AuthCommand::Switch(args) => switch::run(&args, ctx, p),
         AuthCommand::Doctor(args) => doctor::run(&args, ctx, p).await,
+        AuthCommand::Rotate(args) => rotate::run(&args, ctx, p).await,
     }
 }
 

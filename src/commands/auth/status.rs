@@ -101,6 +101,14 @@ fn report(ctx: &Context, p: &Printer, r: &ResolvedKey, info: &KeyInfo, url: &url
         describe_source(r.source, ctx)
     ));
     p.data(format!(
+        "{}{}, created {}",
+        label("Key name:"),
+        info.key.name.as_deref().unwrap_or("(not named)"),
+        info.key.created_at.map_or("(not stated)".to_string(), |t| t
+            .format("%Y-%m-%d")
+            .to_string())
+    ));
+    p.data(format!(
         "{}{}",
         label("Expires:"),
         output::expiry_text(info.key.expires_at, now)

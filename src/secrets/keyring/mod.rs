@@ -10,7 +10,8 @@ use tracing::info;
 use zeroize::Zeroize;
 
 use super::{
-    Backend, KeychainScope, Provider, Purge, Result, SecretStore, SecretStoreError, bounded,
+    Backend, KeychainScope, PENDING_LOGIN_PREFIX, Provider, Purge, Result, SecretStore,
+    SecretStoreError, bounded,
 };
 
 /// How long finding the Secret Service's program may take before the hints go generic.
@@ -146,7 +147,10 @@ impl KeyringStore {
     }
 
     fn entry(store: &Arc<CredentialStore>, service: &str, profile: &str) -> Result<Entry> {
-        let label = format!("FluxLoop API key ({profile})");
+        let label = match profile.strip_prefix(PENDING_LOGIN_PREFIX) {
+            Some(name) => format!("FluxLoop pending browser login ({name})"),
+            None => format!("FluxLoop API key ({profile})"),
+        };
         let mods = HashMap::from([("label", label.as_str())]);
         platform::entry(store, service, profile, &mods).map_err(map_error)
     }
@@ -239,7 +243,12 @@ impl SecretStore for KeyringStore {
         let started = Instant::now();
         let result = self.run(self.timeout, |store, scope| {
             let (ours, _) = Self::search_ours(store, scope)?;
-            let mut names: Vec<String> = ours.into_iter().map(|(_, name)| name).collect();
+            // Pending browser logins are not profiles' keys.
+            let mut names: Vec<String> = ours
+                .into_iter()
+                .map(|(_, name)| name)
+                .filter(|name| !name.starts_with(PENDING_LOGIN_PREFIX))
+                .collect();
             names.sort();
             names.dedup();
             Ok(names)
