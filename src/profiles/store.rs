@@ -292,8 +292,17 @@ impl ProfileStore {
             out.write_all(HEADER.as_bytes())?;
             out.write_all(body)?;
             out.sync_all()?;
+            // Opened before the rename: once the new file is in place the write has happened,
+            // and no later failure (no descriptor left, say) may make a caller roll back a
+            // change that was made.
+            let dir = secure::open_dir(&self.dir)?;
             std::fs::rename(tmp, &path)?;
-            secure::sync_dir(&self.dir)
+            // The rename is done and visible; a failed directory fsync only leaves it less
+            // durable against a power cut, so it is not a failed write.
+            if let Some(dir) = dir {
+                let _ = dir.sync_all();
+            }
+            Ok(())
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(tmp);
