@@ -47,6 +47,10 @@ pub enum ProfileError {
     NotOwned { path: PathBuf, owner: u32 },
     #[error("{path} is larger than 1 MiB")]
     TooLarge { path: PathBuf },
+    /// The home directory that `~/.fluxloop` would go in is missing (a wrong HOME): it is not
+    /// ours to create.
+    #[error("the home directory {path} does not exist")]
+    NoHomeDir { path: PathBuf },
     #[error("another fluxloop process has been updating {path} for over {} s", LOCK_WAIT.as_secs())]
     LockTimeout { path: PathBuf },
 }
@@ -187,6 +191,14 @@ impl ProfileStore {
     /// Takes the exclusive lock (waiting up to [`LOCK_WAIT`] for another fluxloop), then reads
     /// the file, for a read-modify-write: `let mut tx = store.lock()?; ...; tx.commit()?`.
     pub fn lock(&self) -> Result<ProfileTx<'_>> {
+        if self.tighten_dir
+            && let Some(home) = self.dir.parent()
+            && !home.is_dir()
+        {
+            return Err(ProfileError::NoHomeDir {
+                path: home.to_path_buf(),
+            });
+        }
         secure::create_dir(&self.dir)?;
         let lock = self.acquire_lock()?;
         let loaded = self.load()?;
@@ -449,6 +461,19 @@ mod tests {
         tx.file.remove("default");
         assert!(matches!(tx.commit(), Err(ProfileError::Write { .. })));
         assert_eq!(std::fs::read(s.path()).unwrap(), before);
+    }
+
+    #[test]
+    fn a_home_directory_that_does_not_exist_is_not_created() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("no-such-home");
+        let s = ProfileStore::new(home.join(".fluxloop"));
+        assert!(matches!(s.lock(), Err(ProfileError::NoHomeDir { .. })));
+        assert!(!home.exists(), "the home directory was created");
+        // A directory the user chose is created, parents and all.
+        let chosen = ProfileStore::new(home.join("fluxloop")).user_chosen();
+        drop(chosen.lock().unwrap());
+        assert!(home.join("fluxloop").is_dir());
     }
 
     #[test]
