@@ -238,6 +238,7 @@ impl ApiClient {
                 });
             }
             let started = Instant::now();
+            crate::crash_points::step(crate::crash_points::Step::HttpRequest);
             let result =
                 tokio::time::timeout(remaining, self.once(&method, &url, auth.clone(), key))
                     .await
