@@ -543,3 +543,55 @@ fn every_case_is_run() {
     let names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
     assert_eq!(names, covered);
 }
+
+/// The crash points and every other debug hook are compiled out of release builds: the release
+/// binary does not even name a `FLUXLOOP_DEBUG_` variable, while this (debug) build does, so the
+/// search is known to find them. Needs `cargo build --release` first: scripts/reliability
+/// builds it and runs this.
+#[test]
+#[ignore = "needs the release binary: scripts/reliability builds it and runs this test"]
+fn the_release_binary_has_no_debug_hooks() {
+    let debug = Path::new(env!("CARGO_BIN_EXE_fluxloop"));
+    let release = debug
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("release")
+        .join(debug.file_name().unwrap());
+    let names = |path: &Path| -> Vec<String> {
+        let bytes = std::fs::read(path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run cargo build --release)", path.display()));
+        let needle = b"FLUXLOOP_DEBUG_";
+        let mut found: Vec<String> = bytes
+            .windows(needle.len())
+            .enumerate()
+            .filter(|(_, w)| *w == needle)
+            .map(|(i, _)| {
+                let rest = &bytes[i..];
+                let end = rest
+                    .iter()
+                    .position(|b| !(b.is_ascii_uppercase() || *b == b'_'))
+                    .unwrap_or(rest.len());
+                String::from_utf8_lossy(&rest[..end]).into_owned()
+            })
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    };
+    let in_debug = names(debug);
+    assert!(
+        in_debug.iter().any(|n| n == "FLUXLOOP_DEBUG_CRASH_AT"),
+        "the debug build should name its hooks: {in_debug:?}"
+    );
+    let in_release = names(&release);
+    assert!(
+        in_release.is_empty(),
+        "{} names debug hooks: {in_release:?}",
+        release.display()
+    );
+    eprintln!(
+        "debug build names {}; release build names none",
+        in_debug.join(", ")
+    );
+}

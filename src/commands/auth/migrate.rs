@@ -68,9 +68,10 @@ fn migrate(_args: &MigrateArgs, ctx: &Context, p: &Printer) -> CliResult {
 
     let untouched = |e| CliError::from(e).detail(format!("{} was left untouched.", path.display()));
     // A migrate killed after some keychain writes left those keys in both places; say so when
-    // this run finishes the job.
+    // this run finishes the job. One search, and a lookup only of the keys it found.
+    let in_keychain = ctx.keychain.list().map_err(untouched)?;
     let mut already = Vec::new();
-    for (name, key) in &moves {
+    for (name, key) in moves.iter().filter(|(n, _)| in_keychain.contains(n)) {
         if let Some(found) = ctx.keychain.get(name).map_err(untouched)?
             && keys::same(&found, key)
         {
