@@ -90,6 +90,13 @@ pub struct Settings {
     pub fail_metadata_writes: bool,
     /// Whether `login --web` may open a browser.
     pub desktop: bool,
+    /// Debug builds: `FLUXLOOP_DEBUG_CRASH_AT` and `FLUXLOOP_DEBUG_CRASH_TRACE` (crash_points.rs).
+    #[cfg(debug_assertions)]
+    pub crash_at: Option<u32>,
+    #[cfg(debug_assertions)]
+    pub crash_trace: Option<PathBuf>,
+    #[cfg(debug_assertions)]
+    pub crash_stops: bool,
 }
 
 pub struct Context {
@@ -119,6 +126,12 @@ impl Context {
         if settings.fail_metadata_writes {
             profiles = profiles.with_failing_writes();
         }
+        #[cfg(debug_assertions)]
+        crate::crash_points::arm(
+            settings.crash_at,
+            settings.crash_trace.clone(),
+            settings.crash_stops,
+        );
         let store = KeyringStore::new(settings.keychain_scope.clone(), settings.keychain_timeout)
             .with_prompt_notice(std::sync::Arc::new(|provider, limit| {
                 crate::output::Printer::stdio().info(crate::error::prompt_notice(provider, limit));
@@ -236,6 +249,13 @@ impl Settings {
             fail_metadata_writes: cfg!(debug_assertions)
                 && var_os("FLUXLOOP_DEBUG_FAIL_METADATA_WRITE").is_some(),
             desktop: has_desktop(),
+            #[cfg(debug_assertions)]
+            crash_at: var_os("FLUXLOOP_DEBUG_CRASH_AT")
+                .and_then(|v| v.to_str().and_then(|v| v.trim().parse().ok())),
+            #[cfg(debug_assertions)]
+            crash_trace: var_os("FLUXLOOP_DEBUG_CRASH_TRACE").map(PathBuf::from),
+            #[cfg(debug_assertions)]
+            crash_stops: var_os("FLUXLOOP_DEBUG_CRASH_SIGNAL").is_some_and(|v| v == "stop"),
         })
     }
 
@@ -262,6 +282,12 @@ impl Settings {
             home_chosen: true,
             fail_metadata_writes: false,
             desktop: false,
+            #[cfg(debug_assertions)]
+            crash_at: None,
+            #[cfg(debug_assertions)]
+            crash_trace: None,
+            #[cfg(debug_assertions)]
+            crash_stops: false,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod api;
 pub mod cli;
 pub(crate) mod commands;
 pub(crate) mod context;
+pub(crate) mod crash_points;
 pub(crate) mod error;
 pub mod keys;
 pub(crate) mod logging;

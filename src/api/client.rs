@@ -476,6 +476,7 @@ impl ApiClient {
                 });
             }
             let started = Instant::now();
+            crate::crash_points::step(crate::crash_points::Step::HttpRequest);
             let result = tokio::time::timeout(remaining, self.once(&call, &url, auth.clone()))
                 .await
                 .unwrap_or(Err(ApiError::Timeout {

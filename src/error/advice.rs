@@ -722,6 +722,12 @@ impl From<ProfileError> for CliError {
                     "Fix the file, or move it aside (mv {0} {0}.bak) and log in again",
                     path.display()
                 )),
+            ProfileError::NoHomeDir { .. } => err
+                .detail("Nothing was written.")
+                .hint(format!(
+                    "Set HOME to your home directory, or {} to the directory fluxloop should keep its files in",
+                    env::HOME
+                )),
             ProfileError::LockTimeout { .. } => {
                 err.hint("Wait for the other fluxloop command to finish, then retry")
             }

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::crash_points::{self, Step};
+
 pub use self::keyring::KeyringStore;
 #[cfg(test)]
 pub use self::memory::{MemoryStore, Op};
@@ -255,26 +257,31 @@ impl Keychain {
 
     /// See [`SecretStore::check_ready`].
     pub fn check_ready(&self) -> std::result::Result<(), StoreError> {
+        crash_points::step(Step::KeychainCheck);
         self.named(self.inner.check_ready())
     }
 
     /// See [`SecretStore::confirm_absent`].
     pub fn confirm_absent(&self) -> std::result::Result<(), StoreError> {
+        crash_points::step(Step::KeychainCheck);
         self.named(self.inner.confirm_absent())
     }
 
     /// See [`SecretStore::get`].
     pub fn get(&self, profile: &str) -> std::result::Result<Option<SecretString>, StoreError> {
+        crash_points::step(Step::KeychainGet);
         self.named(self.inner.get(profile))
     }
 
     /// See [`SecretStore::set`].
     pub fn set(&self, profile: &str, key: &SecretString) -> std::result::Result<(), StoreError> {
+        crash_points::step(Step::KeychainSet);
         self.named(self.inner.set(profile, key))
     }
 
     /// See [`SecretStore::delete`].
     pub fn delete(&self, profile: &str) -> std::result::Result<bool, StoreError> {
+        crash_points::step(Step::KeychainDelete);
         self.named(self.inner.delete(profile))
     }
 
@@ -301,11 +308,13 @@ impl Keychain {
 
     /// See [`SecretStore::list`].
     pub fn list(&self) -> std::result::Result<Vec<String>, StoreError> {
+        crash_points::step(Step::KeychainList);
         self.named(self.inner.list())
     }
 
     /// See [`SecretStore::delete_all`].
     pub fn delete_all(&self) -> std::result::Result<Purge, StoreError> {
+        crash_points::step(Step::KeychainList);
         self.named(self.inner.delete_all())
     }
 

@@ -784,41 +784,71 @@ impl SecretService {
             ss.start_keepassxc_process(&ini);
         } else if keyring != Keyring::None {
             let unlock = keyring == Keyring::Unlocked;
-            let log = log_file(&root, "keyring.log");
-            let mut cmd = Command::new("gnome-keyring-daemon");
-            cmd.args(["--foreground", "--components=secrets"]);
-            if unlock {
-                // Reads the password from stdin, creates the `login` collection if needed,
-                // unlocks it and makes it the default.
-                cmd.arg("--unlock");
-            }
-            cmd.env_clear()
-                .env("PATH", path_var())
-                .env("DBUS_SESSION_BUS_ADDRESS", &ss.address)
-                .envs(ss.home_envs())
-                .stdin(if unlock {
-                    Stdio::piped()
-                } else {
-                    Stdio::null()
-                })
-                .stdout(log.try_clone().expect("dup log file"))
-                .stderr(log);
-            let mut child = cmd.spawn().unwrap_or_else(|e| {
-                panic!(
-                    "cannot run gnome-keyring-daemon ({e}); install the Debian package \
-                     `gnome-keyring`"
-                )
-            });
-            if let Some(mut stdin) = child.stdin.take() {
-                stdin
-                    .write_all(LOGIN_PASSWORD.as_bytes())
-                    .expect("write password to gnome-keyring-daemon");
-            }
-            ss.keyring = Some(child);
+            ss.spawn_gnome_keyring(unlock);
             ss.wait_until_ready(unlock);
         }
         ss.watchdog = Some(ss.spawn_watchdog());
         ss
+    }
+
+    /// Starts gnome-keyring-daemon on our bus (`unlock`: with the login password on stdin).
+    fn spawn_gnome_keyring(&mut self, unlock: bool) {
+        let log = log_file(self.dir.path(), "keyring.log");
+        let mut cmd = Command::new("gnome-keyring-daemon");
+        cmd.args(["--foreground", "--components=secrets"]);
+        if unlock {
+            // Reads the password from stdin, creates the `login` collection if needed,
+            // unlocks it and makes it the default.
+            cmd.arg("--unlock");
+        }
+        cmd.env_clear()
+            .env("PATH", path_var())
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .envs(self.home_envs())
+            .stdin(if unlock {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(log.try_clone().expect("dup log file"))
+            .stderr(log);
+        let mut child = cmd.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot run gnome-keyring-daemon ({e}); install the Debian package \
+                 `gnome-keyring`"
+            )
+        });
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(LOGIN_PASSWORD.as_bytes())
+                .expect("write password to gnome-keyring-daemon");
+        }
+        self.keyring = Some(child);
+    }
+
+    /// SIGKILL gnome-keyring: the bus name is released and calls fail at once. Its items are
+    /// on disk; [`SecretService::restart_daemon`] brings them back.
+    pub fn kill_daemon(&mut self) {
+        let mut child = self
+            .keyring
+            .take()
+            .expect("kill_daemon: this variant runs no gnome-keyring");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Starts gnome-keyring again after [`SecretService::kill_daemon`], on the same files,
+    /// unlocked, and waits until it answers.
+    pub fn restart_daemon(&mut self) {
+        assert!(self.keyring.is_none(), "restart_daemon: it still runs");
+        self.spawn_gnome_keyring(true);
+        self.wait_until_ready(true);
+        // The watchdog kills what it was given at start: give it the new daemon.
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
+        self.watchdog = Some(self.spawn_watchdog());
     }
 
     /// Makes the database and configuration, starts KeePassXC on our bus with the password on

@@ -264,6 +264,14 @@ pub(super) fn save_to_keychain(
         }
         Err(e) => return Err(e.into()),
     };
+    if let Some(found) = &previous
+        && unrecorded(tx.file.profile(name).as_ref(), found)
+    {
+        p.warn(format!(
+            "the {} held a key for profile '{name}' that its metadata did not record (left by an interrupted login, or stored outside fluxloop); it is replaced now",
+            ctx.keychain.backend()
+        ));
+    }
     ctx.keychain.set(name, key)?;
     tx.file.insert(name, meta);
     let Err(e) = tx.commit() else {
@@ -279,6 +287,20 @@ pub(super) fn save_to_keychain(
         Err(_) => err
             .detail("The new key is in the keychain, but the metadata file could not be updated."),
     })
+}
+
+/// Whether the keychain's key for a profile is one its metadata does not know: no metadata at
+/// all, or a different key hint. A login killed between the keychain write and the file write
+/// leaves this; the next login repairs it and says so. (Profiles of releases before key hints
+/// have none to compare.)
+fn unrecorded(meta: Option<&Profile>, found: &SecretString) -> bool {
+    match meta {
+        None => true,
+        Some(meta) => meta
+            .key_hint
+            .as_deref()
+            .is_some_and(|hint| hint != keys::mask(found)),
+    }
 }
 
 /// Returns the account the replaced profile was for.

@@ -269,6 +269,7 @@ impl SecretStore for KeyringStore {
         let result = self.run(self.timeout, |store, scope| {
             let (ours, foreign) = Self::search_ours(store, scope)?;
             for (e, _) in &ours {
+                crate::crash_points::step(crate::crash_points::Step::KeychainDeleteOfAll);
                 match e.delete_credential() {
                     Ok(()) | Err(keyring_core::Error::NoEntry) => {}
                     Err(err) => return Err(map_error(err)),
