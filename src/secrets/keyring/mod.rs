@@ -116,9 +116,14 @@ impl KeyringStore {
             // Say how long we really waited: our bound, or D-Bus's own reply timeout if that
             // came first.
             SecretStoreError::Timeout(_) => SecretStoreError::Timeout(started.elapsed()),
-            // The access prompt was dismissed: the items stay locked to us, but no collection
-            // is (that is what "pending" checked), so the person said no.
-            SecretStoreError::Locked if prompted.get() => SecretStoreError::AccessDenied,
+            // The access prompt was dismissed: the items stay locked to us while no collection
+            // is, so the person said no (a database locked meanwhile stays "locked").
+            SecretStoreError::Locked
+                if prompted.get()
+                    && bounded::call(PROVIDER_TIMEOUT, platform::check_none_locked).is_ok() =>
+            {
+                SecretStoreError::AccessDenied
+            }
             other => other,
         })
     }
