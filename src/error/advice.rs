@@ -512,6 +512,9 @@ impl From<StoreError> for CliError {
             "{ENV_HINT_START} set {} in the environment (nothing is stored)",
             env::API_KEY
         );
+        if let SecretStoreError::AccessDenied = kind {
+            return access_denied(provider).hint(env_hint);
+        }
         let mut err = CliError::new(
             ExitStatus::Keychain,
             ErrorCode::KeychainUnavailable,
@@ -580,6 +583,33 @@ pub fn prompt_notice(provider: Option<Provider>, limit: std::time::Duration) -> 
 
 /// Where KeePassXC keeps the settings of its Secret Service.
 const KEEPASSXC_SETTINGS: &str = "Tools > Settings > Secret Service Integration";
+
+/// The person refused fluxloop's access request (KeePassXC's access confirmation): the keychain
+/// works and still holds the key, so this is not "locked".
+fn access_denied(provider: Option<Provider>) -> CliError {
+    let err = |program: &str| {
+        CliError::new(
+            ExitStatus::Keychain,
+            ErrorCode::KeychainAccessDenied,
+            format!("{program} refused fluxloop access to its key: the access request was denied"),
+        )
+    };
+    match provider {
+        Some(Provider::KeePassXC) => err("KeePassXC")
+            .detail(
+                "KeePassXC's Access Request dialog was answered with Deny (or closed); the key \
+                 stays where it is.",
+            )
+            .hint("Run the command again and choose Allow Selected in KeePassXC's dialog")
+            .hint(format!(
+                "To stop KeePassXC asking each time, turn off \"Confirm when passwords are \
+                 retrieved by clients\" in its {KEEPASSXC_SETTINGS}"
+            )),
+        _ => err("The keychain")
+            .detail("Its access request was answered with no; the key stays where it is.")
+            .hint("Run the command again and allow fluxloop in the keychain's dialog"),
+    }
+}
 
 /// A locked keychain, in the words of the program that serves it.
 fn locked(err: CliError, provider: Option<Provider>) -> CliError {
@@ -884,6 +914,27 @@ mod tests {
         assert!(
             hints(Some(Provider::KWallet), SecretStoreError::Locked).contains("KWalletManager")
         );
+    }
+
+    #[test]
+    fn a_denied_access_request_is_its_own_error_not_locked() {
+        for provider in [Some(Provider::KeePassXC), Some(Provider::Other), None] {
+            let err = CliError::from(StoreError {
+                backend: Backend::SecretService,
+                provider,
+                kind: SecretStoreError::AccessDenied,
+            });
+            assert_eq!(err.code, ErrorCode::KeychainAccessDenied);
+            assert_eq!(err.status, ExitStatus::Keychain);
+            let text = format!("{err}\n{}", err.hints.join("\n"));
+            assert!(text.contains("access request was denied"), "{text}");
+            assert!(!text.contains("locked"), "{text}");
+            assert_eq!(
+                text.contains("Confirm when passwords are retrieved by clients"),
+                provider == Some(Provider::KeePassXC),
+                "{text}"
+            );
+        }
     }
 
     fn kind_copy(kind: &SecretStoreError) -> SecretStoreError {

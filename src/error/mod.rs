@@ -88,6 +88,8 @@ pub enum ErrorCode {
     InvalidResponse,
     /// The keychain is missing, locked or not answering.
     KeychainUnavailable,
+    /// The keychain asked the person to let fluxloop at its key, and they refused.
+    KeychainAccessDenied,
     /// The credentials file is unsafe, unreadable or invalid.
     CredentialsFile,
     /// `login --web`: the platform has no browser login (HTTP 404).
@@ -129,6 +131,7 @@ impl ErrorCode {
             ErrorCode::Redirect => "redirect",
             ErrorCode::InvalidResponse => "invalid_response",
             ErrorCode::KeychainUnavailable => "keychain_unavailable",
+            ErrorCode::KeychainAccessDenied => "keychain_access_denied",
             ErrorCode::CredentialsFile => "credentials_file",
             ErrorCode::BrowserLoginUnsupported => "browser_login_unsupported",
             ErrorCode::LoginDenied => "login_denied",

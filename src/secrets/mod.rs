@@ -162,6 +162,10 @@ pub enum SecretStoreError {
     NoProvider,
     #[error("the keychain is locked")]
     Locked,
+    /// The keychain asked the person to let fluxloop at its items (KeePassXC's access
+    /// confirmation), and the answer was no.
+    #[error("the access request was denied")]
+    AccessDenied,
     #[error("the keychain has no default collection to store keys in")]
     NoCollection,
     /// How long fluxloop waited: its own bound, or less when D-Bus gave up first.

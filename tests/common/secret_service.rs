@@ -128,6 +128,10 @@ const KWALLET_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Deadline for every helper command (`secret-tool`, `dbus-send`, `kill`) run by this module.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the "person" of [`SecretService::answer_keepassxc_access_request`] takes to answer:
+/// well beyond the moment fluxloop says whom to approve (after 0.5 s of silence).
+const PERSON_READS_THE_DIALOG: Duration = Duration::from_secs(2);
+
 /// One private session bus, optionally with a private gnome-keyring on it.
 pub struct SecretService {
     dir: tempfile::TempDir,
@@ -135,6 +139,10 @@ pub struct SecretService {
     /// `None` for [`SecretService::no_bus`].
     dbus: Option<Child>,
     keyring: Option<Child>,
+    /// Xvfb, for [`SecretService::start_keepassxc_on_display`].
+    display: Option<Child>,
+    /// Its X display, e.g. `:3`.
+    display_name: Option<String>,
     watchdog: Option<Child>,
     provider: Provider,
 }
@@ -197,6 +205,8 @@ enum Keyring {
     KeePassXC,
     /// KeePassXC asking a person before each new client reads an item (`ConfirmAccessItem`).
     KeePassXCConfirmingAccess,
+    /// The same, on a virtual X display (Xvfb) where a script can answer the dialog.
+    KeePassXCConfirmingAccessOnDisplay,
     KWallet,
 }
 
@@ -236,6 +246,70 @@ impl SecretService {
         Self::launch(Keyring::KeePassXCConfirmingAccess)
     }
 
+    /// [`SecretService::start_keepassxc_confirming_access`] on a private virtual X display
+    /// (`Xvfb`, Qt's `xcb` platform), so that the test can answer the access dialog like a
+    /// person, with [`SecretService::answer_keepassxc_access_request`].
+    pub fn start_keepassxc_on_display() -> Self {
+        Self::launch(Keyring::KeePassXCConfirmingAccessOnDisplay)
+    }
+
+    /// Waits (up to [`KEEPASSXC_READY_TIMEOUT`]) for KeePassXC's "Access Request" dialog and
+    /// answers it as a person would: after [`PERSON_READS_THE_DIALOG`], presses `key`
+    /// (`Return`: its default button, allow; `Escape`: deny). Returns once the dialog is gone.
+    ///
+    /// Xvfb has no window manager, so nothing gives the dialog the keyboard: `xdotool` focuses
+    /// it (`windowfocus`) and then types through XTEST, as a real keyboard would. A key sent to
+    /// the window instead (`key --window`, an X SendEvent) was seen not to land.
+    pub fn answer_keepassxc_access_request(&self, key: &str) {
+        let display = self
+            .display_name
+            .as_deref()
+            .expect("answer_keepassxc_access_request: no display (start_keepassxc_on_display)");
+        let xdotool = |args: &[&str]| {
+            run_with_timeout(
+                Command::new("xdotool")
+                    .args(args)
+                    .env_clear()
+                    .env("PATH", path_var())
+                    .env("DISPLAY", display),
+                None,
+                COMMAND_TIMEOUT,
+            )
+        };
+        let dialogs = || {
+            let out = xdotool(&["search", "--onlyvisible", "--name", "Access Request"]);
+            out.stdout.lines().map(str::to_owned).collect::<Vec<_>>()
+        };
+        let deadline = Instant::now() + KEEPASSXC_READY_TIMEOUT;
+        while dialogs().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "no KeePassXC access dialog appeared\n{}",
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        thread::sleep(PERSON_READS_THE_DIALOG);
+        // Pressed again while the dialog is still open half a second later, so that one lost key
+        // press does not fail the test.
+        loop {
+            let open = dialogs();
+            if open.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the KeePassXC access dialog is still open after {key}\n{}",
+                self.logs()
+            );
+            for window in &open {
+                xdotool(&["windowfocus", "--sync", window]);
+            }
+            xdotool(&["key", "--clearmodifiers", key]);
+            thread::sleep(Duration::from_millis(500));
+        }
+    }
+
     /// KWallet (`kwalletd5`, headless) with its one wallet, `kdewallet`, open and the
     /// `default` alias, as after a KDE login with pam_kwallet.
     pub fn start_kwallet() -> Self {
@@ -259,6 +333,8 @@ impl SecretService {
             address,
             dbus: None,
             keyring: None,
+            display: None,
+            display_name: None,
             watchdog: None,
             provider: Provider::None,
         };
@@ -752,10 +828,14 @@ impl SecretService {
             address: String::new(),
             dbus: Some(dbus),
             keyring: None,
+            display: None,
+            display_name: None,
             watchdog: None,
             provider: match keyring {
                 Keyring::None => Provider::None,
-                Keyring::KeePassXC | Keyring::KeePassXCConfirmingAccess => Provider::KeePassXC,
+                Keyring::KeePassXC
+                | Keyring::KeePassXCConfirmingAccess
+                | Keyring::KeePassXCConfirmingAccessOnDisplay => Provider::KeePassXC,
                 Keyring::KWallet => Provider::KWallet,
                 Keyring::Unlocked | Keyring::WithoutLogin => Provider::GnomeKeyring,
             },
@@ -780,6 +860,10 @@ impl SecretService {
         } else if keyring == Keyring::KeePassXC {
             ss.start_keepassxc_process(KEEPASSXC_INI);
         } else if keyring == Keyring::KeePassXCConfirmingAccess {
+            let ini = KEEPASSXC_INI.replace("ConfirmAccessItem=false", "ConfirmAccessItem=true");
+            ss.start_keepassxc_process(&ini);
+        } else if keyring == Keyring::KeePassXCConfirmingAccessOnDisplay {
+            ss.start_display();
             let ini = KEEPASSXC_INI.replace("ConfirmAccessItem=false", "ConfirmAccessItem=true");
             ss.start_keepassxc_process(&ini);
         } else if keyring != Keyring::None {
@@ -862,13 +946,17 @@ impl SecretService {
         fs::write(config_dir.join("keepassxc.ini"), ini).expect("write keepassxc.ini");
 
         let log = log_file(&root, "keyring.log");
-        let mut child = Command::new("keepassxc")
+        let mut cmd = Command::new("keepassxc");
+        cmd.env_clear();
+        match &self.display_name {
+            Some(display) => cmd.env("QT_QPA_PLATFORM", "xcb").env("DISPLAY", display),
+            None => cmd.env("QT_QPA_PLATFORM", "offscreen"),
+        };
+        let mut child = cmd
             .arg("--pw-stdin")
             .arg(&db)
-            .env_clear()
             .env("PATH", path_var())
             .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
-            .env("QT_QPA_PLATFORM", "offscreen")
             .env("LC_ALL", "C.UTF-8")
             .envs(self.home_envs())
             .stdin(Stdio::piped())
@@ -904,6 +992,43 @@ impl SecretService {
                 self.logs()
             );
             thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Starts Xvfb on a free display (it writes the number it chose to `-displayfd`).
+    fn start_display(&mut self) {
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-nolisten",
+                "tcp",
+                "-screen",
+                "0",
+                "1024x768x24",
+            ])
+            .env_clear()
+            .env("PATH", path_var())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file(self.dir.path(), "xvfb.log"))
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run Xvfb ({e}); install the Debian packages `xvfb` and `xdotool`")
+            });
+        let stdout = child.stdout.take().expect("Xvfb stdout");
+        self.display = Some(child);
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        match rx.recv_timeout(KEEPASSXC_READY_TIMEOUT) {
+            Ok(line) if !line.trim().is_empty() => {
+                self.display_name = Some(format!(":{}", line.trim()));
+            }
+            other => panic!("Xvfb did not say its display (got {other:?})"),
         }
     }
 
@@ -1078,6 +1203,7 @@ kill -s KILL "$@" 2>/dev/null
 rm -rf -- "$dir" 2>/dev/null || { sleep 1; rm -rf -- "$dir"; }"#;
         let mut pids: Vec<String> = self.dbus.iter().map(|c| c.id().to_string()).collect();
         pids.extend(self.keyring_pid().map(|p| p.to_string()));
+        pids.extend(self.display.iter().map(|c| c.id().to_string()));
         Command::new("sh")
             .args(["-c", SCRIPT, "fluxloop-secret-service-watchdog"])
             .arg(self.dir.path())
@@ -1110,6 +1236,10 @@ impl Drop for SecretService {
         if let Some(mut dbus) = self.dbus.take() {
             let _ = dbus.kill();
             let _ = dbus.wait();
+        }
+        if let Some(mut display) = self.display.take() {
+            let _ = display.kill();
+            let _ = display.wait();
         }
         // `dir` is removed when the TempDir field drops.
     }

@@ -75,6 +75,7 @@ impl KeyringStore {
         let scope = self.scope.clone();
         let started = Instant::now();
         let service = self.scope.service.clone();
+        let prompted = std::cell::Cell::new(false);
         // Checked only once the call is slow: nothing is asked of a keychain that answers.
         let extend = || {
             let pending = bounded::call(PROVIDER_TIMEOUT, move || {
@@ -84,6 +85,7 @@ impl KeyringStore {
             if !pending {
                 return None;
             }
+            prompted.set(true);
             if let Some(notice) = &self.prompt_notice {
                 notice(self.provider(), PROMPT_TIMEOUT);
             }
@@ -115,6 +117,14 @@ impl KeyringStore {
             // Say how long we really waited: our bound, or D-Bus's own reply timeout if that
             // came first.
             SecretStoreError::Timeout(_) => SecretStoreError::Timeout(started.elapsed()),
+            // The access prompt was dismissed: the items stay locked to us while no collection
+            // is, so the person said no (a database locked meanwhile stays "locked").
+            SecretStoreError::Locked
+                if prompted.get()
+                    && bounded::call(PROVIDER_TIMEOUT, platform::check_none_locked).is_ok() =>
+            {
+                SecretStoreError::AccessDenied
+            }
             other => other,
         })
     }
