@@ -685,19 +685,30 @@ impl SecretService {
     }
 
     /// KeePassXC saves a change to its file a moment after the D-Bus call that made it returns,
-    /// and a database locked before that moment loses the change. A test that plants an item
-    /// and then locks waits here for the save.
+    /// and a database locked before that moment loses the change. An item is several changes
+    /// (the entry, then its attributes and secret), each saved in turn, so a test that plants an
+    /// item and then locks waits here until the file has changed and then stayed unchanged for
+    /// [`KEEPASSXC_SETTLE`].
     fn wait_until_keepassxc_saved(&self, before: Option<std::time::SystemTime>) {
         let Some(before) = before else { return };
         let deadline = Instant::now() + self.ready_timeout();
-        while self.keepassxc_saved_at() == Some(before) {
+        let mut last = before;
+        let mut unchanged_since = Instant::now();
+        loop {
+            let now = self.keepassxc_saved_at().unwrap_or(before);
+            if now != last {
+                last = now;
+                unchanged_since = Instant::now();
+            } else if last != before && unchanged_since.elapsed() >= KEEPASSXC_SETTLE {
+                return;
+            }
             assert!(
                 Instant::now() < deadline,
                 "KeePassXC did not save the new item within {:?}\n{}",
                 self.ready_timeout(),
                 self.logs()
             );
-            thread::sleep(Duration::from_millis(5));
+            thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -1421,6 +1432,10 @@ fn keepassxc_template() -> &'static Path {
 
 /// KeePassXC's settings for the tests: its Secret Service on, one instance per bus, and nothing
 /// that would need a person (notifications, confirmations, an unlock prompt on search).
+/// How long KeePassXC's database file must stay unchanged after a save before a planted item
+/// counts as saved (see `wait_until_keepassxc_saved`).
+const KEEPASSXC_SETTLE: Duration = Duration::from_millis(500);
+
 const KEEPASSXC_INI: &str = "[General]
 SingleInstance=false
 
