@@ -242,6 +242,8 @@ impl ApiClient {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
             .https_only(false);
+        // reqwest uses rustls' process-wide provider (ring); installing it again changes nothing.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         if base.scheme() == "http" {
             // Plain http is only allowed for loopback (parse_base_url); a proxy there would
             // see the Authorization header in clear text, so loopback is always reached
