@@ -654,6 +654,7 @@ impl SecretService {
             self.logs()
         );
         self.wait_until_keepassxc_saved(saved_before);
+        self.wait_until_kwallet_serves(&["service", service, "username", user], secret);
     }
 
     /// Plant an item the way another program might: `label`, then these attributes (`service`
@@ -672,6 +673,32 @@ impl SecretService {
             self.logs()
         );
         self.wait_until_keepassxc_saved(saved_before);
+        let attrs: Vec<&str> = attributes.iter().flat_map(|(n, v)| [*n, *v]).collect();
+        self.wait_until_kwallet_serves(&attrs, secret);
+    }
+
+    /// kwalletd answers `CreateItem` before a lookup by the same attributes finds the item
+    /// (seen once in CI): a test that plants an item waits until it can be read back.
+    fn wait_until_kwallet_serves(&self, attributes: &[&str], secret: &str) {
+        if self.provider != Provider::KWallet {
+            return;
+        }
+        let mut args = vec!["lookup"];
+        args.extend_from_slice(attributes);
+        let deadline = Instant::now() + self.ready_timeout();
+        loop {
+            let out = self.secret_tool(&args, None);
+            if out.success() && out.stdout == secret {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "KWallet did not serve the planted item within {:?}: {out:?}\n{}",
+                self.ready_timeout(),
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// When KeePassXC last wrote its database file (`None` for other providers).
