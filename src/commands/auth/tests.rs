@@ -12,13 +12,15 @@ use crate::context::{Context, Settings};
 use crate::error::{ErrorCode, ExitStatus};
 use crate::output::{Capture, Printer};
 use crate::profiles::ProfileStore;
-use crate::secrets::{Keychain, MemoryStore, Op, SecretStoreError};
+use crate::secrets::{Keychain, MemoryStore, Op, SecretStore, SecretStoreError};
 
 struct World {
     _dir: tempfile::TempDir,
     home: std::path::PathBuf,
     platform: Platform,
     store: Arc<MemoryStore>,
+    /// Stands in for the kernel keyring (`--storage keyutils`).
+    kernel: Arc<MemoryStore>,
     failing_writes: bool,
 }
 
@@ -38,6 +40,7 @@ impl World {
             home,
             platform: Platform::start(),
             store: Arc::new(store),
+            kernel: Arc::new(MemoryStore::new()),
             failing_writes: false,
         }
     }
@@ -72,6 +75,7 @@ impl World {
             settings,
             self.profiles(),
             Keychain::new(Box::new(self.store.clone())),
+            Keychain::new(Box::new(self.kernel.clone())),
         );
         let (out, err) = (Capture::default(), Capture::default());
         let printer = Printer::new(Box::new(out.clone()), Box::new(err.clone()));
@@ -256,4 +260,68 @@ fn a_failed_write_to_stdout_is_a_failure() {
         "{}",
         err.text()
     );
+}
+
+#[test]
+fn a_blocked_keyctl_is_named_and_nothing_is_saved() {
+    let world = World::new(MemoryStore::new());
+    world.kernel.fail_from(Op::CheckReady, 1, || {
+        SecretStoreError::KeyctlBlocked("EPERM".into())
+    });
+
+    let out = world.run(&[
+        "auth",
+        "login",
+        "--storage",
+        "keyutils",
+        "--api-key",
+        keys::VALID,
+    ]);
+
+    assert_eq!(out.status, ExitStatus::Keychain, "{}", out.stderr);
+    assert_eq!(out.code, Some(ErrorCode::KeychainUnavailable));
+    assert!(
+        out.stderr
+            .contains("the keyctl system call is blocked here (EPERM)"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("seccomp"), "{}", out.stderr);
+    assert!(world.kernel.profiles().is_empty());
+    assert!(world.store.profiles().is_empty());
+    assert_eq!(world.credentials(), None);
+}
+
+#[test]
+fn login_to_the_kernel_keyring_puts_the_old_key_back_when_the_metadata_cannot_be_written() {
+    let mut world = World::new(MemoryStore::new());
+    world.write_credentials(
+        "profiles:\n  default:\n    account: old@example.com\n    storage: keyutils\n",
+    );
+    world
+        .kernel
+        .set("default", &secrecy::SecretString::from(keys::READ_ONLY))
+        .unwrap();
+    let before = world.credentials();
+    world.failing_writes = true;
+
+    let out = world.run(&[
+        "auth",
+        "login",
+        "--storage",
+        "keyutils",
+        "--api-key",
+        keys::VALID,
+    ]);
+
+    assert_eq!(out.status, ExitStatus::Failure, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("The kernel keyring was restored to what it held before; nothing changed."),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(world.kernel.hint("default"), Some(hint(keys::READ_ONLY)));
+    assert!(world.store.profiles().is_empty());
+    assert_eq!(world.credentials(), before);
 }
