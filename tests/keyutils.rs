@@ -150,3 +150,59 @@ fn logout_all_purges_the_kernel_keyring_and_says_what_it_removed() {
     assert!(env.keychain().is_empty());
     assert!(!env.credentials().unwrap_or_default().contains("default"));
 }
+
+#[test]
+fn migrate_moves_a_key_keychain_to_kernel_keyring_to_file_and_back() {
+    let env = TestEnv::new();
+    env.allow_plaintext_on_disk();
+    let kr = KernelKeyrings::start();
+    kr.run_stdin(&env, &["auth", "login"], Some(&key_line(keys::VALID)), &[])
+        .assert_ok();
+    assert_eq!(env.keychain_profiles(), vec!["default".to_string()]);
+
+    let dry = kr.run(
+        &env,
+        &["auth", "migrate", "--to", "keyutils", "--dry-run"],
+        &[],
+    );
+    dry.assert_ok();
+    dry.stderr_has("Nothing was changed (--dry-run).");
+    assert_eq!(env.keychain_profiles(), vec!["default".to_string()]);
+    assert!(kr.descriptions(&env).is_empty());
+
+    let to_kernel = kr.run(&env, &["auth", "migrate", "--to", "keyutils"], &[]);
+    to_kernel.assert_ok();
+    assert_run_snapshot!("migrate_to_keyutils", env, to_kernel);
+    assert!(env.keychain().is_empty(), "{:?}", env.keychain());
+    assert_eq!(
+        kr.descriptions(&env),
+        vec!["keyring:default@fluxloop".to_string()]
+    );
+    kr.run(&env, &["auth", "status"], &[])
+        .assert_ok()
+        .stdout_has("kernel keyring, until reboot");
+
+    let to_file = kr.run(&env, &["auth", "migrate", "--to", "file"], &[]);
+    to_file.assert_ok();
+    assert!(kr.descriptions(&env).is_empty());
+    assert!(env.credentials().unwrap().contains(keys::VALID));
+
+    // FLUXLOOP_STORAGE is migrate's default destination too.
+    kr.run(
+        &env,
+        &["auth", "migrate"],
+        &[("FLUXLOOP_STORAGE", "keyutils")],
+    )
+    .assert_ok();
+    assert_eq!(
+        kr.descriptions(&env),
+        vec!["keyring:default@fluxloop".to_string()]
+    );
+    assert!(!env.credentials().unwrap().contains(keys::VALID));
+
+    kr.run(&env, &["auth", "migrate", "--to", "keychain", "--all"], &[])
+        .assert_ok();
+    assert_eq!(env.keychain_profiles(), vec!["default".to_string()]);
+    assert!(kr.descriptions(&env).is_empty());
+    kr.run(&env, &["auth", "status"], &[]).assert_ok();
+}
