@@ -163,7 +163,16 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
 
     let (mut revoked, mut refused, mut refused_count) = (0, None, 0);
     if args.revoke {
-        for name in names.iter().chain(orphans.iter().copied()) {
+        let kernel_only: Vec<&String> = kernel_orphans
+            .iter()
+            .copied()
+            .filter(|n| !orphans.contains(n))
+            .collect();
+        for name in names
+            .iter()
+            .chain(orphans.iter().copied())
+            .chain(kernel_only.iter().copied())
+        {
             let prof = tx.file.profile(name);
             // Only names the keychain listed are looked up there: the others have no entry.
             let elsewhere = prof
@@ -171,6 +180,11 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
                 .is_some_and(|pr| pr.store() != StoreKind::Keychain);
             let key = if elsewhere || in_keychain.contains(name) {
                 stored_key(ctx, name, prof.as_ref())?
+            } else if kernel_only.contains(&name) {
+                // A kernel key without metadata: its store is known only from the listing.
+                ctx.kernel_keyring
+                    .get(name)?
+                    .map(|key| (key, KeySource::Store(StoreKind::Keyutils)))
             } else {
                 None
             };

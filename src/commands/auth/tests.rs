@@ -486,3 +486,28 @@ fn migrate_dry_run_changes_nothing() {
     assert!(world.kernel.profiles().is_empty());
     assert_eq!(world.credentials(), before);
 }
+
+#[test]
+fn logout_all_revokes_and_removes_a_kernel_key_without_metadata() {
+    let world = World::new(MemoryStore::new());
+    world
+        .kernel
+        .set("lost", &secrecy::SecretString::from(keys::VALID))
+        .unwrap();
+
+    let out = world.run(&["auth", "logout", "--all", "--revoke"]);
+
+    assert_eq!(out.status, ExitStatus::Success, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Revoked 1 key on the platform."),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("Removed 1 key from the kernel keyring (1 had no profile metadata)"),
+        "{}",
+        out.stderr
+    );
+    assert!(world.kernel.profiles().is_empty());
+}
