@@ -511,3 +511,26 @@ fn logout_all_revokes_and_removes_a_kernel_key_without_metadata() {
     );
     assert!(world.kernel.profiles().is_empty());
 }
+
+#[test]
+fn login_to_the_kernel_keyring_removes_the_profiles_old_keychain_entry() {
+    let world = kernel_world();
+
+    let out = world.run(&[
+        "auth",
+        "login",
+        "--storage",
+        "keyutils",
+        "--api-key",
+        keys::READ_ONLY,
+    ]);
+
+    assert_eq!(out.status, ExitStatus::Success, "{}", out.stderr);
+    assert_eq!(world.kernel.hint("default"), Some(hint(keys::READ_ONLY)));
+    assert!(
+        world.store.profiles().is_empty(),
+        "{:?}",
+        world.store.profiles()
+    );
+    assert!(world.credentials().unwrap().contains("storage: keyutils"));
+}
