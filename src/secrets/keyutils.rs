@@ -120,14 +120,20 @@ impl SecretStore for KeyutilsStore {
 }
 
 /// The description of a profile's key, as the store writes it: `keyring:<profile>@<service>`.
+// Used by the Linux store only.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn description(service: &str, profile: &str) -> String {
     format!("{PREFIX}{profile}@{service}")
 }
 
+// Used by the Linux store only.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 const PREFIX: &str = "keyring:";
 
 /// The profile a key description of ours names under `service`: `keyring:<profile>@<service>`
 /// with a valid profile name (which never holds an `@`).
+// Used by the Linux store only.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn profile_of(description: &str, service: &str) -> Option<String> {
     let rest = description.strip_prefix(PREFIX)?;
     let (profile, svc) = rest.split_once('@')?;
@@ -139,6 +145,8 @@ fn profile_of(description: &str, service: &str) -> Option<String> {
 }
 
 /// The descriptions of the user keys in `/proc/keys` text owned by `uid`.
+// Used by the Linux store only.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn user_key_descriptions(proc_keys: &str, uid: u32) -> Vec<String> {
     proc_keys
         .lines()
