@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::crash_points::{self, Step};
+
 pub use self::keyring::KeyringStore;
 pub use self::keyutils::{KeyutilsStore, persistent_keyring_expiry};
 #[cfg(test)]
 pub use self::memory::{MemoryStore, Op};
-pub use self::scope::KeychainScope;
+pub use self::scope::{KeychainScope, PENDING_LOGIN_PREFIX};
 
 /// The default keychain service name; entries are `service=fluxloop, username=<profile>`.
 /// Credentials directories other than `~/.fluxloop` add their own suffix ([`KeychainScope`]).
@@ -168,6 +170,10 @@ pub enum SecretStoreError {
     NoProvider,
     #[error("the keychain is locked")]
     Locked,
+    /// The keychain asked the person to let fluxloop at its items (KeePassXC's access
+    /// confirmation), and the answer was no.
+    #[error("the access request was denied")]
+    AccessDenied,
     #[error("the keychain has no default collection to store keys in")]
     NoCollection,
     /// How long fluxloop waited: its own bound, or less when D-Bus gave up first.
@@ -271,36 +277,64 @@ impl Keychain {
 
     /// See [`SecretStore::check_ready`].
     pub fn check_ready(&self) -> std::result::Result<(), StoreError> {
+        crash_points::step(Step::KeychainCheck);
         self.named(self.inner.check_ready())
     }
 
     /// See [`SecretStore::confirm_absent`].
     pub fn confirm_absent(&self) -> std::result::Result<(), StoreError> {
+        crash_points::step(Step::KeychainCheck);
         self.named(self.inner.confirm_absent())
     }
 
     /// See [`SecretStore::get`].
     pub fn get(&self, profile: &str) -> std::result::Result<Option<SecretString>, StoreError> {
+        crash_points::step(Step::KeychainGet);
         self.named(self.inner.get(profile))
     }
 
     /// See [`SecretStore::set`].
     pub fn set(&self, profile: &str, key: &SecretString) -> std::result::Result<(), StoreError> {
+        crash_points::step(Step::KeychainSet);
         self.named(self.inner.set(profile, key))
     }
 
     /// See [`SecretStore::delete`].
     pub fn delete(&self, profile: &str) -> std::result::Result<bool, StoreError> {
+        crash_points::step(Step::KeychainDelete);
         self.named(self.inner.delete(profile))
+    }
+
+    /// The device code of the profile's pending browser login (`login --web --no-wait`), kept
+    /// as an entry of its own beside the profile's key.
+    pub fn get_pending_login(
+        &self,
+        profile: &str,
+    ) -> std::result::Result<Option<SecretString>, StoreError> {
+        self.get(&pending_login_entry(profile))
+    }
+
+    pub fn set_pending_login(
+        &self,
+        profile: &str,
+        device_code: &SecretString,
+    ) -> std::result::Result<(), StoreError> {
+        self.set(&pending_login_entry(profile), device_code)
+    }
+
+    pub fn delete_pending_login(&self, profile: &str) -> std::result::Result<bool, StoreError> {
+        self.delete(&pending_login_entry(profile))
     }
 
     /// See [`SecretStore::list`].
     pub fn list(&self) -> std::result::Result<Vec<String>, StoreError> {
+        crash_points::step(Step::KeychainList);
         self.named(self.inner.list())
     }
 
     /// See [`SecretStore::delete_all`].
     pub fn delete_all(&self) -> std::result::Result<Purge, StoreError> {
+        crash_points::step(Step::KeychainList);
         self.named(self.inner.delete_all())
     }
 
@@ -308,6 +342,10 @@ impl Keychain {
     pub fn service(&self) -> &str {
         self.inner.service()
     }
+}
+
+fn pending_login_entry(profile: &str) -> String {
+    format!("{}{profile}", scope::PENDING_LOGIN_PREFIX)
 }
 
 /// A wait in whole seconds, at least 1, for messages.

@@ -23,6 +23,9 @@ use crate::terminal::{HiddenLine, MAX_LINE};
 const MAX_STDIN: u64 = 64 * 1024;
 
 pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
+    if args.web {
+        return super::web::run(&args, ctx, p).await;
+    }
     let save = args.should_save();
     let storage = args.storage.or(ctx.storage).unwrap_or(StoreKind::Keychain);
     // Check the places we will write before asking for a key, so nobody pastes one for nothing.
@@ -30,12 +33,7 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     if save && let Some(store) = ctx.store(storage) {
         store.check_ready()?;
     }
-    if ctx.env_key.is_some() {
-        p.warn(format!(
-            "{} is set; it will keep taking precedence over the key saved here",
-            env::API_KEY
-        ));
-    }
+    warn_env_key(ctx, p);
 
     let key = read_key(args.api_key.take(), p)?;
     let used = KeyUsed::input(ctx.profile.as_str());
@@ -44,8 +42,11 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     let existing = file.profile(ctx.profile.as_str());
     let base = ctx.api_url(existing.as_ref())?;
     let client = ctx.client(base.clone())?;
-    let info = client
-        .introspect_key(&key)
+    let info = p
+        .while_waiting(
+            "Checking the key with FluxLoop…",
+            client.introspect_key(&key),
+        )
         .await
         .map_err(|e| CliError::for_key(e, &used))?;
 
@@ -56,22 +57,61 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
         warn_expiry(p, info.key.expires_at);
         return Ok(ExitStatus::Success);
     }
+    store(
+        ctx,
+        p,
+        ValidatedKey {
+            key,
+            info,
+            base,
+            existing,
+            storage,
+            minted: false,
+        },
+    )
+}
 
+pub(super) fn warn_env_key(ctx: &Context, p: &Printer) {
+    if ctx.env_key.is_some() {
+        p.warn(format!(
+            "{} is set; it will keep taking precedence over the key saved here",
+            env::API_KEY
+        ));
+    } else if ctx.env_key_empty {
+        p.warn(format!(
+            "{} is set but empty; commands refuse to run until it is unset or holds a key",
+            env::API_KEY
+        ));
+    }
+}
+
+/// A key the platform has vouched for, about to be saved to a profile.
+pub(super) struct ValidatedKey {
+    pub key: SecretString,
+    pub info: KeyInfo,
+    /// The platform that vouched for it.
+    pub base: url::Url,
+    /// The profile as it was before the login.
+    pub existing: Option<Profile>,
+    pub storage: StoreKind,
+    /// Minted for this device by a browser login (the output names the new key).
+    pub minted: bool,
+}
+
+/// Saves a validated key, pasted or minted, the one way: the account-change check, the store
+/// with its rollback, and the documented output.
+pub(super) fn store(ctx: &Context, p: &Printer, login: ValidatedKey) -> CliResult {
+    let ValidatedKey {
+        key,
+        info,
+        base,
+        existing,
+        storage,
+        minted,
+    } = login;
     let confirmed = confirm_account_change(ctx, existing.as_ref(), &info, p)?;
 
-    let meta = Profile {
-        account: Some(info.account.email.clone()),
-        expires: Some(Expiry::from_api(info.key.expires_at)),
-        api_url: Some(base.as_str().trim_end_matches('/').to_string()),
-        key_hint: Some(keys::mask(&key)),
-        key_id: info.key.id.clone(),
-        environment: Some(info.key.environment.clone()),
-        organizations: info.organizations.iter().map(|o| o.name.clone()).collect(),
-        storage: Some(storage),
-        saved_at: Some(Utc::now()),
-        api_key: (storage == StoreKind::File).then(|| key.clone()),
-        unknown: Default::default(),
-    };
+    let meta = profile_meta(&key, &info, &base, storage);
     let replaced = match storage {
         StoreKind::File => save_to_file(ctx, meta)?,
         kind => save_to_store(ctx, kind, &key, meta, p)?,
@@ -89,9 +129,10 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     }
 
     p.info(format!("✅ {}", green("Successfully authenticated!")));
+    let what = if minted { "New API key" } else { "API key" };
     match storage {
         StoreKind::Keychain => p.info(format!(
-            "   API key saved to {} (profile: {})",
+            "   {what} saved to {} (profile: {})",
             ctx.keychain.backend(),
             ctx.profile
         )),
@@ -107,7 +148,7 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
             ));
         }
         StoreKind::File => p.info(format!(
-            "   API key saved IN PLAINTEXT to {} (profile: {}, --storage file)",
+            "   {what} saved IN PLAINTEXT to {} (profile: {}, --storage file)",
             ctx.profiles.path().display(),
             ctx.profile,
         )),
@@ -116,6 +157,13 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
         "   Profile metadata saved to {}",
         ctx.profiles.path().display()
     ));
+    if minted {
+        p.info(format!(
+            "   Key name: {}, expires {}",
+            info.key.name.as_deref().unwrap_or("(not named)"),
+            crate::output::expiry_text(info.key.expires_at, Utc::now())
+        ));
+    }
     print_account(p, &info);
     if storage == StoreKind::File {
         p.info("");
@@ -127,6 +175,30 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     }
     warn_expiry(p, info.key.expires_at);
     Ok(ExitStatus::Success)
+}
+
+/// The metadata saved with a key.
+pub(super) fn profile_meta(
+    key: &SecretString,
+    info: &KeyInfo,
+    base: &url::Url,
+    storage: StoreKind,
+) -> Profile {
+    Profile {
+        account: Some(info.account.email.clone()),
+        expires: Some(Expiry::from_api(info.key.expires_at)),
+        api_url: Some(base.as_str().trim_end_matches('/').to_string()),
+        key_hint: Some(keys::mask(key)),
+        key_id: info.key.id.clone(),
+        key_name: info.key.name.clone(),
+        key_created: info.key.created_at,
+        environment: Some(info.key.environment.clone()),
+        organizations: info.organizations.iter().map(|o| o.name.clone()).collect(),
+        storage: Some(storage),
+        saved_at: Some(Utc::now()),
+        api_key: (storage == StoreKind::File).then(|| key.clone()),
+        unknown: Default::default(),
+    }
 }
 
 /// A key of another account replacing a profile's is said (after saving, by `run`), and at a
@@ -177,7 +249,7 @@ fn print_account(p: &Printer, info: &KeyInfo) {
 }
 
 /// ", or after 3 days unused": how long the persistent keyring outlives its last use here.
-fn unused_limit() -> String {
+pub(super) fn unused_limit() -> String {
     match crate::secrets::persistent_keyring_expiry() {
         Some(d) if d.as_secs() >= 86_400 && d.as_secs() % 86_400 == 0 => {
             let days = d.as_secs() / 86_400;
@@ -194,7 +266,7 @@ fn unused_limit() -> String {
 /// Store entry and metadata change together under the file lock. If the metadata cannot be
 /// written, the store goes back to what it held, so a failed rotation loses nothing. Returns
 /// the account the replaced profile was for.
-fn save_to_store(
+pub(super) fn save_to_store(
     ctx: &Context,
     kind: StoreKind,
     key: &SecretString,
@@ -227,6 +299,14 @@ fn save_to_store(
         }
         Err(e) => return Err(e.into()),
     };
+    if let Some(found) = &previous
+        && unrecorded(tx.file.profile(name).as_ref(), found)
+    {
+        p.warn(format!(
+            "the {} held a key for profile '{name}' that its metadata did not record (left by an interrupted login, or stored outside fluxloop); it is replaced now",
+            store.backend()
+        ));
+    }
     store.set(name, key)?;
     tx.file.insert(name, meta);
     let Err(e) = tx.commit() else {
@@ -257,8 +337,22 @@ fn save_to_store(
     })
 }
 
+/// Whether the keychain's key for a profile is one its metadata does not know: no metadata at
+/// all, or a different key hint. A login killed between the keychain write and the file write
+/// leaves this; the next login repairs it and says so. (Profiles of releases before key hints
+/// have none to compare.)
+fn unrecorded(meta: Option<&Profile>, found: &SecretString) -> bool {
+    match meta {
+        None => true,
+        Some(meta) => meta
+            .key_hint
+            .as_deref()
+            .is_some_and(|hint| hint != keys::mask(found)),
+    }
+}
+
 /// Returns the account the replaced profile was for.
-fn save_to_file(ctx: &Context, mut meta: Profile) -> CliResult<Option<String>> {
+pub(super) fn save_to_file(ctx: &Context, mut meta: Profile) -> CliResult<Option<String>> {
     let name = ctx.profile.as_str();
     let mut tx = ctx.profiles.lock()?;
     keep_unknown_fields(&tx.file, name, &mut meta);

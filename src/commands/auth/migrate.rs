@@ -103,10 +103,27 @@ fn plaintext_into_keychain(dry_run: bool, ctx: &Context, p: &Printer) -> CliResu
         p.info("Nothing was changed (--dry-run).");
         return Ok(ExitStatus::Success);
     }
+
+    let untouched = |e| CliError::from(e).detail(format!("{} was left untouched.", path.display()));
+    // A migrate killed after some keychain writes left those keys in both places; say so when
+    // this run finishes the job. One search, and a lookup only of the keys it found.
+    let in_keychain = ctx.keychain.list().map_err(untouched)?;
+    let mut already = Vec::new();
+    for (name, key) in moves.iter().filter(|(n, _)| in_keychain.contains(n)) {
+        if let Some(found) = ctx.keychain.get(name).map_err(untouched)?
+            && keys::same(&found, key)
+        {
+            already.push(name.as_str());
+        }
+    }
+    if !already.is_empty() {
+        notes.push(format!(
+            "Already in the {backend} (left by an interrupted migrate): {}",
+            already.join(", ")
+        ));
+    }
     for (name, key) in &moves {
-        ctx.keychain.set(name, key).map_err(|e| {
-            CliError::from(e).detail(format!("{} was left untouched.", path.display()))
-        })?;
+        ctx.keychain.set(name, key).map_err(untouched)?;
     }
     for (name, key) in &moves {
         let mut prof = tx

@@ -1,12 +1,15 @@
 //! `fluxloop auth ...`: orchestration and output only; the work is in api/, secrets/, profiles/.
 
+mod doctor;
 mod list;
 mod login;
 mod logout;
 mod migrate;
+mod rotate;
 mod status;
 mod switch;
 mod token;
+mod web;
 mod whoami;
 
 #[cfg(test)]
@@ -36,6 +39,8 @@ pub async fn run(command: AuthCommand, ctx: &Context, p: &Printer) -> CliResult 
         AuthCommand::Token(args) => token::run(&args, ctx, p),
         AuthCommand::List(args) => list::run(&args, ctx, p),
         AuthCommand::Switch(args) => switch::run(&args, ctx, p),
+        AuthCommand::Doctor(args) => doctor::run(&args, ctx, p).await,
+        AuthCommand::Rotate(args) => rotate::run(&args, ctx, p).await,
     }
 }
 
@@ -170,6 +175,12 @@ pub(crate) fn resolve_key(
     p: &Printer,
 ) -> CliResult<ResolvedKey> {
     let profile = file.profile(ctx.profile.as_str());
+    if ctx.env_key_empty {
+        return Err(CliError::empty_env_key(
+            &crate::situation::Situation::here(),
+            &login_command(ctx),
+        ));
+    }
     if let Some(key) = &ctx.env_key {
         let resolved = ResolvedKey {
             key: key.clone(),
@@ -192,6 +203,11 @@ pub(crate) fn resolve_key(
         ..resolved.used(ctx)
     };
     keys::check_format(&resolved.key).map_err(|e| CliError::for_key(e, &used))?;
+    tracing::info!(
+        "using the key of profile '{}' from the {}",
+        ctx.profile,
+        describe_source(source, ctx)
+    );
     if source == KeySource::Store(StoreKind::File) {
         p.warn(format!(
             "using the PLAINTEXT key of profile '{}' from {}",
@@ -306,6 +322,26 @@ pub(crate) fn warn_expiry(p: &Printer, expires: Option<DateTime<Utc>>) {
 
 /// Why the profile in use was chosen, for the rules `switch` adds; `None` for the others, whose
 /// outputs say it their own way.
+/// Why this run uses its profile, for `-v`: every rule, the flag and variable included.
+pub(crate) fn origin_reason(origin: &ProfileOrigin) -> String {
+    match origin {
+        ProfileOrigin::Flag => "--profile".to_string(),
+        ProfileOrigin::Env => env::PROFILE.to_string(),
+        ProfileOrigin::Default => "the default; no other rule applies".to_string(),
+        other => origin_text(other).unwrap_or_default(),
+    }
+}
+
+/// One line (`-v`) saying which profile this run uses and why, and which credentials file.
+pub(crate) fn log_profile_choice(ctx: &Context) {
+    tracing::info!(
+        "profile '{}' ({}); credentials file {}",
+        ctx.profile,
+        origin_reason(&ctx.profile_origin),
+        ctx.profiles.path().display()
+    );
+}
+
 pub(crate) fn origin_text(origin: &ProfileOrigin) -> Option<String> {
     match origin {
         ProfileOrigin::Directory(dir) => Some(format!(

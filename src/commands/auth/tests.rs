@@ -192,13 +192,48 @@ fn logout_all_keeps_the_metadata_when_the_keychain_fails() {
     let world = World::new(MemoryStore::with(&[("default", keys::VALID)]));
     world.write_credentials("profiles:\n  default: {}\n");
     let before = world.credentials();
-    world.store.fail_from(Op::DeleteAll, 1, locked);
+    world.store.fail_from(Op::Delete, 1, locked);
 
     let out = world.run(&["auth", "logout", "--all"]);
 
     assert_eq!(out.status, ExitStatus::Keychain, "{}", out.stderr);
     assert_eq!(world.credentials(), before);
     assert_eq!(world.store.hint("default"), Some(hint(keys::VALID)));
+}
+
+/// A keychain that fails part way: the profiles whose keys went lose their metadata too, the
+/// others keep both, and the error names each group.
+#[test]
+fn logout_all_that_fails_part_way_leaves_whole_profiles_and_names_them() {
+    let world = World::new(MemoryStore::with(&[
+        ("a", keys::VALID),
+        ("b", keys::READ_ONLY),
+        ("c", keys::EXPIRING_SOON),
+    ]));
+    world.write_credentials("profiles:\n  a: {}\n  b: {}\n  c: {}\n");
+    world.store.fail_from(Op::Delete, 2, locked);
+
+    let out = world.run(&["auth", "logout", "--all"]);
+
+    assert_eq!(out.status, ExitStatus::Keychain, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("Removed from the in-memory store: 1 profile (a)."),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("Still logged in: 2 profiles (b, c)."),
+        "{}",
+        out.stderr
+    );
+    let left = world.credentials().unwrap();
+    assert!(
+        !left.contains("a:") && left.contains("b:") && left.contains("c:"),
+        "{left}"
+    );
+    assert_eq!(world.store.hint("a"), None);
+    assert_eq!(world.store.hint("b"), Some(hint(keys::READ_ONLY)));
 }
 
 #[test]
