@@ -208,10 +208,15 @@ pub enum AuthCommand {
         fluxloop auth whoami --profile work\n  \
         fluxloop auth whoami --json | jq .plan")]
     Whoami(WhoamiArgs),
-    /// Move plaintext keys from the credentials file into the OS keychain
+    /// Move keys between stores; with no --to, plaintext keys into the OS keychain
     #[command(after_help = "Examples:\n  \
-        fluxloop auth migrate                          # every plaintext key of every profile\n  \
-        fluxloop auth list                             # where each key is kept now")]
+        fluxloop auth migrate                          # every plaintext key into the keychain\n  \
+        fluxloop auth migrate --to keyutils            # the profile in use, into the kernel keyring\n  \
+        fluxloop auth migrate --to keychain --all      # every profile, from wherever it is\n  \
+        fluxloop auth migrate --to file --profile ci --dry-run\n  \
+        fluxloop auth list                             # where each key is kept now\n\n\
+        Each key is read, written to STORE, read back and compared; only then does the profile\n\
+        point at STORE and is the old copy deleted. A failure at any step leaves it where it was.")]
     Migrate(MigrateArgs),
     /// Print the profile's API key on stdout, for other tools
     #[command(after_help = "Examples:\n  \
@@ -357,7 +362,21 @@ pub struct WhoamiArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct MigrateArgs {}
+pub struct MigrateArgs {
+    /// The store to move keys into [env: FLUXLOOP_STORAGE]. Without it (or `keychain` with
+    /// neither --profile nor --all): every plaintext key of the credentials file into the OS
+    /// keychain
+    #[arg(long, value_enum, value_name = "STORE")]
+    pub to: Option<StoreKind>,
+
+    /// Move the key of every profile (default: the profile in use)
+    #[arg(long)]
+    pub all: bool,
+
+    /// Say what would move, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct TokenArgs {

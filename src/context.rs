@@ -29,7 +29,7 @@ pub enum SettingsError {
     NoHome,
 }
 use crate::profiles::{Profile, ProfileName, ProfileStore};
-use crate::secrets::{self, Keychain, KeychainScope, KeyringStore, StoreKind};
+use crate::secrets::{self, Keychain, KeychainScope, KeyringStore, KeyutilsStore, StoreKind};
 
 /// Which rule chose the profile in use, first to last. `status`, `list` and `-v` say it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +109,8 @@ pub struct Context {
     pub env_key_empty: bool,
     pub profiles: ProfileStore,
     pub keychain: Keychain,
+    /// `--storage keyutils`: the Linux kernel keyring, under the same service name.
+    pub kernel_keyring: Keychain,
     /// A desktop session a browser can be opened in: not over SSH, not in CI.
     pub desktop: bool,
 }
@@ -137,10 +139,18 @@ impl Context {
                 crate::output::Printer::stdio().info(crate::error::prompt_notice(provider, limit));
             }));
         let keychain = Keychain::new(Box::new(store));
-        Ok(Self::new(settings, profiles, keychain))
+        let kernel_keyring = Keychain::new(Box::new(KeyutilsStore::new(
+            settings.keychain_scope.clone(),
+        )));
+        Ok(Self::new(settings, profiles, keychain, kernel_keyring))
     }
 
-    pub fn new(settings: Settings, profiles: ProfileStore, keychain: Keychain) -> Self {
+    pub fn new(
+        settings: Settings,
+        profiles: ProfileStore,
+        keychain: Keychain,
+        kernel_keyring: Keychain,
+    ) -> Self {
         Self {
             profile: settings.profile,
             profile_origin: settings.profile_origin,
@@ -151,7 +161,17 @@ impl Context {
             env_key_empty: settings.env_key_empty,
             profiles,
             keychain,
+            kernel_keyring,
             desktop: settings.desktop,
+        }
+    }
+
+    /// The store that keeps keys of `kind` outside the credentials file; `None` for `file`.
+    pub fn store(&self, kind: StoreKind) -> Option<&Keychain> {
+        match kind {
+            StoreKind::Keychain => Some(&self.keychain),
+            StoreKind::Keyutils => Some(&self.kernel_keyring),
+            StoreKind::File => None,
         }
     }
 
@@ -406,6 +426,7 @@ mod tests {
     fn storage_values() {
         assert_eq!(parse_storage("keychain").unwrap(), StoreKind::Keychain);
         assert_eq!(parse_storage("File").unwrap(), StoreKind::File);
+        assert_eq!(parse_storage("keyutils").unwrap(), StoreKind::Keyutils);
         assert!(parse_storage("vault").is_err());
     }
 }

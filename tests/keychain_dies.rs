@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use common::env::{RUN_TIMEOUT, TestEnv};
 
 const PROFILES: usize = 50;
-/// logout --all's steps: the keychain list, then one delete per profile. Stopped before this
-/// one, 20 keys are gone.
-const STOP_AT_STEP: usize = 22;
+/// logout --all's steps: the keychain list, the kernel keyring list, then one delete per
+/// profile. Stopped before this one, 20 keys are gone.
+const STOP_AT_STEP: usize = 23;
 
 fn made_up_key(i: usize) -> String {
     format!("flux_dev_dies{i:02}Qx7Lm3Wv9Rt2Hk5Zp8Nc4Jd6Bs")
@@ -102,7 +102,7 @@ fn listed(env: &TestEnv) -> Vec<String> {
 /// wholly (key and metadata) and left 30 wholly; a second run removes those.
 fn check_partial_then_finish(env: &TestEnv, code: Option<i32>, stderr: &str) {
     assert_eq!(code, Some(6), "the keychain's exit code\n{stderr}");
-    let removed = STOP_AT_STEP - 2;
+    let removed = STOP_AT_STEP - 3;
     let remaining: Vec<String> = (removed..PROFILES).map(|i| format!("p{i:02}")).collect();
     assert!(
         stderr.contains(&format!(

@@ -99,8 +99,9 @@ pub struct StatusKey<'a> {
     pub id: Option<&'a str>,
     pub name: Option<&'a str>,
     pub environment: &'a str,
-    /// Where the key came from: `keychain`, `env` (`FLUXLOOP_API_KEY`), `file` (the
-    /// `--storage file` opt-in) or `plaintext-file` (a legacy `api_key:`).
+    /// Where the key came from: `keychain`, `keyutils` (the Linux kernel keyring), `env`
+    /// (`FLUXLOOP_API_KEY`), `file` (the `--storage file` opt-in) or `plaintext-file` (a legacy
+    /// `api_key:`).
     #[schemars(extend("enum" = key_source_ids()))]
     pub source: &'static str,
     /// The keychain that holds the key; `null` unless `source` is `keychain`.
@@ -218,9 +219,10 @@ pub struct ListedProfile<'a> {
     /// Whole days until `expires_at`, rounded down, negative once expired; `null` unless
     /// `expiry` is `date`.
     pub days_remaining: Option<i64>,
-    /// Where the key is kept: the OS keychain, the credentials file (`--storage file`), or the
-    /// credentials file's plaintext `api_key:` of an earlier release (`legacy`).
-    #[schemars(extend("enum" = ["keychain", "file", "legacy"]))]
+    /// Where the key is kept: the OS keychain, the Linux kernel keyring (`keyutils`, emptied at
+    /// reboot), the credentials file (`--storage file`), or the credentials file's plaintext
+    /// `api_key:` of an earlier release (`legacy`).
+    #[schemars(extend("enum" = ["keychain", "keyutils", "file", "legacy"]))]
     pub storage: &'static str,
     /// The platform the profile's key is for: the URL saved at login, else the default.
     pub api_url: &'a str,
@@ -473,6 +475,7 @@ impl<'a> ErrorDocument<'a> {
 fn key_source_ids() -> Vec<&'static str> {
     [
         KeySource::Store(StoreKind::Keychain),
+        KeySource::Store(StoreKind::Keyutils),
         KeySource::Env,
         KeySource::Store(StoreKind::File),
         KeySource::LegacyFile,

@@ -549,6 +549,20 @@ impl From<StoreError> for CliError {
                     crate::secrets::CALL_TIMEOUT.as_secs()
                 ))
                 .hint(env_hint),
+            SecretStoreError::KeyctlBlocked(_) => err
+                .detail(
+                    "The kernel keyring is reached with the keyctl, add_key and request_key \
+                     system calls, and this process may not make them: a container's seccomp \
+                     profile (Docker's default one blocks them) or a kernel built without keys.",
+                )
+                .hint(
+                    "In a container, allow those three system calls in its seccomp profile, or \
+                     use another --storage",
+                )
+                .hint(env_hint),
+            SecretStoreError::Unsupported(_) => err
+                .hint("Use `--storage keychain` (the default) on this system")
+                .hint(env_hint),
             SecretStoreError::Ambiguous { ref profile, .. } => {
                 let flag = if profile.is_empty() || profile == DEFAULT_PROFILE {
                     String::new()
@@ -794,7 +808,10 @@ impl From<SettingsError> for CliError {
                 )
                 .hint(format!("Example: {}=30", env::KEYCHAIN_TIMEOUT)),
             SettingsError::Storage { .. } => CliError::usage(title)
-                .detail("It is `keychain` (the default) or `file` (plaintext, opt-in).")
+                .detail(
+                    "It is `keychain` (the default), `keyutils` (the Linux kernel keyring) or \
+                     `file` (plaintext, opt-in).",
+                )
                 .hint(format!("Example: {}=keychain", env::STORAGE)),
             SettingsError::NotUnicode { name } => {
                 CliError::usage(title).hint(format!("Set {name} again, or unset it"))

@@ -85,13 +85,13 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// Where this profile's key is kept, as the file says: a plaintext key in the file, or the
-    /// keychain.
+    /// Where this profile's key is kept, as the file says: a plaintext key in the file, the
+    /// store its `storage:` names, or (as earlier releases wrote no `storage:`) the keychain.
     pub fn store(&self) -> StoreKind {
-        if self.api_key.is_some() {
-            StoreKind::File
-        } else {
-            StoreKind::Keychain
+        match self.storage {
+            _ if self.api_key.is_some() => StoreKind::File,
+            Some(StoreKind::Keyutils) => StoreKind::Keyutils,
+            _ => StoreKind::Keychain,
         }
     }
 

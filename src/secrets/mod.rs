@@ -3,6 +3,7 @@
 
 mod bounded;
 mod keyring;
+mod keyutils;
 #[cfg(test)]
 mod memory;
 mod scope;
@@ -15,6 +16,7 @@ use secrecy::SecretString;
 use crate::crash_points::{self, Step};
 
 pub use self::keyring::KeyringStore;
+pub use self::keyutils::{KeyutilsStore, persistent_keyring_expiry};
 #[cfg(test)]
 pub use self::memory::{MemoryStore, Op};
 pub use self::scope::{KeychainScope, PENDING_LOGIN_PREFIX};
@@ -27,8 +29,7 @@ pub const DEFAULT_SERVICE: &str = "fluxloop";
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where a saved key lives: the one vocabulary for `login --storage`, the credentials file's
-/// `storage:` field, and what `status` reports. Stores still to come (the kernel keyring, an
-/// encrypted file) are added here.
+/// `storage:` field, and what `status` reports.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
 )]
@@ -37,6 +38,8 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum StoreKind {
     /// The OS keychain (macOS Keychain, Windows Credential Manager, Secret Service). The default.
     Keychain,
+    /// The Linux kernel keyring (keyutils): no daemon needed, but emptied at reboot.
+    Keyutils,
     /// PLAINTEXT in the credentials file (mode 0600), for machines without a keychain.
     File,
 }
@@ -46,6 +49,7 @@ impl StoreKind {
     pub fn id(self) -> &'static str {
         match self {
             StoreKind::Keychain => "keychain",
+            StoreKind::Keyutils => "keyutils",
             StoreKind::File => "file",
         }
     }
@@ -82,6 +86,8 @@ pub enum Backend {
     MacosKeychain,
     WindowsCredentialManager,
     SecretService,
+    /// The Linux kernel key retention service (`--storage keyutils`).
+    KernelKeyring,
     /// The in-memory store of in-process tests.
     #[cfg(test)]
     Memory,
@@ -104,6 +110,7 @@ impl Backend {
             Backend::MacosKeychain => "macos-keychain",
             Backend::WindowsCredentialManager => "windows-credential-manager",
             Backend::SecretService => "secret-service",
+            Backend::KernelKeyring => "kernel-keyring",
             #[cfg(test)]
             Backend::Memory => "memory",
         }
@@ -116,6 +123,7 @@ impl fmt::Display for Backend {
             Backend::MacosKeychain => "macOS Keychain",
             Backend::WindowsCredentialManager => "Windows Credential Manager",
             Backend::SecretService => "Secret Service",
+            Backend::KernelKeyring => "kernel keyring",
             #[cfg(test)]
             Backend::Memory => "in-memory store",
         })
@@ -179,6 +187,14 @@ pub enum SecretStoreError {
     NoAccess(String),
     #[error("the keychain failed: {0}")]
     Platform(String),
+    /// The kernel refuses every `keyctl` call: a seccomp filter (a container's) or a kernel
+    /// built without keys. Holds the errno's name.
+    #[error("the keyctl system call is blocked here ({0})")]
+    KeyctlBlocked(String),
+    /// The store does not exist on this operating system (the kernel keyring off Linux).
+    #[cfg_attr(target_os = "linux", allow(dead_code))]
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 pub type Result<T> = std::result::Result<T, SecretStoreError>;
@@ -342,7 +358,10 @@ impl SecretStoreError {
     pub fn is_absent(&self) -> bool {
         matches!(
             self,
-            SecretStoreError::NoSessionBus(_) | SecretStoreError::NoProvider
+            SecretStoreError::NoSessionBus(_)
+                | SecretStoreError::NoProvider
+                | SecretStoreError::KeyctlBlocked(_)
+                | SecretStoreError::Unsupported(_)
         )
     }
 }

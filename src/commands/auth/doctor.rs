@@ -285,6 +285,7 @@ fn stores(
                 entries = found;
                 check
             }
+            StoreKind::Keyutils => kernel_keyring(ctx, situation, file, report),
             StoreKind::File => StoreCheck {
                 kind: *kind,
                 usable: true,
@@ -297,6 +298,48 @@ fn stores(
         report.stores.push(check);
     }
     entries
+}
+
+/// The kernel keyring: usable where keyctl may be called (Linux, outside a seccomp profile that
+/// blocks it). Unusable is an error only for a profile that keeps its key there.
+fn kernel_keyring(
+    ctx: &Context,
+    situation: &Situation,
+    file: &CredentialsFile,
+    report: &mut Report,
+) -> StoreCheck {
+    let kind = StoreKind::Keyutils;
+    match ctx.kernel_keyring.check_ready() {
+        Ok(()) => StoreCheck {
+            kind,
+            usable: true,
+            detail: format!(
+                "usable: the Linux kernel keyring, kept until this machine reboots{}",
+                super::login::unused_limit()
+            ),
+        },
+        Err(e) => {
+            let detail = format!("not usable: {}", e.kind);
+            let uses_it = file
+                .names()
+                .iter()
+                .any(|n| file.profile(n).is_some_and(|p| p.store() == kind));
+            if uses_it {
+                let err = CliError::from(e).in_situation(situation);
+                report.findings.push(Finding::from_error(
+                    "kernel_keyring_unusable",
+                    "stores",
+                    Severity::Error,
+                    &err,
+                ));
+            }
+            StoreCheck {
+                kind,
+                usable: false,
+                detail,
+            }
+        }
+    }
 }
 
 fn keychain(

@@ -159,8 +159,9 @@ fn table(p: &Printer, doc: &ListDocument<'_>) {
             "date" => output::expiry_text(row.expires_at, now),
             other => other.to_string(),
         };
-        let stored = match row.keychain_entry {
-            Some(false) if row.storage == "keychain" => "keychain (missing)".to_string(),
+        let stored = match (row.keychain_entry, row.storage) {
+            (Some(false), "keychain") => "keychain (missing)".to_string(),
+            (_, "keyutils") => super::KERNEL_KEYRING_TEXT.to_string(),
             _ => row.storage.to_string(),
         };
         lines.push([

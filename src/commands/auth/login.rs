@@ -30,8 +30,8 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     let storage = args.storage.or(ctx.storage).unwrap_or(StoreKind::Keychain);
     // Check the places we will write before asking for a key, so nobody pastes one for nothing.
     let file = load_profiles(ctx, p)?;
-    if save && storage == StoreKind::Keychain {
-        ctx.keychain.check_ready()?;
+    if save && let Some(store) = ctx.store(storage) {
+        store.check_ready()?;
     }
     warn_env_key(ctx, p);
 
@@ -113,8 +113,8 @@ pub(super) fn store(ctx: &Context, p: &Printer, login: ValidatedKey) -> CliResul
 
     let meta = profile_meta(&key, &info, &base, storage);
     let replaced = match storage {
-        StoreKind::Keychain => save_to_keychain(ctx, &key, meta, p)?,
         StoreKind::File => save_to_file(ctx, meta)?,
+        kind => save_to_store(ctx, kind, &key, meta, p)?,
     };
     // Said once the change is made (a failed save changes nothing), of the account the file held
     // under the lock, unless the question at the terminal already named it.
@@ -136,6 +136,17 @@ pub(super) fn store(ctx: &Context, p: &Printer, login: ValidatedKey) -> CliResul
             ctx.keychain.backend(),
             ctx.profile
         )),
+        StoreKind::Keyutils => {
+            p.info(format!(
+                "   API key saved to the kernel keyring (profile: {}, --storage keyutils)",
+                ctx.profile
+            ));
+            p.info(format!(
+                "   It is kept until this machine reboots{}; then run `{} --storage keyutils` again",
+                unused_limit(),
+                super::login_command(ctx)
+            ));
+        }
         StoreKind::File => p.info(format!(
             "   {what} saved IN PLAINTEXT to {} (profile: {}, --storage file)",
             ctx.profiles.path().display(),
@@ -237,20 +248,44 @@ fn print_account(p: &Printer, info: &KeyInfo) {
     }
 }
 
-/// Keychain entry and metadata change together under the file lock. If the metadata cannot be
-/// written, the keychain goes back to what it held, so a failed rotation loses nothing. Returns
+/// ", or after 3 days unused": how long the persistent keyring outlives its last use here.
+pub(super) fn unused_limit() -> String {
+    match crate::secrets::persistent_keyring_expiry() {
+        Some(d) if d.as_secs() >= 86_400 && d.as_secs() % 86_400 == 0 => {
+            let days = d.as_secs() / 86_400;
+            format!(
+                ", or after {days} {} unused",
+                if days == 1 { "day" } else { "days" }
+            )
+        }
+        Some(d) if d.as_secs() > 0 => format!(", or after {} s unused", d.as_secs()),
+        _ => String::new(),
+    }
+}
+
+/// Store entry and metadata change together under the file lock. If the metadata cannot be
+/// written, the store goes back to what it held, so a failed rotation loses nothing. Returns
 /// the account the replaced profile was for.
-pub(super) fn save_to_keychain(
+pub(super) fn save_to_store(
     ctx: &Context,
+    kind: StoreKind,
     key: &SecretString,
     mut meta: Profile,
     p: &Printer,
 ) -> CliResult<Option<String>> {
     let name = ctx.profile.as_str();
+    let Some(store) = ctx.store(kind) else {
+        return save_to_file(ctx, meta);
+    };
     let mut tx = ctx.profiles.lock()?;
     keep_unknown_fields(&tx.file, name, &mut meta);
     let replaced = replaced_account(&tx.file, name);
-    let previous = match ctx.keychain.get(name) {
+    let moved_from = tx
+        .file
+        .profile(name)
+        .map(|p| p.store())
+        .filter(|old| *old != kind);
+    let previous = match store.get(name) {
         Ok(found) => found,
         // A new profile (no metadata): the default keyring was found unlocked before the
         // prompt, so the key can be stored; only another, locked keyring could not be searched.
@@ -269,23 +304,36 @@ pub(super) fn save_to_keychain(
     {
         p.warn(format!(
             "the {} held a key for profile '{name}' that its metadata did not record (left by an interrupted login, or stored outside fluxloop); it is replaced now",
-            ctx.keychain.backend()
+            store.backend()
         ));
     }
-    ctx.keychain.set(name, key)?;
+    store.set(name, key)?;
     tx.file.insert(name, meta);
     let Err(e) = tx.commit() else {
+        // The key the profile kept in another store is no longer the profile's: best effort,
+        // as that store may not be reachable from here.
+        if let Some(old) = moved_from.and_then(|old| ctx.store(old)) {
+            let _ = old.delete(name);
+        }
         return Ok(replaced);
     };
     let restored = match &previous {
-        Some(old) => ctx.keychain.set(name, old),
-        None => ctx.keychain.delete(name).map(|_| ()),
+        Some(old) => store.set(name, old),
+        None => store.delete(name).map(|_| ()),
     };
     let err = CliError::from(e);
+    let what = if kind == StoreKind::Keyutils {
+        "kernel keyring"
+    } else {
+        "keychain"
+    };
     Err(match restored {
-        Ok(()) => err.detail("The keychain was restored to what it held before; nothing changed."),
-        Err(_) => err
-            .detail("The new key is in the keychain, but the metadata file could not be updated."),
+        Ok(()) => err.detail(format!(
+            "The {what} was restored to what it held before; nothing changed."
+        )),
+        Err(_) => err.detail(format!(
+            "The new key is in the {what}, but the metadata file could not be updated."
+        )),
     })
 }
 
@@ -314,6 +362,7 @@ pub(super) fn save_to_file(ctx: &Context, mut meta: Profile) -> CliResult<Option
     // A keychain entry left from an earlier login would shadow nothing but confuse `logout`;
     // remove it if the keychain is reachable at all. Its absence is the point of file storage.
     let _ = ctx.keychain.delete(name);
+    let _ = ctx.kernel_keyring.delete(name);
     Ok(replaced)
 }
 

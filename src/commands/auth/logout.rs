@@ -42,7 +42,6 @@ pub async fn run(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult {
 /// key deleted unrevoked, nor its metadata removed.
 async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult {
     let name = ctx.profile.as_str();
-    let backend = ctx.keychain.backend();
     let mut tx = ctx.profiles.lock()?;
     let profile = tx.file.profile(name);
     // A profile whose key is in the file may live on a machine without a keychain: an
@@ -50,6 +49,11 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     let in_file = profile
         .as_ref()
         .is_some_and(|pr| pr.store() == StoreKind::File);
+    let store = match profile.as_ref().map(Profile::store) {
+        Some(StoreKind::Keyutils) => &ctx.kernel_keyring,
+        _ => &ctx.keychain,
+    };
+    let backend = store.backend();
 
     let mut revoked = None;
     if args.revoke {
@@ -69,11 +73,11 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         }
     }
 
-    let removed_key = match ctx.keychain.delete(name) {
+    let removed_key = match store.delete(name) {
         // Secret Service reports a locked or missing collection as "no entry"; say that
         // rather than "not logged in" when the key would have been in the keychain.
         Ok(false) if !in_file => {
-            ctx.keychain.confirm_absent()?;
+            store.confirm_absent()?;
             false
         }
         Ok(removed) => removed,
@@ -119,7 +123,9 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     ));
     if removed_key {
         p.info(format!("   Removed the API key from the {backend}"));
-        kept_by_provider_note(1, ctx, p);
+        if std::ptr::eq(store, &ctx.keychain) {
+            kept_by_provider_note(1, ctx, p);
+        }
     }
     if removed_meta {
         let what = if in_file {
@@ -163,7 +169,18 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         }
         Err(e) => return Err(e.into()),
     };
+    // The kernel keyring likewise: where keyctl is blocked, or off Linux, it holds nothing this
+    // run could reach, and is named only when a profile said its key was there.
+    let uses_kernel = names
+        .iter()
+        .any(|n| tx.file.profile(n).map(|pr| pr.store()) == Some(StoreKind::Keyutils));
+    let (in_kernel, kernel_unchecked) = match ctx.kernel_keyring.list() {
+        Ok(found) => (found, None),
+        Err(e) if e.kind.is_absent() => (Vec::new(), uses_kernel.then_some(e)),
+        Err(e) => return Err(e.into()),
+    };
     let orphans: Vec<&String> = in_keychain.iter().filter(|n| !names.contains(n)).collect();
+    let kernel_orphans: Vec<&String> = in_kernel.iter().filter(|n| !names.contains(n)).collect();
     if unchecked.is_none() {
         // Listed with their key in the keychain, but it is not there.
         let keyless: Vec<&str> = names
@@ -189,14 +206,28 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
 
     let (mut revoked, mut refused, mut refused_count) = (0, None, 0);
     if args.revoke {
-        for name in names.iter().chain(orphans.iter().copied()) {
+        let kernel_only: Vec<&String> = kernel_orphans
+            .iter()
+            .copied()
+            .filter(|n| !orphans.contains(n))
+            .collect();
+        for name in names
+            .iter()
+            .chain(orphans.iter().copied())
+            .chain(kernel_only.iter().copied())
+        {
             let prof = tx.file.profile(name);
             // Only names the keychain listed are looked up there: the others have no entry.
-            let in_file = prof
+            let elsewhere = prof
                 .as_ref()
                 .is_some_and(|pr| pr.store() != StoreKind::Keychain);
-            let key = if in_file || in_keychain.contains(name) {
+            let key = if elsewhere || in_keychain.contains(name) {
                 stored_key(ctx, name, prof.as_ref())?
+            } else if kernel_only.contains(&name) {
+                // A kernel key without metadata: its store is known only from the listing.
+                ctx.kernel_keyring
+                    .get(name)?
+                    .map(|key| (key, KeySource::Store(StoreKind::Keyutils)))
             } else {
                 None
             };
@@ -234,6 +265,11 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         purge
     };
     let deleted = purge.removed;
+    let kernel_deleted = if kernel_unchecked.is_none() && !in_kernel.is_empty() {
+        ctx.kernel_keyring.delete_all()?.removed
+    } else {
+        0
+    };
     // No file, or an empty one, has nothing to clear: say so only when it had something.
     // Choices left naming profiles that are gone are cleared too.
     let was_default = tx.file.current_profile.clone();
@@ -257,7 +293,7 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         drop(tx);
     }
 
-    if names.is_empty() && deleted == 0 {
+    if names.is_empty() && deleted == 0 && kernel_deleted == 0 {
         p.info("Not logged in to any profile; nothing to remove.");
         foreign_note(purge.left_foreign, "", ctx, p);
         if let Some(name) = &was_default {
@@ -293,6 +329,22 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         if deleted > 0 {
             kept_by_provider_note(deleted, ctx, p);
         }
+    }
+    if let Some(e) = &kernel_unchecked {
+        p.info(format!(
+            "   Did not check the kernel keyring, so any fluxloop keys in it are still there: {}",
+            e.kind
+        ));
+    } else if uses_kernel || kernel_deleted > 0 {
+        let orphan_note = match kernel_orphans.len() {
+            0 => String::new(),
+            1 => " (1 had no profile metadata)".to_string(),
+            n => format!(" ({n} had no profile metadata)"),
+        };
+        p.info(format!(
+            "   Removed {} from the kernel keyring{orphan_note}",
+            count(kernel_deleted, "key", "keys")
+        ));
     }
     foreign_note(purge.left_foreign, "   ", ctx, p);
     if clears_file {

@@ -111,12 +111,16 @@ fn profiles_phrase(names: &[&str]) -> (&'static str, String) {
     (what, names.join(", "))
 }
 
+/// How `status` and `list` name the kernel keyring: what it is, and that a reboot empties it.
+pub(crate) const KERNEL_KEYRING_TEXT: &str = "kernel keyring, until reboot";
+
 /// Where a key came from, as `status` says it.
 pub(crate) fn describe_source(source: KeySource, ctx: &Context) -> String {
     match source {
         KeySource::Env => format!("{} environment variable", env::API_KEY),
         KeySource::Input => "input".to_string(),
         KeySource::Store(StoreKind::Keychain) => ctx.keychain.backend().to_string(),
+        KeySource::Store(StoreKind::Keyutils) => KERNEL_KEYRING_TEXT.to_string(),
         KeySource::Store(StoreKind::File) => format!(
             "plaintext file {} (--storage file)",
             ctx.profiles.path().display()
@@ -215,7 +219,8 @@ pub(crate) fn resolve_key(
 }
 
 /// A profile's saved key, wherever its metadata says it is: the credentials file for
-/// `--storage file` and legacy profiles, the keychain otherwise. `None`: no key saved.
+/// `--storage file` and legacy profiles, the kernel keyring for `--storage keyutils`, the
+/// keychain otherwise. `None`: no key saved.
 pub(crate) fn stored_key(
     ctx: &Context,
     name: &str,
@@ -231,11 +236,38 @@ pub(crate) fn stored_key(
         };
         return Ok(Some((key.clone(), source)));
     }
-    let found = ctx.keychain.get(name)?;
-    Ok(found.map(|key| (key, KeySource::Store(StoreKind::Keychain))))
+    let kind = match profile.map(Profile::store) {
+        Some(StoreKind::Keyutils) => StoreKind::Keyutils,
+        _ => StoreKind::Keychain,
+    };
+    let store = ctx.store(kind).unwrap_or(&ctx.keychain);
+    let found = store.get(name)?;
+    Ok(found.map(|key| (key, KeySource::Store(kind))))
 }
 
 fn not_logged_in(ctx: &Context, file: &CredentialsFile, has_metadata: bool) -> CliError {
+    let in_kernel = file
+        .profile(ctx.profile.as_str())
+        .is_some_and(|p| p.store() == StoreKind::Keyutils);
+    if in_kernel {
+        // Not a missing login: the kernel keyring forgets at reboot, by design.
+        return CliError::new(
+            ExitStatus::Auth,
+            ErrorCode::NotLoggedIn,
+            format!(
+                "The key of profile '{}' was in the kernel keyring and is gone (reboot?); log in again",
+                ctx.profile
+            ),
+        )
+        .detail(
+            "The kernel keyring is emptied at every reboot, and its persistent keyring after some days unused.",
+        )
+        .hint(format!(
+            "Run `{} --storage keyutils`, or set {} for this shell or CI job",
+            login_command(ctx),
+            env::API_KEY
+        ));
+    }
     let mut err = CliError::new(
         ExitStatus::Auth,
         ErrorCode::NotLoggedIn,

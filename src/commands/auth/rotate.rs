@@ -11,7 +11,7 @@
 
 use chrono::Utc;
 
-use super::login::{profile_meta, save_to_file, save_to_keychain};
+use super::login::{profile_meta, save_to_file, save_to_store};
 use super::{load_profiles, login_command, stored_key, warn_expiry};
 use crate::api::{ApiClient, NewKey, Revocation, RotateRequest, new_idempotency_key};
 use crate::cli::{RotateArgs, env};
@@ -40,7 +40,7 @@ pub async fn run(args: &RotateArgs, ctx: &Context, p: &Printer) -> CliResult {
         .hint(format!("Run `{}` first", login_command(ctx))));
     };
     let storage = match source {
-        KeySource::Store(StoreKind::Keychain) => StoreKind::Keychain,
+        KeySource::Store(kind) => kind,
         _ => StoreKind::File,
     };
     let used = KeyUsed {
@@ -107,8 +107,8 @@ pub async fn run(args: &RotateArgs, ctx: &Context, p: &Printer) -> CliResult {
     // 3. Store it in place, under the lock login takes.
     let meta = profile_meta(&minted.api_key, &info, &base, storage);
     let saved = match storage {
-        StoreKind::Keychain => save_to_keychain(ctx, &minted.api_key, meta, p),
         StoreKind::File => save_to_file(ctx, meta),
+        kind => save_to_store(ctx, kind, &minted.api_key, meta, p),
     };
     if let Err(e) = saved {
         let fate = revoke_new(&mut client, &minted).await;
@@ -129,6 +129,7 @@ pub async fn run(args: &RotateArgs, ctx: &Context, p: &Printer) -> CliResult {
         "   New key saved to {} (profile: {name})",
         match storage {
             StoreKind::Keychain => ctx.keychain.backend().to_string(),
+            StoreKind::Keyutils => format!("{} (--storage keyutils)", ctx.kernel_keyring.backend()),
             StoreKind::File => format!("{} (--storage file)", ctx.profiles.path().display()),
         }
     ));

@@ -57,7 +57,10 @@ pub async fn run(args: &LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     let storage = args.storage.or(ctx.storage).unwrap_or(StoreKind::Keychain);
     let file = load_profiles(ctx, p)?;
     // The key goes there at the end, and a pending login lives there: check before starting.
-    if storage == StoreKind::Keychain || args.no_wait || args.resume {
+    if let Some(store) = ctx.store(storage) {
+        store.check_ready()?;
+    }
+    if args.no_wait || args.resume {
         ctx.keychain.check_ready()?;
     }
     login::warn_env_key(ctx, p);
