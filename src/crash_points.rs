@@ -27,6 +27,8 @@ pub enum Step {
 }
 
 impl Step {
+    /// Named in the crash trace, which only debug builds write.
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
     pub fn name(self) -> &'static str {
         match self {
             Step::KeychainCheck => "keychain check",
