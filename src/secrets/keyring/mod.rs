@@ -96,10 +96,26 @@ impl KeyringStore {
             PROMPT_PATIENCE,
             move || {
                 let store = {
-                    // A previous call that timed out may still hold the lock; fail rather than wait.
-                    let mut guard = slot
-                        .try_lock()
-                        .map_err(|_| SecretStoreError::Timeout(Duration::ZERO))?;
+                    // A previous call that timed out may still hold the connection for a
+                    // while: wait for it within this call's own bound (a busy machine was seen
+                    // to fail here at once, "did not answer within 1 s"), and never start `op`
+                    // once the caller has given up on it.
+                    let mut guard = loop {
+                        match slot.try_lock() {
+                            Ok(guard) => break guard,
+                            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                                break poisoned.into_inner();
+                            }
+                            Err(std::sync::TryLockError::WouldBlock)
+                                if started.elapsed() < budget =>
+                            {
+                                std::thread::sleep(Duration::from_millis(2));
+                            }
+                            Err(std::sync::TryLockError::WouldBlock) => {
+                                return Err(SecretStoreError::Timeout(started.elapsed()));
+                            }
+                        }
+                    };
                     match guard.as_ref() {
                         Some(store) => store.clone(),
                         None => {
