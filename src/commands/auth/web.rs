@@ -21,6 +21,7 @@ use crate::commands::json::{LoginPendingDocument, SCHEMA_VERSION};
 use crate::context::Context;
 use crate::error::{CliError, CliResult, ErrorCode, ExitStatus, KEYS_PAGE};
 use crate::output::{Printer, bold, cyan, green};
+use crate::profiles::Profile;
 use crate::secrets::StoreKind;
 
 /// RFC 8628 section 3.5: each `slow_down` adds this to the interval.
@@ -113,18 +114,7 @@ pub async fn run(args: &LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
         }
         Err(Stopped::Failed(e)) => return Err(e),
     };
-    login::store(
-        ctx,
-        p,
-        ValidatedKey {
-            key: new_key.api_key,
-            info: new_key.info,
-            base,
-            existing,
-            storage,
-            minted: true,
-        },
-    )
+    store_minted(ctx, p, new_key, base, existing, storage)
 }
 
 /// `--no-wait`: keep the login in the keychain and say how to finish it.
@@ -254,7 +244,22 @@ async fn resume(
             return Err(e);
         }
     };
-    let stored = login::store(
+    let stored = store_minted(ctx, p, new_key, base, existing, storage);
+    // The device code is spent once the key is handed out, whatever became of the key.
+    let _ = ctx.keychain.delete_pending_login(name);
+    stored
+}
+
+/// Saves a key the platform minted for this device, the way a pasted key is saved.
+fn store_minted(
+    ctx: &Context,
+    p: &Printer,
+    new_key: NewKey,
+    base: url::Url,
+    existing: Option<Profile>,
+    storage: StoreKind,
+) -> CliResult {
+    login::store(
         ctx,
         p,
         ValidatedKey {
@@ -265,10 +270,7 @@ async fn resume(
             storage,
             minted: true,
         },
-    );
-    // The device code is spent once the key is handed out, whatever became of the key.
-    let _ = ctx.keychain.delete_pending_login(name);
-    stored
+    )
 }
 
 fn resume_command(ctx: &Context) -> String {
