@@ -8,10 +8,11 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use fluxloop_stand_in::{Fault, LogEntry, Platform, keys};
+use fluxloop_stand_in::{ConnectSettings, Fault, LogEntry, Platform, keys};
 
 const USAGE: &str = "\
-usage: fluxloop-stand-in [--port N] [--tls-ca FILE] [--fault NAME] [--retry-after SECS] [--times N] [--location URL]
+usage: fluxloop-stand-in [--port N] [--tls-ca FILE] [--fault NAME] [--retry-after SECS] [--times N]
+                         [--location URL] [--interval SECS] [--auto-approve-after SECS]
 
   --port N          port on 127.0.0.1 to listen on (default 0: any free port)
   --tls-ca FILE     serve HTTPS (https://localhost:PORT) with a certificate signed by a CA
@@ -22,12 +23,17 @@ usage: fluxloop-stand-in [--port N] [--tls-ca FILE] [--fault NAME] [--retry-afte
   --retry-after N   Retry-After seconds for rate-limited (default 5)
   --times N         answer only the first N requests with rate-limited/unavailable
                     (default: all of them)
-  --location URL    target of the redirect fault (required with --fault redirect)";
+  --location URL    target of the redirect fault (required with --fault redirect)
+  --interval SECS   polling interval of browser logins (default 5)
+  --auto-approve-after SECS
+                    approve every browser login SECS seconds after it starts (default:
+                    only by hand, on the page at /cli-connect)";
 
 struct Args {
     port: u16,
     tls_ca: Option<String>,
     fault: Option<Fault>,
+    connect: ConnectSettings,
 }
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
@@ -37,6 +43,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
     let mut times = u32::MAX;
     let mut location = None;
     let mut tls_ca = None;
+    let mut connect = ConnectSettings::default();
 
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
@@ -49,7 +56,14 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
         };
         if !matches!(
             flag.as_str(),
-            "--port" | "--tls-ca" | "--fault" | "--retry-after" | "--times" | "--location"
+            "--port"
+                | "--tls-ca"
+                | "--fault"
+                | "--retry-after"
+                | "--times"
+                | "--location"
+                | "--interval"
+                | "--auto-approve-after"
         ) {
             return Err(format!("unexpected argument '{flag}'"));
         }
@@ -63,6 +77,11 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
             "--times" => times = value.parse().map_err(|_| number("a count"))?,
             "--location" => location = Some(value),
             "--tls-ca" => tls_ca = Some(value),
+            "--interval" => connect.interval = value.parse().map_err(|_| number("seconds"))?,
+            "--auto-approve-after" => {
+                let secs: u64 = value.parse().map_err(|_| number("seconds"))?;
+                connect.auto_approve_after = Some(std::time::Duration::from_secs(secs));
+            }
             _ => fault_name = Some(value),
         }
     }
@@ -90,6 +109,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
         port,
         tls_ca,
         fault,
+        connect,
     }))
 }
 
@@ -140,6 +160,7 @@ fn main() -> ExitCode {
         .map(|f| format!(" with fault {f:?}"))
         .unwrap_or_default();
     platform.set_fault(args.fault);
+    platform.set_connect(args.connect);
     platform.set_logger(Some(Arc::new(log)));
 
     // Holding stderr until the table is out keeps early request log lines (from clients that
@@ -194,6 +215,14 @@ mod tests {
         assert_eq!(parse(&[]).unwrap().unwrap().tls_ca, None);
         let tls = parse(&["--tls-ca", "/tmp/ca.pem"]).unwrap().unwrap();
         assert_eq!(tls.tls_ca.as_deref(), Some("/tmp/ca.pem"));
+        let args = parse(&["--auto-approve-after", "3", "--interval=1"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            args.connect.auto_approve_after,
+            Some(std::time::Duration::from_secs(3))
+        );
+        assert_eq!(args.connect.interval, 1);
     }
 
     #[test]

@@ -86,7 +86,7 @@ pub fn read(attributes: &HashMap<&str, &str>) -> Result<Read, Error> {
         _ => return Ok(Read::Elsewhere),
     };
     let theirs = dbus::arg::cast::<Vec<u8>>(&output.0).ok_or(Error::Parse)?;
-    let key = derive_key(&private, theirs)?;
+    let key = derive_key(&private.0, theirs)?;
     let proxy = connection.with_proxy(SERVICE, item.clone(), REPLY_TIMEOUT);
     let ((_, iv, mut value, _),): ((dbus::Path<'static>, Vec<u8>, Vec<u8>, String),) =
         proxy.method_call(ITEM_INTERFACE, "GetSecret", (session,))?;
@@ -96,29 +96,64 @@ pub fn read(attributes: &HashMap<&str, &str>) -> Result<Read, Error> {
     secret.map(Read::Found)
 }
 
-/// Our private exponent (from the OS's CSPRNG) and public value, big-endian.
-fn key_pair() -> Result<(BigUint, Vec<u8>), Error> {
+/// Our private exponent, overwritten when dropped.
+struct Private(BigUint);
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        scrub(&mut self.0);
+    }
+}
+
+/// Overwrites a number's digits with zeros where they are stored. num-bigint has no `Zeroize`:
+/// `assign_from_slice` clears the digits and writes as many zeros into the same buffer (no
+/// reallocation, as many as there were), then frees it. The temporaries of `modpow` itself are
+/// out of reach.
+fn scrub(n: &mut BigUint) {
+    let words = n.iter_u32_digits().len();
+    n.assign_from_slice(&vec![0u32; words]);
+}
+
+/// Our private exponent (from the OS's CSPRNG) and public value, big-endian and left-padded to
+/// the prime's size: the specification's value is 128 bytes, and KWallet refuses any other
+/// length ("Client public key size is invalid"), which an unpadded value has one time in 256.
+fn key_pair() -> Result<(Private, Vec<u8>), Error> {
     let mut private_bytes = Zeroizing::new([0u8; GROUP_BYTES]);
     getrandom::fill(private_bytes.as_mut_slice())
         .map_err(|e| Error::Crypto(format!("no randomness for the session key: {e}").into()))?;
-    let private = BigUint::from_bytes_be(private_bytes.as_slice());
-    let public = BigUint::from(2u8).modpow(&private, &PRIME).to_bytes_be();
+    let private = Private(BigUint::from_bytes_be(private_bytes.as_slice()));
+    let public = public_value(&private.0);
     Ok((private, public))
 }
 
-/// The AES key from our private exponent and the service's public value: HKDF-SHA256 (no salt,
-/// no info) of the shared secret, as a big-endian number of the prime's size.
+/// g^x mod p as exactly [`GROUP_BYTES`] big-endian bytes.
+fn public_value(private: &BigUint) -> Vec<u8> {
+    let value = BigUint::from(2u8).modpow(private, &PRIME).to_bytes_be();
+    let mut padded = vec![0u8; GROUP_BYTES - value.len()];
+    padded.extend_from_slice(&value);
+    padded
+}
+
+/// The AES key from our private exponent and the service's public value: HKDF-SHA256 with no
+/// salt and empty info, of the shared secret as a big-endian number left-padded to the prime's
+/// size, 16 bytes out (the Secret Service specification's `dh-ietf1024-sha256-aes128-cbc-pkcs7`;
+/// libsecret and gnome-keyring do the same).
 fn derive_key(private: &BigUint, theirs: &[u8]) -> Result<Zeroizing<[u8; 16]>, Error> {
+    let invalid = || Error::Crypto("the Secret Service sent an invalid public key".into());
+    // At most the prime's size; shorter is allowed, since gnome-keyring sends its value
+    // without leading zeros (libgcrypt's unsigned format), as libsecret accepts.
+    if theirs.is_empty() || theirs.len() > GROUP_BYTES {
+        return Err(invalid());
+    }
     let theirs = BigUint::from_bytes_be(theirs);
     // 0, 1 and p-1 (and anything outside the group) would make the shared secret guessable.
     let one = BigUint::from(1u8);
     if theirs <= one || theirs >= &*PRIME - &one {
-        return Err(Error::Crypto(
-            "the Secret Service sent an invalid public key".into(),
-        ));
+        return Err(invalid());
     }
-    let shared = theirs.modpow(private, &PRIME);
+    let mut shared = theirs.modpow(private, &PRIME);
     let bytes = Zeroizing::new(shared.to_bytes_be());
+    scrub(&mut shared);
     let mut padded = Zeroizing::new([0u8; GROUP_BYTES]);
     padded[GROUP_BYTES - bytes.len()..].copy_from_slice(&bytes);
     let mut key = Zeroizing::new([0u8; 16]);
@@ -128,14 +163,19 @@ fn derive_key(private: &BigUint, theirs: &[u8]) -> Result<Zeroizing<[u8; 16]>, E
     Ok(key)
 }
 
-/// AES-128-CBC with PKCS#7 padding, the IV sent with the secret.
+/// AES-128-CBC with PKCS#7 padding, the IV sent with the secret. Decrypted in place in a buffer
+/// that is zeroized when dropped, a failed attempt's bytes too. Any malformed input (an IV that
+/// is not 16 bytes, a length that is not whole blocks, bad padding) is an error, never a panic.
 fn decrypt(key: &[u8; 16], iv: &[u8], value: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
     let bad = || Error::Crypto("the Secret Service sent a secret that cannot be decrypted".into());
     let iv: &[u8; 16] = iv.try_into().map_err(|_| bad())?;
-    cbc::Decryptor::<aes::Aes128>::new(key.into(), iv.into())
-        .decrypt_padded_vec_mut::<Pkcs7>(value)
-        .map(Zeroizing::new)
-        .map_err(|_| bad())
+    let mut buffer = Zeroizing::new(value.to_vec());
+    let len = cbc::Decryptor::<aes::Aes128>::new(key.into(), iv.into())
+        .decrypt_padded_mut::<Pkcs7>(&mut buffer)
+        .map_err(|_| bad())?
+        .len();
+    buffer.truncate(len);
+    Ok(buffer)
 }
 
 #[cfg(test)]
@@ -181,6 +221,91 @@ mod tests {
             }
         }
         assert_eq!(base.modpow(&exponent, &PRIME), slow);
+    }
+
+    /// A public value with leading zero bytes still goes out as 128 bytes (KWallet refuses
+    /// anything else), and the service's side derives the same key from it.
+    #[test]
+    fn our_public_value_is_always_left_padded_to_128_bytes() {
+        // 2^1000 < p: its minimal big-endian form is 126 bytes.
+        let short = BigUint::from(1000u32);
+        let public = public_value(&short);
+        assert_eq!(public.len(), GROUP_BYTES);
+        assert_eq!(&public[..2], &[0, 0]);
+        assert_eq!(
+            BigUint::from_bytes_be(&public),
+            BigUint::from(2u8).pow(1000)
+        );
+        // Random exponents: always 128 bytes.
+        for _ in 0..64 {
+            let (private, public) = key_pair().unwrap();
+            assert_eq!(public.len(), GROUP_BYTES);
+            assert_eq!(
+                BigUint::from_bytes_be(&public),
+                BigUint::from(2u8).modpow(&private.0, &PRIME)
+            );
+        }
+        // The service's key agrees with ours, from the padded value or the unpadded one.
+        let theirs = BigUint::from_bytes_be(&[0xa5; GROUP_BYTES]);
+        let their_public = public_value(&theirs);
+        let key = derive_key(&short, &their_public).unwrap();
+        assert_eq!(*key, *derive_key(&theirs, &public).unwrap());
+        assert_eq!(*key, *derive_key(&theirs, &public[2..]).unwrap());
+    }
+
+    #[test]
+    fn a_public_value_longer_than_the_prime_or_empty_is_refused() {
+        let ours = BigUint::from_bytes_be(&[0x5a; GROUP_BYTES]);
+        let valid = public_value(&BigUint::from_bytes_be(&[0xa5; GROUP_BYTES]));
+        assert!(derive_key(&ours, &valid).is_ok());
+        let mut longer = vec![0u8];
+        longer.extend_from_slice(&valid);
+        for theirs in [longer, Vec::new()] {
+            assert!(
+                derive_key(&ours, &theirs).is_err_and(|e| matches!(e, Error::Crypto(_))),
+                "{} bytes",
+                theirs.len()
+            );
+        }
+    }
+
+    /// Whatever the service sends, a bad secret is an error (the keychain error upstream),
+    /// never a panic and never a misread.
+    #[test]
+    fn malformed_secrets_fail_closed() {
+        let key = [3u8; 16];
+        let iv = [7u8; 16];
+        let sealed = cbc::Encryptor::<aes::Aes128>::new((&key).into(), (&iv).into())
+            .encrypt_padded_vec_mut::<Pkcs7>(b"flux_dev_abc123def456ghi789jkl012mno34");
+        assert!(decrypt(&key, &iv, &sealed).is_ok());
+        // IVs of the wrong length.
+        for len in [0, 1, 15, 17, 32] {
+            assert!(
+                decrypt(&key, &vec![7u8; len], &sealed).is_err(),
+                "IV of {len}"
+            );
+        }
+        // Ciphertexts that are not whole blocks, or none.
+        for len in [0, 1, 15, 17, sealed.len() - 1] {
+            assert!(decrypt(&key, &iv, &sealed[..len]).is_err(), "{len} bytes");
+        }
+        // Whole blocks whose last byte is not PKCS#7 padding.
+        let unpadded = cbc::Encryptor::<aes::Aes128>::new((&key).into(), (&iv).into())
+            .encrypt_padded_vec_mut::<aes::cipher::block_padding::NoPadding>(&[0u8; 32]);
+        assert!(decrypt(&key, &iv, &unpadded).is_err());
+        // Each maps to the keychain's own error, not to "no entry" or a panic.
+        let e = decrypt(&key, &iv, &sealed[..15]).unwrap_err();
+        assert!(matches!(
+            super::super::secret_service::classify(&e),
+            Some(crate::secrets::SecretStoreError::Platform(_))
+        ));
+    }
+
+    #[test]
+    fn scrubbed_numbers_are_zero() {
+        let mut n = BigUint::from_bytes_be(&[0x5a; GROUP_BYTES]);
+        scrub(&mut n);
+        assert_eq!(n, BigUint::from(0u8));
     }
 
     #[test]

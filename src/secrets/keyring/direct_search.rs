@@ -1,11 +1,12 @@
-//! `logout --all` and `list --check` on Linux over one D-Bus connection, with no Secret Service
-//! session (no secret is read or written) and the per-item calls pipelined: every request of a
-//! step is sent before the first reply is read, so 200 items cost a few round trips, not 800.
+//! The listing of `logout --all` and `list --check` on Linux over one D-Bus connection, with no
+//! Secret Service session (no secret is read) and the per-item calls pipelined: every request of
+//! a step is sent before the first reply is read, so 200 items cost a few round trips, not 400.
+//! (Deletions stay one at a time through the store: see `KeyringStore::delete_all`.)
 //!
-//! Through the store, each item cost four sequential calls (an unlock check and the attributes,
-//! then an unlock check and the deletion) after a connection with a Diffie-Hellman session.
-//! Only the plain case is taken here: no collection locked and no item locked. Anything else
-//! is [`Search::Elsewhere`] and goes through the store as before, with its unlock prompts.
+//! Through the store, each item cost two sequential calls (an unlock check and the attributes)
+//! after a connection with a Diffie-Hellman session. Only the plain case is taken here: no
+//! collection locked and no item locked. Anything else is [`Search::Elsewhere`] and goes through
+//! the store as before, with its unlock prompts.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -72,38 +73,6 @@ pub fn search(connection: &Connection, attributes: &HashMap<&str, &str>) -> Resu
         }
     }
     Ok(Search::Found(items))
-}
-
-/// Deletes these items; returns how many were deleted, and the paths of those the provider
-/// wants to ask a person about first (a prompt), which are left for the store.
-pub fn delete(
-    connection: &Connection,
-    items: &[dbus::Path<'static>],
-) -> Result<(usize, Vec<dbus::Path<'static>>), Error> {
-    let requests = items
-        .iter()
-        .map(|path| {
-            Message::new_method_call(SERVICE, path, ITEM_INTERFACE, "Delete").map_err(Error::Path)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut deleted = 0;
-    let mut prompted = Vec::new();
-    for (path, reply) in items.iter().zip(call_all(connection, requests)?) {
-        match reply {
-            Ok(reply) => {
-                let prompt: dbus::Path<'static> = reply.read1().map_err(|_| Error::Parse)?;
-                if &*prompt == "/" {
-                    deleted += 1;
-                } else {
-                    prompted.push(path.clone());
-                }
-            }
-            // Deleted by someone else meanwhile: gone all the same, but not by us.
-            Err(e) if is_unknown_object(&e) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok((deleted, prompted))
 }
 
 /// Whether any collection is locked: KeePassXC searches a locked database as if it were empty,
