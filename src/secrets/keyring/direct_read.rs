@@ -33,6 +33,9 @@ const ITEM_INTERFACE: &str = "org.freedesktop.Secret.Item";
 const ALGORITHM: &str = "dh-ietf1024-sha256-aes128-cbc-pkcs7";
 /// What libdbus waits for a reply by default, as the store crate's calls do.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(25);
+/// Sessions opened at most for one read (see `read`): after three, the odds that every shared
+/// secret started with a zero byte are one in 16 million, and the specification's key is used.
+const SESSION_ATTEMPTS: u32 = 3;
 /// Bytes of the group's prime and of every value in the exchange.
 const GROUP_BYTES: usize = 128;
 
@@ -68,25 +71,39 @@ pub fn read(attributes: &HashMap<&str, &str>) -> Result<Read, Error> {
     let search = Message::new_method_call(SERVICE, SERVICE_PATH, SERVICE_INTERFACE, "SearchItems")
         .map_err(Error::Path)?
         .append1(attributes.clone());
-    let open = Message::new_method_call(SERVICE, SERVICE_PATH, SERVICE_INTERFACE, "OpenSession")
-        .map_err(Error::Path)?
-        .append2(ALGORITHM, Variant(Box::new(public) as Box<dyn RefArg>));
-    let mut replies = direct_search::call_all(&connection, vec![search, open])?.into_iter();
+    let mut replies =
+        direct_search::call_all(&connection, vec![search, open_session(public)?])?.into_iter();
     let (Some(search), Some(open)) = (replies.next(), replies.next()) else {
         return Err(Error::Parse);
     };
     let (unlocked, locked): (Vec<dbus::Path<'static>>, Vec<dbus::Path<'static>>) =
         search?.read2().map_err(|_| Error::Parse)?;
-    let (output, session): (Variant<Box<dyn RefArg>>, dbus::Path<'static>) =
-        open?.read2().map_err(|_| Error::Parse)?;
+    let (mut output, mut session) = session_opened(open?)?;
     crate::logging::phase!("keychain: items searched, encrypted session open");
     let item = match (unlocked.as_slice(), locked.is_empty()) {
         ([], true) => return Ok(Read::Absent),
         ([item], true) => item,
         _ => return Ok(Read::Elsewhere),
     };
-    let theirs = dbus::arg::cast::<Vec<u8>>(&output.0).ok_or(Error::Parse)?;
-    let key = derive_key(&private.0, theirs)?;
+    let mut private = private;
+    let mut attempt = 1;
+    let key = loop {
+        let theirs = dbus::arg::cast::<Vec<u8>>(&output.0).ok_or(Error::Parse)?;
+        let derived = derive_key(&private.0, theirs)?;
+        if !derived.leading_zero || attempt == SESSION_ATTEMPTS {
+            break derived.key;
+        }
+        // A shared secret with a leading zero byte is where providers disagree (the
+        // specification pads it to 128 bytes; kwalletd hashes it unpadded): one time in 256,
+        // open another session, whose secret every provider encodes alike.
+        attempt += 1;
+        let (fresh, public) = key_pair()?;
+        private = fresh;
+        let reply = connection
+            .channel()
+            .send_with_reply_and_block(open_session(public)?, REPLY_TIMEOUT)?;
+        (output, session) = session_opened(reply)?;
+    };
     let proxy = connection.with_proxy(SERVICE, item.clone(), REPLY_TIMEOUT);
     let ((_, iv, mut value, _),): ((dbus::Path<'static>, Vec<u8>, Vec<u8>, String),) =
         proxy.method_call(ITEM_INTERFACE, "GetSecret", (session,))?;
@@ -94,6 +111,22 @@ pub fn read(attributes: &HashMap<&str, &str>) -> Result<Read, Error> {
     value.zeroize();
     crate::logging::phase!("keychain: secret read");
     secret.map(Read::Found)
+}
+
+/// `OpenSession` of our algorithm with our public value.
+fn open_session(public: Vec<u8>) -> Result<Message, Error> {
+    Ok(
+        Message::new_method_call(SERVICE, SERVICE_PATH, SERVICE_INTERFACE, "OpenSession")
+            .map_err(Error::Path)?
+            .append2(ALGORITHM, Variant(Box::new(public) as Box<dyn RefArg>)),
+    )
+}
+
+/// The service's public value and the session's path, from `OpenSession`'s reply.
+fn session_opened(
+    reply: Message,
+) -> Result<(Variant<Box<dyn RefArg>>, dbus::Path<'static>), Error> {
+    reply.read2().map_err(|_| Error::Parse)
 }
 
 /// Our private exponent, overwritten when dropped.
@@ -138,14 +171,17 @@ fn public_value(private: &BigUint) -> Vec<u8> {
 /// salt and empty info, of the shared secret as a big-endian number left-padded to the prime's
 /// size, 16 bytes out (the Secret Service specification's `dh-ietf1024-sha256-aes128-cbc-pkcs7`;
 /// libsecret and gnome-keyring do the same).
-fn derive_key(private: &BigUint, theirs: &[u8]) -> Result<Zeroizing<[u8; 16]>, Error> {
+fn derive_key(private: &BigUint, theirs: &[u8]) -> Result<Derived, Error> {
     let invalid = || Error::Crypto("the Secret Service sent an invalid public key".into());
-    // At most the prime's size; shorter is allowed, since gnome-keyring sends its value
-    // without leading zeros (libgcrypt's unsigned format), as libsecret accepts.
-    if theirs.is_empty() || theirs.len() > GROUP_BYTES {
+    // Read as a number, whatever its leading zeros: gnome-keyring sends its value without
+    // them (libgcrypt's unsigned format, shorter than 128 bytes one time in 256) and KWallet
+    // with a sign byte (QCA's two's complement: 129 bytes when the top bit is set); libsecret
+    // accepts both. Past the zeros, at most the prime's size.
+    let significant = &theirs[theirs.iter().take_while(|b| **b == 0).count()..];
+    if significant.len() > GROUP_BYTES {
         return Err(invalid());
     }
-    let theirs = BigUint::from_bytes_be(theirs);
+    let theirs = BigUint::from_bytes_be(significant);
     // 0, 1 and p-1 (and anything outside the group) would make the shared secret guessable.
     let one = BigUint::from(1u8);
     if theirs <= one || theirs >= &*PRIME - &one {
@@ -160,7 +196,16 @@ fn derive_key(private: &BigUint, theirs: &[u8]) -> Result<Zeroizing<[u8; 16]>, E
     hkdf::Hkdf::<sha2::Sha256>::new(None, padded.as_slice())
         .expand(&[], key.as_mut_slice())
         .map_err(|_| Error::Crypto("cannot derive the session key".into()))?;
-    Ok(key)
+    Ok(Derived {
+        key,
+        leading_zero: padded[0] == 0,
+    })
+}
+
+/// A session's AES key, and whether the shared secret it came from starts with a zero byte.
+struct Derived {
+    key: Zeroizing<[u8; 16]>,
+    leading_zero: bool,
 }
 
 /// AES-128-CBC with PKCS#7 padding, the IV sent with the secret. Decrypted in place in a buffer
@@ -193,8 +238,8 @@ mod tests {
         let two = BigUint::from(2u8);
         let our_public = two.modpow(&ours, &PRIME).to_bytes_be();
         let their_public = two.modpow(&theirs, &PRIME).to_bytes_be();
-        let key = derive_key(&ours, &their_public).unwrap();
-        assert_eq!(*key, *derive_key(&theirs, &our_public).unwrap());
+        let key = derive_key(&ours, &their_public).unwrap().key;
+        assert_eq!(*key, *derive_key(&theirs, &our_public).unwrap().key);
 
         let iv = [7u8; 16];
         let secret = b"flux_dev_abc123def456ghi789jkl012mno34";
@@ -203,7 +248,9 @@ mod tests {
         assert_ne!(sealed.as_slice(), secret.as_slice());
         assert_eq!(decrypt(&key, &iv, &sealed).unwrap().as_slice(), secret);
         // Another key, or an IV of the wrong size, is refused rather than misread.
-        let other = derive_key(&ours, &two.modpow(&ours, &PRIME).to_bytes_be()).unwrap();
+        let other = derive_key(&ours, &two.modpow(&ours, &PRIME).to_bytes_be())
+            .unwrap()
+            .key;
         assert!(decrypt(&other, &iv, &sealed).is_err_and(|e| matches!(e, Error::Crypto(_))));
         assert!(decrypt(&key, &iv[..8], &sealed).is_err());
     }
@@ -248,19 +295,30 @@ mod tests {
         // The service's key agrees with ours, from the padded value or the unpadded one.
         let theirs = BigUint::from_bytes_be(&[0xa5; GROUP_BYTES]);
         let their_public = public_value(&theirs);
-        let key = derive_key(&short, &their_public).unwrap();
-        assert_eq!(*key, *derive_key(&theirs, &public).unwrap());
-        assert_eq!(*key, *derive_key(&theirs, &public[2..]).unwrap());
+        let key = derive_key(&short, &their_public).unwrap().key;
+        assert_eq!(*key, *derive_key(&theirs, &public).unwrap().key);
+        assert_eq!(*key, *derive_key(&theirs, &public[2..]).unwrap().key);
     }
 
+    /// The service's value is a number: leading zeros (KWallet's sign byte) or none
+    /// (gnome-keyring's unpadded form) give the same key; more significant bytes than the
+    /// prime's, or none at all, are refused.
     #[test]
-    fn a_public_value_longer_than_the_prime_or_empty_is_refused() {
+    fn the_services_public_value_is_read_as_a_number() {
         let ours = BigUint::from_bytes_be(&[0x5a; GROUP_BYTES]);
         let valid = public_value(&BigUint::from_bytes_be(&[0xa5; GROUP_BYTES]));
-        assert!(derive_key(&ours, &valid).is_ok());
-        let mut longer = vec![0u8];
+        let key = derive_key(&ours, &valid).unwrap().key;
+        let mut signed = vec![0u8];
+        signed.extend_from_slice(&valid);
+        assert_eq!(*key, *derive_key(&ours, &signed).unwrap().key);
+        let short = public_value(&BigUint::from(1000u32));
+        assert_eq!(
+            *derive_key(&ours, &short).unwrap().key,
+            *derive_key(&ours, &short[2..]).unwrap().key
+        );
+        let mut longer = vec![1u8];
         longer.extend_from_slice(&valid);
-        for theirs in [longer, Vec::new()] {
+        for theirs in [longer, Vec::new(), vec![0u8; GROUP_BYTES + 1]] {
             assert!(
                 derive_key(&ours, &theirs).is_err_and(|e| matches!(e, Error::Crypto(_))),
                 "{} bytes",
@@ -299,6 +357,29 @@ mod tests {
             super::super::secret_service::classify(&e),
             Some(crate::secrets::SecretStoreError::Platform(_))
         ));
+    }
+
+    /// The Secret Service specification's derivation: HKDF-SHA256, no salt, empty info, of the
+    /// shared secret padded to 128 bytes; and a shared secret with a leading zero byte (where
+    /// kwalletd, which does not pad, disagrees) is flagged for `read` to open another session.
+    #[test]
+    fn the_key_is_hkdf_of_the_padded_shared_secret() {
+        // Their value 2 and our exponent 1000: the shared secret is 2^1000, 126 bytes.
+        let derived = derive_key(&BigUint::from(1000u32), &[2]).unwrap();
+        assert!(derived.leading_zero);
+        let mut padded = [0u8; GROUP_BYTES];
+        padded[2] = 1; // 2^1000 = 0x01 followed by 125 zero bytes
+        let mut expected = [0u8; 16];
+        hkdf::Hkdf::<sha2::Sha256>::new(None, &padded)
+            .expand(&[], &mut expected)
+            .unwrap();
+        assert_eq!(*derived.key, expected);
+        // 2^1023: its top byte is 0x80, no zero byte to disagree on.
+        assert!(
+            !derive_key(&BigUint::from(1023u32), &[2])
+                .unwrap()
+                .leading_zero
+        );
     }
 
     #[test]
