@@ -1,7 +1,8 @@
 """Prints scripts/bench's table: the median of every command, then issue 12's ratios and goals.
 
 Usage: python3 scripts/lib/bench-table.py RESULTS-DIR BINARY-SIZE-BYTES
-RESULTS-DIR holds hyperfine's JSON exports (http.json, https.json, logout.json) and rss-kib.
+RESULTS-DIR holds hyperfine's JSON exports (http.json, https.json, logout.json), the 1-minute
+load average at the start and end of each group (http.load, ...) and rss-kib.
 """
 
 import json
@@ -12,11 +13,14 @@ results = pathlib.Path(sys.argv[1])
 binary_size = int(sys.argv[2])
 
 median = {}
+load = {}
 for group in ("http", "https", "logout"):
     path = results / f"{group}.json"
     if path.exists():
+        loads = (results / f"{group}.load").read_text().split()
         for run in json.loads(path.read_text())["results"]:
             median[run["command"]] = run["median"]
+            load[run["command"]] = " → ".join(loads)
 rss_kib = int((results / "rss-kib").read_text())
 
 
@@ -24,12 +28,12 @@ def ms(seconds):
     return f"{seconds * 1000:.1f} ms"
 
 
-print("| command | median |")
-print("|---|---:|")
+print("| command | median | load average (1 min), group start → end |")
+print("|---|---:|---:|")
 for name, seconds in median.items():
-    print(f"| `{name}` | {ms(seconds)} |")
-print(f"| peak RSS of `fluxloop auth status` | {rss_kib / 1024:.1f} MiB |")
-print(f"| release binary | {binary_size / 1024 / 1024:.1f} MiB |")
+    print(f"| `{name}` | {ms(seconds)} | {load[name]} |")
+print(f"| peak RSS of `fluxloop auth status` | {rss_kib / 1024:.1f} MiB | |")
+print(f"| release binary | {binary_size / 1024 / 1024:.1f} MiB | |")
 print()
 
 # (what, numerator, denominator, goal, whether the goal is an upper bound)
