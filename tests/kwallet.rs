@@ -50,6 +50,53 @@ fn two_kwallet_instances_do_not_see_each_other() {
     assert_eq!(a.lookup(SERVICE, "dev").as_deref(), Some("only in a"));
 }
 
+/// The first of KWallet 5's faults with encrypted sessions, shown on one fixed number (2^1008)
+/// rather than left to chance: kwalletd refuses the public key as 127 bytes, as
+/// dbus-secret-service 4.1 and libsecret 0.20 send a key whose top byte is zero (1 key in 256),
+/// and takes the same number given as 128 bytes. fluxloop then tries a fresh key pair
+/// (src/secrets/keyring/secret_service.rs, `is_session_refusal`).
+#[cfg(target_os = "linux")]
+#[test]
+fn kwallet_refuses_a_public_key_sent_without_its_leading_zero_byte() {
+    use dbus::arg::{RefArg, Variant};
+
+    let ss = SecretService::start_kwallet();
+    let mut channel =
+        dbus::channel::Channel::open_private(ss.bus_address()).expect("connect to the test bus");
+    channel.register().expect("register on the test bus");
+    let bus = dbus::blocking::Connection::from(channel);
+    let service = bus.with_proxy(
+        "org.freedesktop.secrets",
+        "/org/freedesktop/secrets",
+        Duration::from_secs(10),
+    );
+    let open_session = |public_key: Vec<u8>| {
+        service
+            .method_call::<(Variant<Box<dyn RefArg>>, dbus::Path<'static>), _, _, _>(
+                "org.freedesktop.Secret.Service",
+                "OpenSession",
+                ("dh-ietf1024-sha256-aes128-cbc-pkcs7", Variant(public_key)),
+            )
+            .map(|(_, session)| session)
+    };
+    let mut short = vec![0u8; 127];
+    short[0] = 1;
+    let refused = open_session(short.clone()).expect_err("a 127-byte public key was taken");
+    assert_eq!(
+        refused.message(),
+        Some("Client public key size is invalid"),
+        "{refused:?}"
+    );
+
+    let mut padded = vec![0u8];
+    padded.extend(&short);
+    let session = open_session(padded).expect("the same key as 128 bytes");
+    assert!(
+        session.starts_with("/org/freedesktop/secrets/session/"),
+        "{session}"
+    );
+}
+
 /// Closed, the wallet is locked for fluxloop too (opening it needs its password dialog, which
 /// nobody answers here): status and logout fail with KWallet's hints, each after fluxloop's
 /// 4 s wait for the keychain, and keep the key and the metadata.

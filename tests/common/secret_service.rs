@@ -123,6 +123,25 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deadline for KeePassXC (a Qt application, and python3 making its database) to come up: it
 /// has been seen to need 10 to 20 s while several tests start one at once on 2 busy cores.
 const KEEPASSXC_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many more times a `secret-tool` run on KWallet is made when kwalletd could not use its
+/// encrypted session (see [`kwallet_session_fault`]): about one session in 60 fails, so five
+/// in a row is as good as never.
+const KWALLET_SESSION_TRIES: usize = 5;
+
+/// Whether libsecret's output tells of an encrypted session kwalletd 5.103 could not use: its
+/// public key refused (127 bytes, sent without leading zeros), or the two sides' AES keys
+/// different (kwalletd says "Can't find session" when it cannot decrypt what it was sent, and
+/// libsecret "Received invalid secret" when it cannot decrypt what kwalletd sent).
+fn kwallet_session_fault(output: &str) -> bool {
+    [
+        "Client public key size is invalid",
+        "Can't find session",
+        "Received invalid secret",
+    ]
+    .iter()
+    .any(|fault| output.contains(fault))
+}
+
 /// Deadline for kwalletd5 (a Qt application too, behind a python3 launcher) to come up.
 const KWALLET_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Deadline for every helper command (`secret-tool`, `dbus-send`, `kill`) run by this module.
@@ -598,14 +617,19 @@ impl SecretService {
             )
         };
         let mut out = run();
-        // kwalletd now and then forgets the session it has just opened for secret-tool ("Can't
-        // find session …", seen in CI): a fault of the test's tool and KWallet, not of fluxloop,
-        // so the tool asks again.
-        for _ in 0..5 {
-            if self.provider != Provider::KWallet || !out.stderr.contains("Can't find session") {
+        // kwalletd 5.103 cannot use about one encrypted session in 60 that libsecret opens
+        // (docs/design.md, "KWallet's encrypted sessions"): a fault of the test's tool and
+        // KWallet, not of fluxloop, and each run opens a fresh session, so the tool asks again.
+        // A lookup whose secret did not decrypt finds "nothing" without a word, so on KWallet a
+        // lookup that finds nothing is asked again too (an absent item costs a few runs).
+        let lookup = args.first() == Some(&"lookup");
+        for _ in 0..KWALLET_SESSION_TRIES {
+            let silent_miss = lookup && !out.success() && out.stdout.is_empty();
+            if self.provider != Provider::KWallet
+                || !(kwallet_session_fault(&out.stderr) || silent_miss)
+            {
                 break;
             }
-            thread::sleep(Duration::from_millis(50));
             out = run();
         }
         out
@@ -633,7 +657,14 @@ impl SecretService {
         }
         // Attributes go to stderr, everything else to stdout; both are flushed per line,
         // so one shared pipe keeps them in order.
-        let out = run(&mut cmd, None, COMMAND_TIMEOUT, true);
+        let mut out = run(&mut cmd, None, COMMAND_TIMEOUT, true);
+        // See `secret_tool`: a secret that did not decrypt is left out, with libsecret's word.
+        for _ in 0..KWALLET_SESSION_TRIES {
+            if self.provider != Provider::KWallet || !kwallet_session_fault(&out.stdout) {
+                break;
+            }
+            out = run(&mut cmd, None, COMMAND_TIMEOUT, true);
+        }
         if !out.success() {
             return Err(out);
         }
