@@ -97,6 +97,44 @@ fn kwallet_refuses_a_public_key_sent_without_its_leading_zero_byte() {
     );
 }
 
+/// First use, before any wallet exists (KWallet makes one at a KDE login with pam_kwallet, or
+/// in its own dialog): kwalletd serves no collection. login and status fail at once with
+/// KWallet's hint, and nothing is stored; kwalletd still has no wallet afterwards (a store
+/// would have to ask for one in a dialog that nobody here can answer).
+#[test]
+fn kwallet_with_no_wallet_yet_gets_kwallet_hints_and_stores_nothing() {
+    let env = TestEnv::with(SecretService::start_kwallet_without_wallet());
+    assert_eq!(env.ss.provider(), Provider::KWallet);
+    assert_eq!(env.ss.default_alias().as_deref(), Some("/"));
+    let runs = [
+        env.run_stdin(&["auth", "login"], &format!("{}\n", keys::VALID)),
+        env.run(&["auth", "status"]),
+    ];
+    for run in &runs {
+        run.assert_code(6);
+        assert!(
+            run.stderr.contains("Create a wallet in KWalletManager"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("Seahorse"), "{}", run.stderr);
+        assert!(
+            run.elapsed < Duration::from_secs(10),
+            "took {:?}",
+            run.elapsed
+        );
+    }
+    assert_eq!(env.credentials(), None);
+    assert_runs_snapshot!(env, runs, "KWallet before its first use: no wallet yet");
+    assert_eq!(env.ss.default_alias().as_deref(), Some("/"));
+    assert!(
+        !env.home()
+            .join(".local/share/kwalletd/kdewallet.kwl")
+            .exists(),
+        "a wallet appeared"
+    );
+}
+
 /// Closed, the wallet is locked for fluxloop too (opening it needs its password dialog, which
 /// nobody answers here): status and logout fail with KWallet's hints, each after fluxloop's
 /// 4 s wait for the keychain, and keep the key and the metadata.

@@ -227,6 +227,8 @@ enum Keyring {
     /// The same, on a virtual X display (Xvfb) where a script can answer the dialog.
     KeePassXCConfirmingAccessOnDisplay,
     KWallet,
+    /// kwalletd5 on first use: no wallet yet, so no collection and no `default` alias.
+    KWalletWithoutWallet,
 }
 
 impl SecretService {
@@ -333,6 +335,12 @@ impl SecretService {
     /// `default` alias, as after a KDE login with pam_kwallet.
     pub fn start_kwallet() -> Self {
         Self::launch(Keyring::KWallet)
+    }
+
+    /// KWallet before its first use: kwalletd5 running with no wallet (none was made at a KDE
+    /// login, nor in KWallet's dialog), so it serves no collection and `default` is `/`.
+    pub fn start_kwallet_without_wallet() -> Self {
+        Self::launch(Keyring::KWalletWithoutWallet)
     }
 
     /// Only the session bus; nobody owns `org.freedesktop.secrets`.
@@ -919,7 +927,7 @@ impl SecretService {
                 Keyring::KeePassXC
                 | Keyring::KeePassXCConfirmingAccess
                 | Keyring::KeePassXCConfirmingAccessOnDisplay => Provider::KeePassXC,
-                Keyring::KWallet => Provider::KWallet,
+                Keyring::KWallet | Keyring::KWalletWithoutWallet => Provider::KWallet,
                 Keyring::Unlocked | Keyring::WithoutLogin => Provider::GnomeKeyring,
             },
         };
@@ -940,6 +948,8 @@ impl SecretService {
 
         if keyring == Keyring::KWallet {
             ss.start_kwallet_process();
+        } else if keyring == Keyring::KWalletWithoutWallet {
+            ss.start_kwallet_without_wallet_process();
         } else if keyring == Keyring::KeePassXC {
             ss.start_keepassxc_process(KEEPASSXC_INI);
         } else if keyring == Keyring::KeePassXCConfirmingAccess {
@@ -1145,6 +1155,33 @@ impl SecretService {
         if let Ok(bytes) = fs::read(&wallet) {
             let _ = KWALLET_TEMPLATE.set(bytes);
         }
+    }
+
+    /// Starts kwalletd5 on our bus as a desktop's first D-Bus call would, not at a login: it
+    /// opens no wallet, and has none to open. Waits until it serves the Secret Service.
+    fn start_kwallet_without_wallet_process(&mut self) {
+        let config_dir = self.home().join(".config");
+        fs::create_dir_all(&config_dir).expect("create config dir");
+        fs::write(config_dir.join("kwalletrc"), KWALLETRC).expect("write kwalletrc");
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("keyring.log"))
+            .expect("open kwalletd log");
+        let child = Command::new("kwalletd5")
+            .env_clear()
+            .env("PATH", path_var())
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("QT_QPA_PLATFORM", "offscreen")
+            .env("LC_ALL", "C.UTF-8")
+            .envs(self.home_envs())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run kwalletd5 ({e})"));
+        self.keyring = Some(child);
+        self.wait_for_kwallet(|ss| ss.secrets_name_has_owner());
     }
 
     fn spawn_kwalletd(&mut self) {
