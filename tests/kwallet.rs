@@ -4,10 +4,10 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::assert_runs_snapshot;
-use common::env::{SERVICE, TestEnv, keys};
+use common::env::{Fault, SERVICE, TestEnv, keys};
 use common::secret_service::{KWALLET_COLLECTION, Provider, SecretService};
 
 #[test]
@@ -157,5 +157,71 @@ fn a_closed_kwallet_gets_kwallet_hints() {
     }
     assert_eq!(env.credentials(), file_before);
     assert_runs_snapshot!(env, runs, "a closed KWallet wallet: KWallet's hints");
+    assert_eq!(env.ss.items(SERVICE).len(), 1);
+}
+
+/// The wallet closed while fluxloop waits (here on the platform's Retry-After, after login's
+/// keychain check and before its write): kwalletd answers the write with its password dialog,
+/// which nobody answers here, so login gives up at the keychain's bound with KWallet's hint
+/// (answer its dialog), and leaves neither an item nor metadata.
+#[test]
+fn a_kwallet_closed_while_login_waits_gives_up_at_the_bound_and_keeps_nothing() {
+    let env = TestEnv::with(SecretService::start_kwallet());
+    env.platform.set_fault(Some(Fault::RateLimited {
+        retry_after: 3,
+        times: 1,
+    }));
+    let run = std::thread::scope(|scope| {
+        let login =
+            scope.spawn(|| env.run_stdin(&["auth", "login"], &format!("{}\n", keys::VALID)));
+        // The platform's first answer (429) comes after the keychain check.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while env.platform.requests().is_empty() {
+            assert!(Instant::now() < deadline, "login never asked the platform");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        env.ss.lock();
+        login.join().expect("the login thread")
+    });
+    run.assert_code(6);
+    assert!(
+        run.stderr.contains("Answer KWallet's dialog"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("Seahorse"), "{}", run.stderr);
+    // 3 s of Retry-After, then the 5 s bound.
+    assert!(
+        run.elapsed < Duration::from_secs(20),
+        "took {:?}",
+        run.elapsed
+    );
+    assert_eq!(env.platform.requests().len(), 2);
+    assert_eq!(env.credentials(), None);
+    assert!(env.ss.items(SERVICE).is_empty());
+}
+
+/// README: FLUXLOOP_KEYCHAIN_TIMEOUT gives a person longer to answer KWallet's password dialog.
+/// On a closed wallet, status waits that long (12 s here, past the default 5 s) for the dialog,
+/// which nobody answers here, then fails as before.
+/// (A person opening the wallet meanwhile cannot be played here: the dialog is offscreen, and
+/// kwalletd5 refuses its `pamOpen` while the dialog is up.)
+#[test]
+fn a_longer_keychain_timeout_waits_longer_for_kwallets_dialog() {
+    let env = TestEnv::with(SecretService::start_kwallet());
+    env.login(keys::VALID, None);
+    env.ss.lock();
+    let run = env.run_with(
+        &["auth", "status"],
+        None,
+        &[("FLUXLOOP_KEYCHAIN_TIMEOUT", "12")],
+    );
+    run.assert_code(6);
+    assert!(run.stderr.contains("KWalletManager"), "{}", run.stderr);
+    assert!(
+        run.elapsed >= Duration::from_secs(8) && run.elapsed < Duration::from_secs(25),
+        "took {:?}",
+        run.elapsed
+    );
     assert_eq!(env.ss.items(SERVICE).len(), 1);
 }
