@@ -207,8 +207,8 @@ pub fn classify(err: &(dyn std::error::Error + 'static)) -> Option<SecretStoreEr
 /// - "Can't find session …", to `CreateItem`/`SetSecret`: kwalletd says so whenever it cannot
 ///   decrypt the secret, and it cannot when its AES key differs from ours: when the shared
 ///   secret has a leading zero byte (1 in 256; kwalletd drops it, the crate and libsecret keep
-///   it) or when it misreads our public key as a negative number (some keys with the top bit set). A read then fails to
-///   decrypt on our side instead (`Error::Crypto`).
+///   it) or when it misreads our public key as a negative number (some keys with the top bit
+///   set). A read then fails to decrypt on our side instead (`Error::Crypto`).
 ///
 /// All are properties of the session's random key pair: a fresh connection gets past them.
 fn is_session_refusal(message: &str) -> bool {
@@ -261,4 +261,65 @@ pub fn access_prompt_pending(service: &str) -> Result<bool> {
         }
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dbus_error(name: &str, message: &str) -> dbus_secret_service::Error {
+        dbus_secret_service::Error::Dbus(dbus::Error::new_custom(name, message))
+    }
+
+    #[test]
+    fn kwallets_session_answers_are_session_refusals_not_a_missing_collection() {
+        for (name, message) in [
+            (
+                "org.freedesktop.DBus.Error.InvalidArgs",
+                "Client public key size is invalid",
+            ),
+            (
+                "org.freedesktop.DBus.Error.InvalidObjectPath",
+                "Can't find session /org/freedesktop/secrets/session/7",
+            ),
+            // SetSecret's answer: without the session check, UnknownObject reads as "no
+            // collection", and its hint would send the person to create a wallet.
+            (
+                "org.freedesktop.DBus.Error.UnknownObject",
+                "Can't find session /org/freedesktop/secrets/session/12",
+            ),
+        ] {
+            assert!(
+                matches!(
+                    classify(&dbus_error(name, message)),
+                    Some(SecretStoreError::SessionRefused(m)) if m == message
+                ),
+                "{name}: {message}"
+            );
+        }
+        // A read whose secret does not decrypt with our session key.
+        let undecryptable = dbus_secret_service::Error::Crypto("Unpad Error".into());
+        assert!(matches!(
+            classify(&undecryptable),
+            Some(SecretStoreError::SessionRefused(_))
+        ));
+    }
+
+    #[test]
+    fn other_answers_keep_their_meaning() {
+        assert!(matches!(
+            classify(&dbus_error(
+                "org.freedesktop.DBus.Error.UnknownObject",
+                "No such object path '/org/freedesktop/secrets/collection/login'"
+            )),
+            Some(SecretStoreError::NoCollection)
+        ));
+        assert!(matches!(
+            classify(&dbus_error(
+                "org.freedesktop.DBus.Error.InvalidArgs",
+                "Invalid arguments"
+            )),
+            Some(SecretStoreError::Platform(_))
+        ));
+    }
 }
