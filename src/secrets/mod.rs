@@ -187,6 +187,11 @@ pub enum SecretStoreError {
     NoAccess(String),
     #[error("the keychain failed: {0}")]
     Platform(String),
+    /// The Secret Service turned down or could not use this connection's encrypted session
+    /// (KWallet's "Client public key size is invalid" and "Can't find session", or a secret
+    /// that does not decrypt): a fresh connection, with a fresh key pair, gets past it.
+    #[error("the keychain refused fluxloop's encrypted session ({0})")]
+    SessionRefused(String),
     /// The kernel refuses every `keyctl` call: a seccomp filter (a container's) or a kernel
     /// built without keys. Holds the errno's name.
     #[error("the keyctl system call is blocked here ({0})")]
