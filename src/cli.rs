@@ -15,6 +15,9 @@ pub mod env {
     pub const HOME: &str = "FLUXLOOP_HOME";
     pub const TIMEOUT: &str = "FLUXLOOP_TIMEOUT";
     pub const STORAGE: &str = "FLUXLOOP_STORAGE";
+    /// The encrypted-file store's passphrase, for containers and CI (never a flag: argv is
+    /// visible to every user of the machine).
+    pub const PASSPHRASE: &str = "FLUXLOOP_PASSPHRASE";
     /// Seconds a keychain call may take before fluxloop gives up (an unlock prompt needs longer).
     pub const KEYCHAIN_TIMEOUT: &str = "FLUXLOOP_KEYCHAIN_TIMEOUT";
     /// Keychain service name; lets the demo and tests keep their entries apart from real ones.

@@ -99,7 +99,8 @@ pub struct StatusKey<'a> {
     pub id: Option<&'a str>,
     pub name: Option<&'a str>,
     pub environment: &'a str,
-    /// Where the key came from: `keychain`, `keyutils` (the Linux kernel keyring), `env`
+    /// Where the key came from: `keychain`, `keyutils` (the Linux kernel keyring),
+    /// `encrypted-file` (a passphrase-encrypted file under the credentials directory), `env`
     /// (`FLUXLOOP_API_KEY`), `file` (the `--storage file` opt-in) or `plaintext-file` (a legacy
     /// `api_key:`).
     #[schemars(extend("enum" = key_source_ids()))]
@@ -220,9 +221,10 @@ pub struct ListedProfile<'a> {
     /// `expiry` is `date`.
     pub days_remaining: Option<i64>,
     /// Where the key is kept: the OS keychain, the Linux kernel keyring (`keyutils`, emptied at
-    /// reboot), the credentials file (`--storage file`), or the credentials file's plaintext
+    /// reboot), a passphrase-encrypted file (`encrypted-file`), the credentials file (`--storage
+    /// file`), or the credentials file's plaintext
     /// `api_key:` of an earlier release (`legacy`).
-    #[schemars(extend("enum" = ["keychain", "keyutils", "file", "legacy"]))]
+    #[schemars(extend("enum" = ["keychain", "keyutils", "encrypted-file", "file", "legacy"]))]
     pub storage: &'static str,
     /// The platform the profile's key is for: the URL saved at login, else the default.
     pub api_url: &'a str,
@@ -476,6 +478,7 @@ fn key_source_ids() -> Vec<&'static str> {
     [
         KeySource::Store(StoreKind::Keychain),
         KeySource::Store(StoreKind::Keyutils),
+        KeySource::Store(StoreKind::EncryptedFile),
         KeySource::Env,
         KeySource::Store(StoreKind::File),
         KeySource::LegacyFile,

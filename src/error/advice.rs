@@ -515,6 +515,9 @@ impl From<StoreError> for CliError {
         if let SecretStoreError::AccessDenied = kind {
             return access_denied(provider).hint(env_hint);
         }
+        if let Some(err) = encrypted_file_error(&kind) {
+            return err;
+        }
         let mut err = CliError::new(
             ExitStatus::Keychain,
             ErrorCode::KeychainUnavailable,
@@ -580,6 +583,66 @@ impl From<StoreError> for CliError {
             _ => err.hint(env_hint),
         }
     }
+}
+
+/// The encrypted-file store's own failures; `None` for the others. None of them deletes anything.
+fn encrypted_file_error(kind: &SecretStoreError) -> Option<CliError> {
+    let login_again = "Log in again to replace it: `fluxloop auth login --storage encrypted-file` \
+                       (add --profile NAME for another profile)";
+    Some(match kind {
+        SecretStoreError::WrongPassphrase(path) => CliError::new(
+            ExitStatus::WrongPassphrase,
+            ErrorCode::WrongPassphrase,
+            format!("Wrong passphrase for {}", path.display()),
+        )
+        .detail("The file is unchanged.")
+        .hint(format!(
+            "Try again, or check {} if it is set",
+            env::PASSPHRASE
+        ))
+        .hint(format!(
+            "Forgot it? The key cannot be recovered; {}",
+            login_again.replace("Log in", "log in")
+        )),
+        SecretStoreError::Damaged { path, reason } => CliError::new(
+            ExitStatus::Failure,
+            ErrorCode::KeyFileDamaged,
+            format!("The key file {} is damaged: {reason}", path.display()),
+        )
+        .detail("It was cut short or altered after it was written; nothing was deleted.")
+        .hint(login_again),
+        SecretStoreError::NoPassphrase => CliError::new(
+            ExitStatus::Keychain,
+            ErrorCode::NoPassphrase,
+            "No passphrase for the encrypted-file store: there is no terminal to ask at",
+        )
+        .detail(format!(
+            "Keys kept with --storage encrypted-file are opened with a passphrase, typed at a \
+             prompt or read from {}; never from the command line.",
+            env::PASSPHRASE
+        ))
+        .hint(format!(
+            "Run the command in a terminal, or set {} (from your CI's or container's secrets)",
+            env::PASSPHRASE
+        )),
+        SecretStoreError::PassphraseMismatch => CliError::new(
+            ExitStatus::Failure,
+            ErrorCode::PassphraseMismatch,
+            "The two passphrases differ; nothing was stored",
+        )
+        .hint("Run the command again and type the same passphrase twice"),
+        SecretStoreError::PassphraseCancelled => CliError::new(
+            ExitStatus::Failure,
+            ErrorCode::Cancelled,
+            "Passphrase prompt cancelled; nothing was changed",
+        ),
+        SecretStoreError::File { path, reason } => CliError::new(
+            ExitStatus::Failure,
+            ErrorCode::Failure,
+            format!("Could not use the key file {}: {reason}", path.display()),
+        ),
+        _ => return None,
+    })
 }
 
 /// Said on stderr while fluxloop waits for a person to answer the keychain's prompt.

@@ -91,6 +91,7 @@ impl Profile {
         match self.storage {
             _ if self.api_key.is_some() => StoreKind::File,
             Some(StoreKind::Keyutils) => StoreKind::Keyutils,
+            Some(StoreKind::EncryptedFile) => StoreKind::EncryptedFile,
             _ => StoreKind::Keychain,
         }
     }

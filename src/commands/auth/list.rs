@@ -127,7 +127,7 @@ fn report(ctx: &Context, p: &Printer, doc: &ListDocument<'_>) {
         ));
         p.info("Log in with `fluxloop auth login` (add `--profile NAME` for a second account).");
     } else {
-        table(p, doc);
+        table(ctx, p, doc);
         p.data("");
         p.data(active_line(&ctx.profile_origin, &doc.active));
     }
@@ -142,7 +142,7 @@ fn report(ctx: &Context, p: &Printer, doc: &ListDocument<'_>) {
     }
 }
 
-fn table(p: &Printer, doc: &ListDocument<'_>) {
+fn table(ctx: &Context, p: &Printer, doc: &ListDocument<'_>) {
     let now = Utc::now();
     let mut lines: Vec<[String; 8]> = vec![[
         String::new(),
@@ -162,6 +162,10 @@ fn table(p: &Printer, doc: &ListDocument<'_>) {
         let stored = match (row.keychain_entry, row.storage) {
             (Some(false), "keychain") => "keychain (missing)".to_string(),
             (_, "keyutils") => super::KERNEL_KEYRING_TEXT.to_string(),
+            (_, "encrypted-file") => format!(
+                "encrypted file {}",
+                ctx.encrypted_file_store.path(row.name).display()
+            ),
             _ => row.storage.to_string(),
         };
         lines.push([

@@ -14,7 +14,7 @@ use crate::error::{CliError, CliResult, ErrorCode, ExitStatus, KEYS_PAGE, KeyUse
 use crate::keys;
 use crate::output::{Printer, bold, green, red};
 use crate::profiles::{CredentialsFile, Expiry, Profile};
-use crate::secrets::{SecretStoreError, StoreKind};
+use crate::secrets::{Backend, SecretStoreError, StoreError, StoreKind};
 #[cfg(unix)]
 use crate::terminal;
 use crate::terminal::{HiddenLine, MAX_LINE};
@@ -32,6 +32,9 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     let file = load_profiles(ctx, p)?;
     if save && let Some(store) = ctx.store(storage) {
         store.check_ready()?;
+    }
+    if save && storage == StoreKind::EncryptedFile {
+        choose_passphrase(ctx)?;
     }
     warn_env_key(ctx, p);
 
@@ -146,6 +149,18 @@ pub(super) fn store(ctx: &Context, p: &Printer, login: ValidatedKey) -> CliResul
                 unused_limit(),
                 super::login_command(ctx)
             ));
+        }
+        StoreKind::EncryptedFile => {
+            p.info(format!(
+                "   {what} saved to the encrypted file {} (profile: {}, --storage encrypted-file)",
+                ctx.encrypted_file_store
+                    .path(ctx.profile.as_str())
+                    .display(),
+                ctx.profile
+            ));
+            p.info(
+                "   Every command that uses it asks for the passphrase (or reads FLUXLOOP_PASSPHRASE)",
+            );
         }
         StoreKind::File => p.info(format!(
             "   {what} saved IN PLAINTEXT to {} (profile: {}, --storage file)",
@@ -263,6 +278,23 @@ pub(super) fn unused_limit() -> String {
     }
 }
 
+/// `--storage encrypted-file`: the passphrase to encrypt with, asked (twice) before the key is,
+/// so a mismatch costs nothing typed.
+pub(super) fn choose_passphrase(ctx: &Context) -> CliResult<()> {
+    ctx.encrypted_file_store
+        .choose_passphrase(ctx.profile.as_str())
+        .map_err(|kind| store_error(Backend::EncryptedFile, kind).into())
+}
+
+/// A failure of a store used directly rather than through its [`crate::secrets::Keychain`].
+fn store_error(backend: Backend, kind: SecretStoreError) -> StoreError {
+    StoreError {
+        backend,
+        provider: None,
+        kind,
+    }
+}
+
 /// Store entry and metadata change together under the file lock. If the metadata cannot be
 /// written, the store goes back to what it held, so a failed rotation loses nothing. Returns
 /// the account the replaced profile was for.
@@ -285,7 +317,22 @@ pub(super) fn save_to_store(
         .profile(name)
         .map(|p| p.store())
         .filter(|old| *old != kind);
-    let previous = match store.get(name) {
+    // An encrypted file is replaced without opening it (whoever logs in again may have lost its
+    // passphrase); its bytes are kept to put back.
+    let old_file = if kind == StoreKind::EncryptedFile {
+        Some(
+            ctx.encrypted_file_store
+                .raw(name)
+                .map_err(|kind| store_error(Backend::EncryptedFile, kind))?,
+        )
+    } else {
+        None
+    };
+    let previous = match old_file {
+        Some(_) => Ok(None),
+        None => store.get(name),
+    };
+    let previous = match previous {
         Ok(found) => found,
         // A new profile (no metadata): the default keyring was found unlocked before the
         // prompt, so the key can be stored; only another, locked keyring could not be searched.
@@ -317,15 +364,19 @@ pub(super) fn save_to_store(
         }
         return Ok(replaced);
     };
-    let restored = match &previous {
-        Some(old) => store.set(name, old),
-        None => store.delete(name).map(|_| ()),
+    let restored = match (&old_file, &previous) {
+        (Some(bytes), _) => ctx
+            .encrypted_file_store
+            .restore_raw(name, bytes.as_deref())
+            .map_err(|kind| store_error(Backend::EncryptedFile, kind)),
+        (None, Some(old)) => store.set(name, old),
+        (None, None) => store.delete(name).map(|_| ()),
     };
     let err = CliError::from(e);
-    let what = if kind == StoreKind::Keyutils {
-        "kernel keyring"
-    } else {
-        "keychain"
+    let what = match kind {
+        StoreKind::Keyutils => "kernel keyring",
+        StoreKind::EncryptedFile => "encrypted file",
+        _ => "keychain",
     };
     Err(match restored {
         Ok(()) => err.detail(format!(

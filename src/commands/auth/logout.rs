@@ -50,7 +50,9 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         .as_ref()
         .is_some_and(|pr| pr.store() == StoreKind::File);
     let store = match profile.as_ref().map(Profile::store) {
-        Some(StoreKind::Keyutils) => &ctx.kernel_keyring,
+        Some(kind @ (StoreKind::Keyutils | StoreKind::EncryptedFile)) => {
+            ctx.store(kind).unwrap_or(&ctx.keychain)
+        }
         _ => &ctx.keychain,
     };
     let backend = store.backend();

@@ -357,6 +357,10 @@ fn store_name(ctx: &Context, kind: StoreKind) -> String {
     match kind {
         StoreKind::Keychain => ctx.keychain.backend().to_string(),
         StoreKind::Keyutils => "kernel keyring".to_string(),
+        StoreKind::EncryptedFile => format!(
+            "encrypted files in {}",
+            ctx.encrypted_file_store.dir().display()
+        ),
         StoreKind::File => format!("plaintext file {}", ctx.profiles.path().display()),
     }
 }

@@ -121,6 +121,12 @@ pub(crate) fn describe_source(source: KeySource, ctx: &Context) -> String {
         KeySource::Input => "input".to_string(),
         KeySource::Store(StoreKind::Keychain) => ctx.keychain.backend().to_string(),
         KeySource::Store(StoreKind::Keyutils) => KERNEL_KEYRING_TEXT.to_string(),
+        KeySource::Store(StoreKind::EncryptedFile) => format!(
+            "encrypted file {}",
+            ctx.encrypted_file_store
+                .path(ctx.profile.as_str())
+                .display()
+        ),
         KeySource::Store(StoreKind::File) => format!(
             "plaintext file {} (--storage file)",
             ctx.profiles.path().display()
@@ -220,7 +226,7 @@ pub(crate) fn resolve_key(
 
 /// A profile's saved key, wherever its metadata says it is: the credentials file for
 /// `--storage file` and legacy profiles, the kernel keyring for `--storage keyutils`, the
-/// keychain otherwise. `None`: no key saved.
+/// profile's encrypted file for `--storage encrypted-file`, the keychain otherwise. `None`: no key saved.
 pub(crate) fn stored_key(
     ctx: &Context,
     name: &str,
@@ -237,7 +243,7 @@ pub(crate) fn stored_key(
         return Ok(Some((key.clone(), source)));
     }
     let kind = match profile.map(Profile::store) {
-        Some(StoreKind::Keyutils) => StoreKind::Keyutils,
+        Some(kind @ (StoreKind::Keyutils | StoreKind::EncryptedFile)) => kind,
         _ => StoreKind::Keychain,
     };
     let store = ctx.store(kind).unwrap_or(&ctx.keychain);

@@ -130,6 +130,10 @@ pub async fn run(args: &RotateArgs, ctx: &Context, p: &Printer) -> CliResult {
         match storage {
             StoreKind::Keychain => ctx.keychain.backend().to_string(),
             StoreKind::Keyutils => format!("{} (--storage keyutils)", ctx.kernel_keyring.backend()),
+            StoreKind::EncryptedFile => format!(
+                "encrypted file {} (--storage encrypted-file)",
+                ctx.encrypted_file_store.path(name).display()
+            ),
             StoreKind::File => format!("{} (--storage file)", ctx.profiles.path().display()),
         }
     ));

@@ -64,6 +64,9 @@ pub async fn run(args: &LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     if args.no_wait || args.resume {
         ctx.keychain.check_ready()?;
     }
+    if storage == StoreKind::EncryptedFile && !args.no_wait {
+        login::choose_passphrase(ctx)?;
+    }
     login::warn_env_key(ctx, p);
     let existing = file.profile(ctx.profile.as_str());
     if args.resume {
