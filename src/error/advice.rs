@@ -587,8 +587,15 @@ impl From<StoreError> for CliError {
 
 /// The encrypted-file store's own failures; `None` for the others. None of them deletes anything.
 fn encrypted_file_error(kind: &SecretStoreError) -> Option<CliError> {
-    let login_again = "Log in again to replace it: `fluxloop auth login --storage encrypted-file` \
-                       (add --profile NAME for another profile)";
+    // The file is named after its profile: `<profile>.age`.
+    let login_again = |path: &std::path::Path| {
+        let profile = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        let flag = match profile.as_deref() {
+            Some(name) if name != DEFAULT_PROFILE => format!(" --profile {name}"),
+            _ => String::new(),
+        };
+        format!("log in again to replace it: `fluxloop auth login{flag} --storage encrypted-file`")
+    };
     Some(match kind {
         SecretStoreError::WrongPassphrase(path) => CliError::new(
             ExitStatus::WrongPassphrase,
@@ -602,7 +609,7 @@ fn encrypted_file_error(kind: &SecretStoreError) -> Option<CliError> {
         ))
         .hint(format!(
             "Forgot it? The key cannot be recovered; {}",
-            login_again.replace("Log in", "log in")
+            login_again(path)
         )),
         SecretStoreError::Damaged { path, reason } => CliError::new(
             ExitStatus::Failure,
@@ -610,7 +617,7 @@ fn encrypted_file_error(kind: &SecretStoreError) -> Option<CliError> {
             format!("The key file {} is damaged: {reason}", path.display()),
         )
         .detail("It was cut short or altered after it was written; nothing was deleted.")
-        .hint(login_again),
+        .hint(capitalise(&login_again(path))),
         SecretStoreError::NoPassphrase => CliError::new(
             ExitStatus::Keychain,
             ErrorCode::NoPassphrase,

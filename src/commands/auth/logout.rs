@@ -181,6 +181,12 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         Err(e) if e.kind.is_absent() => (Vec::new(), uses_kernel.then_some(e)),
         Err(e) => return Err(e.into()),
     };
+    // The encrypted files are found without their passphrase: listing and deleting need none.
+    let uses_files = names
+        .iter()
+        .any(|n| tx.file.profile(n).map(|pr| pr.store()) == Some(StoreKind::EncryptedFile));
+    let in_files = ctx.encrypted_files.list()?;
+    let file_orphans = in_files.iter().filter(|n| !names.contains(n)).count();
     let orphans: Vec<&String> = in_keychain.iter().filter(|n| !names.contains(n)).collect();
     let kernel_orphans: Vec<&String> = in_kernel.iter().filter(|n| !names.contains(n)).collect();
     if unchecked.is_none() {
@@ -256,6 +262,18 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         }
     }
 
+    // The kernel keyring and the files first: they answer at once, and a keychain that dies
+    // part way must not leave their copies behind.
+    let kernel_deleted = if kernel_unchecked.is_none() && !in_kernel.is_empty() {
+        ctx.kernel_keyring.delete_all()?.removed
+    } else {
+        0
+    };
+    let files_deleted = if in_files.is_empty() {
+        0
+    } else {
+        ctx.encrypted_files.delete_all()?.removed
+    };
     let purge = if unchecked.is_some() {
         Purge {
             removed: 0,
@@ -267,11 +285,6 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         purge
     };
     let deleted = purge.removed;
-    let kernel_deleted = if kernel_unchecked.is_none() && !in_kernel.is_empty() {
-        ctx.kernel_keyring.delete_all()?.removed
-    } else {
-        0
-    };
     // No file, or an empty one, has nothing to clear: say so only when it had something.
     // Choices left naming profiles that are gone are cleared too.
     let was_default = tx.file.current_profile.clone();
@@ -295,7 +308,7 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         drop(tx);
     }
 
-    if names.is_empty() && deleted == 0 && kernel_deleted == 0 {
+    if names.is_empty() && deleted == 0 && kernel_deleted == 0 && files_deleted == 0 {
         p.info("Not logged in to any profile; nothing to remove.");
         foreign_note(purge.left_foreign, "", ctx, p);
         if let Some(name) = &was_default {
@@ -346,6 +359,18 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         p.info(format!(
             "   Removed {} from the kernel keyring{orphan_note}",
             count(kernel_deleted, "key", "keys")
+        ));
+    }
+    if uses_files || files_deleted > 0 {
+        let orphan_note = match file_orphans {
+            0 => String::new(),
+            1 => " (1 had no profile metadata)".to_string(),
+            n => format!(" ({n} had no profile metadata)"),
+        };
+        p.info(format!(
+            "   Removed {} from {}{orphan_note}",
+            count(files_deleted, "encrypted key file", "encrypted key files"),
+            ctx.encrypted_file_store.dir().display()
         ));
     }
     foreign_note(purge.left_foreign, "   ", ctx, p);
