@@ -125,6 +125,8 @@ pub struct Context {
     pub encrypted_files: Keychain,
     /// `FLUXLOOP_PASSPHRASE` is set: no prompt.
     pub passphrase_from_env: bool,
+    /// `login --cache`: keys opened from encrypted files, kept in the kernel keyring a while.
+    pub unlock_cache: KeyutilsStore,
     /// A desktop session a browser can be opened in: not over SSH, not in CI.
     pub desktop: bool,
 }
@@ -189,6 +191,7 @@ impl Context {
             kernel_keyring,
             encrypted_files: Keychain::new(Box::new(encrypted_file_store.clone())),
             passphrase_from_env: settings.passphrase.is_some(),
+            unlock_cache: KeyutilsStore::unlock_cache(&settings.keychain_scope),
             encrypted_file_store,
             desktop: settings.desktop,
         }

@@ -432,3 +432,123 @@ fn two_different_passphrases_at_login_store_nothing() {
     assert!(!key_file(&env, "default").exists());
     assert!(env.credentials().unwrap_or_default().is_empty());
 }
+
+/// `login --cache 2s`: the key opened at login is kept in the kernel keyring for 2 s (like
+/// sudo's timestamp), so a command in that time needs no passphrase; after it, one is needed
+/// again. Each run is a separate login session of the same user (tests/common/kernel_keyring.rs).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_unlock_cache_spares_the_passphrase_until_it_expires_and_logout_drops_it() {
+    use common::kernel_keyring::KernelKeyrings;
+
+    const CACHED: &str = "keyring:default@fluxloop.unlocked";
+    let env = TestEnv::new();
+    let kr = KernelKeyrings::start();
+    let login = kr.run_stdin(
+        &env,
+        &[
+            "auth",
+            "login",
+            "--storage",
+            "encrypted-file",
+            "--cache",
+            "2s",
+        ],
+        Some(&key_line(keys::VALID)),
+        &with_passphrase(PASSPHRASE),
+    );
+    login.assert_ok();
+    login.stderr_has("Unlocked for 2 s at a time");
+    assert!(
+        env.credentials()
+            .unwrap()
+            .contains("unlock_cache_seconds: 2"),
+        "{}",
+        env.credentials().unwrap()
+    );
+    assert_eq!(kr.descriptions(&env), vec![CACHED.to_string()]);
+
+    // Within the 2 s: no terminal and no FLUXLOOP_PASSPHRASE, and still the key is there.
+    let status = kr.run(&env, &["auth", "status"], &[]);
+    status.assert_ok();
+    status.stdout_has("unlocked until ");
+
+    // After them: the passphrase is needed again (here, none can be had: exit 6).
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let status = kr.run(&env, &["auth", "status", "--json"], &[]);
+    status.assert_code(6);
+    assert_eq!(status.json()["error"]["code"], "no_passphrase");
+    // One more unlock starts the cache again.
+    kr.run(&env, &["auth", "status"], &with_passphrase(PASSPHRASE))
+        .assert_ok();
+    kr.run(&env, &["auth", "whoami"], &[]).assert_ok();
+
+    let logout = kr.run(&env, &["auth", "logout"], &[]);
+    logout.assert_ok();
+    logout.stderr_has("Removed its unlocked copy from the kernel keyring");
+    assert!(
+        kr.descriptions(&env).is_empty(),
+        "{:?}",
+        kr.descriptions(&env)
+    );
+    assert!(!key_file(&env, "default").exists());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn logout_all_leaves_no_key_file_and_no_unlocked_copy() {
+    use common::kernel_keyring::KernelKeyrings;
+
+    let env = TestEnv::new();
+    let kr = KernelKeyrings::start();
+    for (profile, key) in [("a", keys::VALID), ("b", keys::READ_ONLY)] {
+        kr.run_stdin(
+            &env,
+            &[
+                "auth",
+                "login",
+                "--storage",
+                "encrypted-file",
+                "--cache",
+                "15m",
+                "--profile",
+                profile,
+            ],
+            Some(&key_line(key)),
+            &with_passphrase(PASSPHRASE),
+        )
+        .assert_ok();
+    }
+    assert_eq!(kr.descriptions(&env).len(), 2);
+    let logout = kr.run(&env, &["auth", "logout", "--all"], &[]);
+    logout.assert_ok();
+    assert_run_snapshot!("logout_all_with_cache", env, logout);
+    assert!(
+        kr.descriptions(&env).is_empty(),
+        "{:?}",
+        kr.descriptions(&env)
+    );
+    assert!(!key_file(&env, "a").exists() && !key_file(&env, "b").exists());
+}
+
+#[test]
+fn cache_is_refused_for_a_store_without_a_passphrase() {
+    let env = TestEnv::new();
+    let login = env.run_stdin(&["auth", "login", "--cache", "15m"], &key_line(keys::VALID));
+    login.assert_code(2);
+    login.stderr_has("--cache is for --storage encrypted-file only");
+    assert!(env.keychain().is_empty());
+    let bad = env.run_with(
+        &[
+            "auth",
+            "login",
+            "--storage",
+            "encrypted-file",
+            "--cache",
+            "2d",
+        ],
+        Some(&key_line(keys::VALID)),
+        &with_passphrase(PASSPHRASE),
+    );
+    bad.assert_code(2);
+}

@@ -9,6 +9,7 @@ use crate::context::{Context, ProfileOrigin};
 use crate::error::{CliError, CliResult, ExitStatus, KEYS_PAGE, KeyUsed};
 use crate::output::{Printer, green};
 use crate::profiles::{CredentialsFile, Profile, ProfileTx};
+use crate::secrets::SecretStore as _;
 use crate::secrets::{KeySource, Provider, Purge, StoreKind};
 
 pub async fn run(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult {
@@ -49,6 +50,9 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     let in_file = profile
         .as_ref()
         .is_some_and(|pr| pr.store() == StoreKind::File);
+    let in_encrypted_file = profile
+        .as_ref()
+        .is_some_and(|pr| pr.store() == StoreKind::EncryptedFile);
     let store = match profile.as_ref().map(Profile::store) {
         Some(kind @ (StoreKind::Keyutils | StoreKind::EncryptedFile)) => {
             ctx.store(kind).unwrap_or(&ctx.keychain)
@@ -86,6 +90,8 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         Err(e) if in_file && e.kind.is_absent() => false,
         Err(e) => return Err(e.into()),
     };
+    // The opened copy of an encrypted file's key (`login --cache`) goes with it.
+    let dropped_cache = in_encrypted_file && ctx.unlock_cache.delete(name).unwrap_or(false);
     let removed_meta = tx.file.remove(name);
     if removed_meta && !removed_key && !in_file {
         p.warn(format!(
@@ -125,6 +131,9 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     ));
     if removed_key {
         p.info(format!("   Removed the API key from the {backend}"));
+        if dropped_cache {
+            p.info("   Removed its unlocked copy from the kernel keyring");
+        }
         if std::ptr::eq(store, &ctx.keychain) {
             kept_by_provider_note(1, ctx, p);
         }
@@ -274,6 +283,12 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     } else {
         ctx.encrypted_files.delete_all()?.removed
     };
+    // Their opened copies (`login --cache`); a kernel keyring that cannot be reached has none.
+    let unlocked_dropped = ctx
+        .unlock_cache
+        .delete_all()
+        .map(|purge| purge.removed)
+        .unwrap_or(0);
     let purge = if unchecked.is_some() {
         Purge {
             removed: 0,
@@ -371,6 +386,12 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
             "   Removed {} from {}{orphan_note}",
             count(files_deleted, "encrypted key file", "encrypted key files"),
             ctx.encrypted_file_store.dir().display()
+        ));
+    }
+    if unlocked_dropped > 0 {
+        p.info(format!(
+            "   Removed {} from the kernel keyring (login --cache)",
+            count(unlocked_dropped, "unlocked key", "unlocked keys")
         ));
     }
     foreign_note(purge.left_foreign, "   ", ctx, p);

@@ -14,6 +14,7 @@ use crate::error::{CliError, CliResult, ErrorCode, ExitStatus};
 use crate::keys;
 use crate::output::{Printer, green};
 use crate::profiles::{CredentialsFile, DEFAULT_PROFILE};
+use crate::secrets::SecretStore as _;
 use crate::secrets::StoreKind;
 
 pub fn run(args: &MigrateArgs, ctx: &Context, p: &Printer) -> CliResult {
@@ -312,6 +313,9 @@ fn migrate_to(to: StoreKind, all: bool, dry_run: bool, ctx: &Context, p: &Printe
             && let Err(e) = source.delete(name)
         {
             leftovers.push((name.clone(), *from, e));
+        }
+        if *from == StoreKind::EncryptedFile {
+            let _ = ctx.unlock_cache.delete(name);
         }
     }
     let names: Vec<&str> = moves.iter().map(|(n, _)| n.as_str()).collect();
