@@ -206,3 +206,42 @@ fn migrate_moves_a_key_keychain_to_kernel_keyring_to_file_and_back() {
     assert!(kr.descriptions(&env).is_empty());
     kr.run(&env, &["auth", "status"], &[]).assert_ok();
 }
+
+#[test]
+fn list_check_names_kernel_keys_without_a_profile_and_logout_profile_removes_one() {
+    let env = TestEnv::new();
+    let kr = KernelKeyrings::start();
+    kr.run_stdin(
+        &env,
+        &["auth", "login", "--storage", "keyutils"],
+        Some(&key_line(keys::VALID)),
+        &[],
+    )
+    .assert_ok();
+    // A key of ours whose metadata was lost.
+    kr.shell(
+        &env,
+        &format!(
+            "p=$(keyctl get_persistent @s); keyctl padd user keyring:lost@fluxloop $p >/dev/null <<EOF\n{}\nEOF",
+            keys::READ_ONLY
+        ),
+    );
+    let check = kr.run(&env, &["auth", "list", "--check"], &[]);
+    check.assert_ok();
+    check.stdout_has("kernel keyring key 'lost' has no profile");
+    let json = kr.run(&env, &["auth", "list", "--check", "--json"], &[]);
+    json.assert_ok();
+    assert_eq!(
+        json.json()["check"]["kernel_keyring_entries_without_profile"],
+        serde_json::json!(["lost"])
+    );
+
+    let logout = kr.run(&env, &["auth", "logout", "--profile", "lost"], &[]);
+    logout.assert_ok();
+    logout.stderr_has("Removed the API key from the kernel keyring (it had no profile metadata)");
+    assert_eq!(
+        kr.descriptions(&env),
+        vec!["keyring:default@fluxloop".to_string()]
+    );
+    kr.run(&env, &["auth", "logout", "--all"], &[]).assert_ok();
+}

@@ -221,9 +221,9 @@ pub struct ListedProfile<'a> {
     /// `expiry` is `date`.
     pub days_remaining: Option<i64>,
     /// Where the key is kept: the OS keychain, the Linux kernel keyring (`keyutils`, emptied at
-    /// reboot), a passphrase-encrypted file (`encrypted-file`), the credentials file (`--storage
-    /// file`), or the credentials file's plaintext
-    /// `api_key:` of an earlier release (`legacy`).
+    /// reboot), a passphrase-encrypted file (`encrypted-file`), the credentials file
+    /// (`--storage file`), or the credentials file's plaintext `api_key:` of an earlier release
+    /// (`legacy`).
     #[schemars(extend("enum" = ["keychain", "keyutils", "encrypted-file", "file", "legacy"]))]
     pub storage: &'static str,
     /// The platform the profile's key is for: the URL saved at login, else the default.
@@ -258,6 +258,11 @@ pub struct KeychainCheck<'a> {
     pub entries_without_profile: Vec<&'a str>,
     /// Profiles whose key should be in the keychain but is not (they cannot authenticate).
     pub profiles_without_entry: Vec<&'a str>,
+    /// Keys of ours in the Linux kernel keyring with no profile (`fluxloop auth logout
+    /// --profile NAME` removes one); `null` where the kernel keyring cannot be searched.
+    pub kernel_keyring_entries_without_profile: Option<Vec<&'a str>>,
+    /// Encrypted key files (`~/.fluxloop/keys/<profile>.age`) with no profile.
+    pub encrypted_files_without_profile: Vec<&'a str>,
 }
 
 /// `fluxloop auth doctor --json`: what the checks found. Printed whatever they found; `ok` (and

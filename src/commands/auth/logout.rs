@@ -90,6 +90,16 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         Err(e) if in_file && e.kind.is_absent() => false,
         Err(e) => return Err(e.into()),
     };
+    // A name without metadata may be an orphan of the kernel keyring or a key file (`list
+    // --check` names them): those go too, best effort.
+    let mut removed_elsewhere = Vec::new();
+    if profile.is_none() {
+        for other in [&ctx.kernel_keyring, &ctx.encrypted_files] {
+            if other.delete(name).unwrap_or(false) {
+                removed_elsewhere.push(other.backend());
+            }
+        }
+    }
     // The opened copy of an encrypted file's key (`login --cache`) goes with it.
     let dropped_cache = in_encrypted_file && ctx.unlock_cache.delete(name).unwrap_or(false);
     let removed_meta = tx.file.remove(name);
@@ -118,7 +128,7 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         drop(tx);
     }
 
-    if !removed_key && !removed_meta {
+    if !removed_key && !removed_meta && removed_elsewhere.is_empty() {
         p.info(format!(
             "Not logged in to profile '{name}'; nothing to remove."
         ));
@@ -134,6 +144,11 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         if dropped_cache {
             p.info("   Removed its unlocked copy from the kernel keyring");
         }
+    }
+    for other in &removed_elsewhere {
+        p.info(format!(
+            "   Removed the API key from the {other} (it had no profile metadata)"
+        ));
         if std::ptr::eq(store, &ctx.keychain) {
             kept_by_provider_note(1, ctx, p);
         }
