@@ -116,7 +116,8 @@ impl CliError {
                 self.hints.clear();
                 let mut hints = vec![format!(
                     "Keep the key encrypted with a passphrase: `fluxloop auth login --storage \
-                     encrypted-file` (the passphrase from the terminal, or {PASSPHRASE_VARIABLE})"
+                     encrypted-file` (the passphrase from the terminal, or {})",
+                    env::PASSPHRASE
                 )];
                 if offers_env {
                     hints.push(env_hint(&format!(
@@ -257,9 +258,6 @@ impl CliError {
         .hint_new_key()
     }
 }
-
-/// The encrypted-file store's passphrase variable (issue 9; the store is added on its own branch).
-const PASSPHRASE_VARIABLE: &str = "FLUXLOOP_PASSPHRASE";
 
 /// How the "use FLUXLOOP_API_KEY instead" hint starts, so it can be found and removed.
 const ENV_HINT_START: &str = "Or skip the keychain:";

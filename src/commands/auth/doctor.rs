@@ -383,7 +383,8 @@ fn encrypted_files(ctx: &Context, file: &CredentialsFile, report: &mut Report) -
                     format!("{} holds a key that no profile uses", path.display()),
                 )
                 .because(format!(
-                    "No profile '{name}' in {} keeps its key there (left by an interrupted                      logout or migrate); it is still a working key, encrypted (not fixed by --fix).",
+                    "No profile '{name}' in {} keeps its key there (left by an interrupted \
+                     logout or migrate); it is still a working key, encrypted (not fixed by --fix).",
                     ctx.profiles.path().display()
                 ))
                 .fix(format!("rm {}", path.display())),
@@ -433,7 +434,8 @@ fn keys_dir_permissions(dir: &Path, report: &mut Report) {
                 ),
             )
             .because(
-                "Its files are encrypted, but others could copy them and guess the passphrase                  offline, or replace them.",
+                "Its files are encrypted, but others could copy them and guess the passphrase \
+                 offline, or replace them.",
             )
             .fix(format!("chmod 700 {}", dir.display()))
             .auto(Fix::OwnerOnlyDir(dir.to_path_buf())),
@@ -979,7 +981,7 @@ fn print(p: &Printer, situation: &Situation, report: &Report, ok: bool) {
         if area == "stores" {
             for store in &report.stores {
                 let mark = if store.usable { "✅" } else { "❌" };
-                p.data(format!("  {mark} {:<9} {}", store.kind.id(), store.detail));
+                p.data(format!("  {mark} {:<14} {}", store.kind.id(), store.detail));
             }
         }
         for f in findings {
