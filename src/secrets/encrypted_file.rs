@@ -20,6 +20,7 @@ use tracing::info;
 use zeroize::Zeroizing;
 
 use super::{Backend, Purge, Result, SecretStore, SecretStoreError};
+use crate::crash_points::{self, Step};
 
 /// scrypt's N = 2^WORK_FACTOR (r = 8, p = 1 as age fixes them): 2^15 needs 32 MiB and one unlock
 /// took about 0.1 s on the project's 2-core machines (docs/design.md has the measurements).
@@ -321,9 +322,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     // A temp file left by a killed run of this same process id is ours to replace.
     let _ = std::fs::remove_file(&tmp);
     let written = (|| {
+        crash_points::step(Step::KeyFileWrite);
         let mut out: File = options.open(&tmp)?;
         out.write_all(bytes)?;
         out.sync_all()?;
+        crash_points::step(Step::KeyFileRename);
         std::fs::rename(&tmp, path)
     })();
     if written.is_err() {
