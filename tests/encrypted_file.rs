@@ -552,3 +552,39 @@ fn cache_is_refused_for_a_store_without_a_passphrase() {
     );
     bad.assert_code(2);
 }
+
+/// `login --web --storage encrypted-file`: the passphrase is asked before the browser login
+/// starts, and the minted key goes straight into its encrypted file.
+#[test]
+fn a_web_login_puts_the_minted_key_in_an_encrypted_file() {
+    use fluxloop_stand_in::ConnectSettings;
+
+    let env = TestEnv::new();
+    env.platform.set_connect(ConnectSettings {
+        interval: 1,
+        expires_in: 900,
+        auto_approve_after: Some(std::time::Duration::ZERO),
+    });
+    let login = env.run_with(
+        &["auth", "login", "--web", "--storage", "encrypted-file"],
+        None,
+        &with_passphrase(PASSPHRASE),
+    );
+    login.assert_ok();
+    login.stderr_has("saved to the encrypted file");
+    let minted = env.platform.minted();
+    assert_eq!(minted.len(), 1);
+    assert!(env.keychain().is_empty(), "{:?}", env.keychain());
+    let token =
+        env.run_expecting_key_on_stdout(&["auth", "token"], &with_passphrase(PASSPHRASE));
+    assert_eq!(token.stdout.trim(), minted[0].api_key);
+
+    // Without a passphrase source nothing starts on the platform.
+    let refused = env.run_with(
+        &["auth", "login", "--web", "--storage", "encrypted-file", "--profile", "b"],
+        None,
+        &[],
+    );
+    refused.assert_code(6);
+    assert_eq!(env.platform.minted().len(), 1);
+}
