@@ -575,13 +575,20 @@ fn a_web_login_puts_the_minted_key_in_an_encrypted_file() {
     let minted = env.platform.minted();
     assert_eq!(minted.len(), 1);
     assert!(env.keychain().is_empty(), "{:?}", env.keychain());
-    let token =
-        env.run_expecting_key_on_stdout(&["auth", "token"], &with_passphrase(PASSPHRASE));
+    let token = env.run_expecting_key_on_stdout(&["auth", "token"], &with_passphrase(PASSPHRASE));
     assert_eq!(token.stdout.trim(), minted[0].api_key);
 
     // Without a passphrase source nothing starts on the platform.
     let refused = env.run_with(
-        &["auth", "login", "--web", "--storage", "encrypted-file", "--profile", "b"],
+        &[
+            "auth",
+            "login",
+            "--web",
+            "--storage",
+            "encrypted-file",
+            "--profile",
+            "b",
+        ],
         None,
         &[],
     );

@@ -273,20 +273,14 @@ fn a_web_login_and_a_rotation_keep_the_key_in_the_kernel_keyring() {
         vec!["keyring:default@fluxloop".to_string()]
     );
     assert!(env.keychain().is_empty(), "{:?}", env.keychain());
-    assert_eq!(
-        kernel_key(&kr, &env, "default"),
-        minted[0].api_key
-    );
+    assert_eq!(kernel_key(&kr, &env, "default"), minted[0].api_key);
 
     let rotate = kr.run(&env, &["auth", "rotate"], &[]);
     rotate.assert_ok();
     rotate.stderr_has("kernel keyring (--storage keyutils)");
     let minted = env.platform.minted();
     assert_eq!(minted.len(), 2);
-    assert_eq!(
-        kernel_key(&kr, &env, "default"),
-        minted[1].api_key
-    );
+    assert_eq!(kernel_key(&kr, &env, "default"), minted[1].api_key);
     assert!(env.keychain().is_empty(), "{:?}", env.keychain());
     kr.run(&env, &["auth", "status"], &[]).assert_ok();
     kr.run(&env, &["auth", "logout", "--all"], &[]).assert_ok();

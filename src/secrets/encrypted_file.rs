@@ -22,8 +22,9 @@ use zeroize::Zeroizing;
 use super::{Backend, Purge, Result, SecretStore, SecretStoreError};
 use crate::crash_points::{self, Step};
 
-/// scrypt's N = 2^WORK_FACTOR (r = 8, p = 1 as age fixes them): 2^15 needs 32 MiB and one unlock
-/// took about 0.1 s on the project's 2-core machines (docs/design.md has the measurements).
+/// scrypt's N = 2^WORK_FACTOR (r = 8, p = 1 as age fixes them): 2^15 needs 32 MiB, and one unlock
+/// took 0.16 to 0.22 s on the project's 2-core machine under a load of about 6 (docs/design.md
+/// has the measurements). age writes it into each file's stanza, so it can be raised later.
 pub const WORK_FACTOR: u8 = 15;
 
 /// The highest work factor a file may ask for: 2^20 is 1 GiB and a few seconds. A file asking for
@@ -478,6 +479,43 @@ mod tests {
         );
         assert_eq!(store(home.path(), "x").list().unwrap(), vec!["work"]);
         assert!(store(home.path(), "x").get("other").unwrap().is_none());
+    }
+
+    /// The documented bound: one unlock well under a second on the project's machines (asserted
+    /// with slack for a loaded machine). `--nocapture` prints the cost of each work factor.
+    #[test]
+    #[allow(clippy::print_stderr, reason = "the figures of docs/design.md")]
+    fn one_unlock_at_the_chosen_work_factor_takes_well_under_a_second() {
+        let home = tempfile::tempdir().unwrap();
+        let key = SecretString::from("flux_dev_abcdefghijklmnopqrstuvwxyz");
+        store(home.path(), "correct horse")
+            .set("work", &key)
+            .unwrap();
+        let started = Instant::now();
+        store(home.path(), "correct horse")
+            .get("work")
+            .unwrap()
+            .unwrap();
+        let unlock = started.elapsed();
+        eprintln!("work factor {WORK_FACTOR}: one unlock took {unlock:?}");
+        for log_n in [14u8, 16, 17] {
+            let mut recipient = age::scrypt::Recipient::new(SecretString::from("p"));
+            recipient.set_work_factor(log_n);
+            let started = Instant::now();
+            let encryptor =
+                age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+                    .unwrap();
+            let mut out = Vec::new();
+            encryptor.wrap_output(&mut out).unwrap().finish().unwrap();
+            eprintln!(
+                "work factor {log_n}: one encryption took {:?}",
+                started.elapsed()
+            );
+        }
+        assert!(
+            unlock < std::time::Duration::from_secs(2),
+            "one unlock took {unlock:?}"
+        );
     }
 
     #[test]
