@@ -274,8 +274,8 @@ pub struct LoginArgs {
     #[arg(long)]
     pub no_save: bool,
 
-    /// Where to keep the key: the OS keychain, or (opt-in, plaintext) the credentials file
-    /// [env: FLUXLOOP_STORAGE] [default: keychain]
+    /// Where to keep the key: the OS keychain, the kernel keyring, a passphrase-encrypted file,
+    /// or (opt-in, plaintext) the credentials file [env: FLUXLOOP_STORAGE] [default: keychain]
     #[arg(long, value_enum, value_name = "STORE", conflicts_with = "no_save")]
     pub storage: Option<StoreKind>,
 
