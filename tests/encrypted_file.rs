@@ -91,7 +91,8 @@ fn a_key_saved_with_the_passphrase_from_the_environment_is_used_by_every_command
     json.assert_ok();
     assert_eq!(json.json()["key"]["source"], "encrypted-file");
     env.run_with(&["auth", "whoami"], None, &with_passphrase(PASSPHRASE))
-        .assert_ok();
+        .assert_ok()
+        .stdout_has("encrypted file ");
     let token = env.run_expecting_key_on_stdout(&["auth", "token"], &with_passphrase(PASSPHRASE));
     token.assert_ok();
     assert_eq!(token.stdout.trim(), keys::VALID);
@@ -102,6 +103,14 @@ fn a_key_saved_with_the_passphrase_from_the_environment_is_used_by_every_command
     list.stdout_has("encrypted file ");
     let list_json = env.run(&["auth", "list", "--json"]);
     assert_eq!(list_json.json()["profiles"][0]["storage"], "encrypted-file");
+
+    // A file that went missing is named as such.
+    let saved = std::fs::read(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let status = env.run_with(&["auth", "status"], None, &with_passphrase(PASSPHRASE));
+    status.assert_code(3);
+    status.stderr_has("its key file ");
+    std::fs::write(&file, saved).unwrap();
 
     let logout = env.run(&["auth", "logout"]);
     logout.assert_ok();

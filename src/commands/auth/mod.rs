@@ -330,7 +330,18 @@ fn not_logged_in(ctx: &Context, file: &CredentialsFile, has_metadata: bool) -> C
         ErrorCode::NotLoggedIn,
         format!("Not logged in (profile '{}')", ctx.profile),
     );
-    if has_metadata {
+    let in_encrypted_file = file
+        .profile(ctx.profile.as_str())
+        .is_some_and(|p| p.store() == StoreKind::EncryptedFile);
+    if has_metadata && in_encrypted_file {
+        err = err.detail(format!(
+            "{} lists this profile, but its key file {} is missing.",
+            ctx.profiles.path().display(),
+            ctx.encrypted_file_store
+                .path(ctx.profile.as_str())
+                .display()
+        ));
+    } else if has_metadata {
         err = err.detail(format!(
             "{} lists this profile, but its key is missing from the {}.",
             ctx.profiles.path().display(),
