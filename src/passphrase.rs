@@ -4,9 +4,8 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
-use crate::output::Printer;
 use crate::secrets::{PassphrasePurpose, PassphraseSource, SecretStoreError};
 
 /// The passphrase of this run's environment, or the terminal.
@@ -43,7 +42,9 @@ impl PassphraseSource for PassphraseFromEnvOrTerminal {
 
 #[cfg(unix)]
 fn prompt(purpose: PassphrasePurpose, path: &Path) -> Result<SecretString, SecretStoreError> {
-    use crate::output::green;
+    use secrecy::ExposeSecret;
+
+    use crate::output::{Printer, green};
 
     let p = Printer::stdio();
     let question = match purpose {
@@ -63,7 +64,9 @@ fn prompt(purpose: PassphrasePurpose, path: &Path) -> Result<SecretString, Secre
 
 /// One hidden line; an empty one, Esc or Ctrl-C cancel.
 #[cfg(unix)]
-fn ask(p: &Printer, question: &str) -> Result<SecretString, SecretStoreError> {
+fn ask(p: &crate::output::Printer, question: &str) -> Result<SecretString, SecretStoreError> {
+    use secrecy::ExposeSecret;
+
     use crate::terminal::{HiddenLine, read_hidden_line};
 
     p.prompt(question);

@@ -144,14 +144,14 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         if dropped_cache {
             p.info("   Removed its unlocked copy from the kernel keyring");
         }
+        if std::ptr::eq(store, &ctx.keychain) {
+            kept_by_provider_note(1, ctx, p);
+        }
     }
     for other in &removed_elsewhere {
         p.info(format!(
             "   Removed the API key from the {other} (it had no profile metadata)"
         ));
-        if std::ptr::eq(store, &ctx.keychain) {
-            kept_by_provider_note(1, ctx, p);
-        }
     }
     if removed_meta {
         let what = if in_file {
