@@ -90,6 +90,15 @@ fn a_key_saved_with_the_passphrase_from_the_environment_is_used_by_every_command
     );
     json.assert_ok();
     assert_eq!(json.json()["key"]["source"], "encrypted-file");
+    // `-v` says what was done to the file, in words (the leak check covers key and passphrase).
+    let verbose = env.run_with(
+        &["-v", "auth", "status"],
+        None,
+        &with_passphrase(PASSPHRASE),
+    );
+    verbose.assert_ok();
+    verbose.stderr_has("key file get of profile 'default': opened");
+    assert!(!verbose.stderr.contains("outcome="), "{}", verbose.stderr);
     env.run_with(&["auth", "whoami"], None, &with_passphrase(PASSPHRASE))
         .assert_ok()
         .stdout_has("encrypted file ");

@@ -367,10 +367,12 @@ impl SecretStore for EncryptedFileStore {
     fn get(&self, profile: &str) -> Result<Option<SecretString>> {
         let started = Instant::now();
         let result = self.read(profile);
+        let found = |k: &Option<SecretString>| if k.is_some() { "opened" } else { "no file" };
         log(
             "get",
             Some(profile),
-            &result.as_ref().map(Option::is_some),
+            &result,
+            |k| found(k).to_string(),
             started,
         );
         result
@@ -379,21 +381,34 @@ impl SecretStore for EncryptedFileStore {
     fn set(&self, profile: &str, key: &SecretString) -> Result<()> {
         let started = Instant::now();
         let result = self.write(profile, key);
-        log("set", Some(profile), &result, started);
+        log(
+            "set",
+            Some(profile),
+            &result,
+            |_| "written".to_string(),
+            started,
+        );
         result
     }
 
     fn delete(&self, profile: &str) -> Result<bool> {
         let started = Instant::now();
         let result = self.remove(profile);
-        log("delete", Some(profile), &result, started);
+        let removed = |r: &bool| if *r { "removed" } else { "no file" }.to_string();
+        log("delete", Some(profile), &result, removed, started);
         result
     }
 
     fn list(&self) -> Result<Vec<String>> {
         let started = Instant::now();
         let result = self.names();
-        log("search", None, &result.as_ref().map(Vec::len), started);
+        log(
+            "search",
+            None,
+            &result,
+            |n| format!("{} found", n.len()),
+            started,
+        );
         result
     }
 
@@ -411,7 +426,13 @@ impl SecretStore for EncryptedFileStore {
                 left_foreign: 0,
             })
         });
-        log("delete all", None, &result, started);
+        log(
+            "delete all",
+            None,
+            &result,
+            |p| format!("{} removed", p.removed),
+            started,
+        );
         result
     }
 
@@ -420,18 +441,25 @@ impl SecretStore for EncryptedFileStore {
     }
 }
 
-fn log<T: std::fmt::Debug, E: std::fmt::Display>(
+/// One line per call at `-v`, in words, as the keychain's: never the key, nor the passphrase.
+fn log<T, E: std::fmt::Display>(
     op: &str,
     profile: Option<&str>,
     result: &std::result::Result<T, E>,
+    outcome: impl FnOnce(&T) -> String,
     started: Instant,
 ) {
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    let profile = profile.unwrap_or("-");
     let backend = Backend::EncryptedFile.id();
+    let of = profile
+        .map(|p| format!(" of profile '{p}'"))
+        .unwrap_or_default();
     match result {
-        Ok(outcome) => info!(op, profile, ?outcome, elapsed_ms, backend, "keychain"),
-        Err(e) => info!(op, profile, error = %e, elapsed_ms, backend, "keychain call failed"),
+        Ok(value) => {
+            let what = outcome(value);
+            info!(op, elapsed_ms, backend, "key file {op}{of}: {what}");
+        }
+        Err(e) => info!(op, error = %e, elapsed_ms, backend, "key file {op}{of} failed"),
     }
 }
 

@@ -405,7 +405,9 @@ pub(super) fn save_to_store(
             let _ = old.delete(name);
         }
         // An opened copy of the key this one replaces is no longer the profile's.
-        let _ = ctx.unlock_cache.delete(name);
+        if kind == StoreKind::EncryptedFile || moved_from == Some(StoreKind::EncryptedFile) {
+            let _ = ctx.unlock_cache.delete(name);
+        }
         return Ok(replaced);
     };
     let restored = match (&old_file, &previous) {

@@ -10,7 +10,7 @@ use crate::error::{CliError, CliResult, ExitStatus, KEYS_PAGE, KeyUsed};
 use crate::output::{Printer, green};
 use crate::profiles::{CredentialsFile, Profile, ProfileTx};
 use crate::secrets::SecretStore as _;
-use crate::secrets::{KeySource, Provider, Purge, StoreKind};
+use crate::secrets::{Backend, KeySource, Provider, Purge, StoreError, StoreKind};
 
 pub async fn run(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult {
     if args.all && ctx.profile_origin == ProfileOrigin::Flag {
@@ -209,7 +209,12 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     let uses_files = names
         .iter()
         .any(|n| tx.file.profile(n).map(|pr| pr.store()) == Some(StoreKind::EncryptedFile));
-    let in_files = ctx.encrypted_files.list()?;
+    // Listed from the folder directly: a local read, not one of the keychain's steps.
+    let in_files = ctx.encrypted_file_store.list().map_err(|kind| StoreError {
+        backend: Backend::EncryptedFile,
+        provider: None,
+        kind,
+    })?;
     let file_orphans = in_files.iter().filter(|n| !names.contains(n)).count();
     let orphans: Vec<&String> = in_keychain.iter().filter(|n| !names.contains(n)).collect();
     let kernel_orphans: Vec<&String> = in_kernel.iter().filter(|n| !names.contains(n)).collect();
