@@ -206,3 +206,94 @@ fn migrate_moves_a_key_keychain_to_kernel_keyring_to_file_and_back() {
     assert!(kr.descriptions(&env).is_empty());
     kr.run(&env, &["auth", "status"], &[]).assert_ok();
 }
+
+#[test]
+fn list_check_names_kernel_keys_without_a_profile_and_logout_profile_removes_one() {
+    let env = TestEnv::new();
+    let kr = KernelKeyrings::start();
+    kr.run_stdin(
+        &env,
+        &["auth", "login", "--storage", "keyutils"],
+        Some(&key_line(keys::VALID)),
+        &[],
+    )
+    .assert_ok();
+    // A key of ours whose metadata was lost.
+    kr.shell(
+        &env,
+        &format!(
+            "p=$(keyctl get_persistent @s); keyctl padd user keyring:lost@fluxloop $p >/dev/null <<EOF\n{}\nEOF",
+            keys::READ_ONLY
+        ),
+    );
+    let check = kr.run(&env, &["auth", "list", "--check"], &[]);
+    check.assert_ok();
+    check.stdout_has("kernel keyring key 'lost' has no profile");
+    let json = kr.run(&env, &["auth", "list", "--check", "--json"], &[]);
+    json.assert_ok();
+    assert_eq!(
+        json.json()["check"]["kernel_keyring_entries_without_profile"],
+        serde_json::json!(["lost"])
+    );
+
+    let logout = kr.run(&env, &["auth", "logout", "--profile", "lost"], &[]);
+    logout.assert_ok();
+    logout.stderr_has("Removed the API key from the kernel keyring (it had no profile metadata)");
+    assert_eq!(
+        kr.descriptions(&env),
+        vec!["keyring:default@fluxloop".to_string()]
+    );
+    kr.run(&env, &["auth", "logout", "--all"], &[]).assert_ok();
+}
+
+/// `login --web` and `rotate` with `--storage keyutils`: the minted key goes into the kernel
+/// keyring, and a rotation replaces it there (issue 9: untested until now).
+#[test]
+fn a_web_login_and_a_rotation_keep_the_key_in_the_kernel_keyring() {
+    use fluxloop_stand_in::ConnectSettings;
+
+    let env = TestEnv::new();
+    env.platform.set_connect(ConnectSettings {
+        interval: 1,
+        expires_in: 900,
+        auto_approve_after: Some(std::time::Duration::ZERO),
+    });
+    let kr = KernelKeyrings::start();
+    let login = kr.run(
+        &env,
+        &["auth", "login", "--web", "--storage", "keyutils"],
+        &[],
+    );
+    login.assert_ok();
+    login.stderr_has("saved to the kernel keyring");
+    let minted = env.platform.minted();
+    assert_eq!(minted.len(), 1);
+    assert_eq!(
+        kr.descriptions(&env),
+        vec!["keyring:default@fluxloop".to_string()]
+    );
+    assert!(env.keychain().is_empty(), "{:?}", env.keychain());
+    assert_eq!(kernel_key(&kr, &env, "default"), minted[0].api_key);
+
+    let rotate = kr.run(&env, &["auth", "rotate"], &[]);
+    rotate.assert_ok();
+    rotate.stderr_has("kernel keyring (--storage keyutils)");
+    let minted = env.platform.minted();
+    assert_eq!(minted.len(), 2);
+    assert_eq!(kernel_key(&kr, &env, "default"), minted[1].api_key);
+    assert!(env.keychain().is_empty(), "{:?}", env.keychain());
+    kr.run(&env, &["auth", "status"], &[]).assert_ok();
+    kr.run(&env, &["auth", "logout", "--all"], &[]).assert_ok();
+}
+
+/// The key of `profile` in the namespace's persistent keyring, as a new login session reads it.
+fn kernel_key(kr: &KernelKeyrings, env: &TestEnv, profile: &str) -> String {
+    kr.shell(
+        env,
+        &format!(
+            "keyctl pipe \"$(keyctl search \"$(keyctl get_persistent @s)\" user keyring:{profile}@fluxloop)\""
+        ),
+    )
+    .trim()
+    .to_string()
+}

@@ -71,6 +71,10 @@ pub struct Profile {
     pub storage: Option<StoreKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saved_at: Option<DateTime<Utc>>,
+    /// `--storage encrypted-file` with `login --cache`: how many seconds an opened key is kept
+    /// in the kernel keyring. Absent: no cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlock_cache_seconds: Option<u64>,
     /// A plaintext key: legacy, or opt-in file storage. Never written for keychain profiles.
     #[serde(
         default,
@@ -91,6 +95,7 @@ impl Profile {
         match self.storage {
             _ if self.api_key.is_some() => StoreKind::File,
             Some(StoreKind::Keyutils) => StoreKind::Keyutils,
+            Some(StoreKind::EncryptedFile) => StoreKind::EncryptedFile,
             _ => StoreKind::Keychain,
         }
     }

@@ -2,6 +2,7 @@
 //! Nothing here prints; errors say precisely which part of the keychain is missing.
 
 mod bounded;
+mod encrypted_file;
 mod keyring;
 mod keyutils;
 #[cfg(test)]
@@ -15,6 +16,9 @@ use secrecy::SecretString;
 
 use crate::crash_points::{self, Step};
 
+#[cfg(test)]
+pub use self::encrypted_file::NoPassphrase;
+pub use self::encrypted_file::{EncryptedFileStore, PassphrasePurpose, PassphraseSource};
 pub use self::keyring::KeyringStore;
 pub use self::keyutils::{KeyutilsStore, persistent_keyring_expiry};
 #[cfg(test)]
@@ -40,6 +44,8 @@ pub enum StoreKind {
     Keychain,
     /// The Linux kernel keyring (keyutils): no daemon needed, but emptied at reboot.
     Keyutils,
+    /// A file per profile under the credentials directory, encrypted with a passphrase (age).
+    EncryptedFile,
     /// PLAINTEXT in the credentials file (mode 0600), for machines without a keychain.
     File,
 }
@@ -50,6 +56,7 @@ impl StoreKind {
         match self {
             StoreKind::Keychain => "keychain",
             StoreKind::Keyutils => "keyutils",
+            StoreKind::EncryptedFile => "encrypted-file",
             StoreKind::File => "file",
         }
     }
@@ -88,6 +95,8 @@ pub enum Backend {
     SecretService,
     /// The Linux kernel key retention service (`--storage keyutils`).
     KernelKeyring,
+    /// Passphrase-encrypted files (`--storage encrypted-file`).
+    EncryptedFile,
     /// The in-memory store of in-process tests.
     #[cfg(test)]
     Memory,
@@ -111,6 +120,7 @@ impl Backend {
             Backend::WindowsCredentialManager => "windows-credential-manager",
             Backend::SecretService => "secret-service",
             Backend::KernelKeyring => "kernel-keyring",
+            Backend::EncryptedFile => "encrypted-file",
             #[cfg(test)]
             Backend::Memory => "memory",
         }
@@ -124,6 +134,7 @@ impl fmt::Display for Backend {
             Backend::WindowsCredentialManager => "Windows Credential Manager",
             Backend::SecretService => "Secret Service",
             Backend::KernelKeyring => "kernel keyring",
+            Backend::EncryptedFile => "encrypted file store",
             #[cfg(test)]
             Backend::Memory => "in-memory store",
         })
@@ -196,6 +207,30 @@ pub enum SecretStoreError {
     /// built without keys. Holds the errno's name.
     #[error("the keyctl system call is blocked here ({0})")]
     KeyctlBlocked(String),
+    /// `--storage encrypted-file`: the passphrase does not open the file.
+    #[error("the passphrase does not open {}", .0.display())]
+    WrongPassphrase(std::path::PathBuf),
+    /// `--storage encrypted-file`: the file is cut short, altered or not ours.
+    #[error("{} is damaged: {reason}", path.display())]
+    Damaged {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    /// `--storage encrypted-file`: no terminal to ask at and no passphrase in the environment.
+    #[error("no passphrase can be asked for or read here")]
+    NoPassphrase,
+    /// `--storage encrypted-file`: the passphrase typed twice differed.
+    #[error("the two passphrases differ")]
+    PassphraseMismatch,
+    /// `--storage encrypted-file`: the passphrase prompt was cancelled (or was given nothing).
+    #[error("the passphrase prompt was cancelled")]
+    PassphraseCancelled,
+    /// `--storage encrypted-file`: a key file or its folder could not be read or written.
+    #[error("{}: {reason}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     /// The store does not exist on this operating system (the kernel keyring off Linux).
     #[cfg_attr(target_os = "linux", allow(dead_code))]
     #[error("{0}")]

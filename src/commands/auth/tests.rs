@@ -76,6 +76,10 @@ impl World {
             self.profiles(),
             Keychain::new(Box::new(self.store.clone())),
             Keychain::new(Box::new(self.kernel.clone())),
+            std::sync::Arc::new(crate::secrets::EncryptedFileStore::new(
+                &self.home,
+                std::sync::Arc::new(crate::secrets::NoPassphrase),
+            )),
         );
         let (out, err) = (Capture::default(), Capture::default());
         let printer = Printer::new(Box::new(out.clone()), Box::new(err.clone()));
