@@ -509,40 +509,24 @@ mod tests {
         assert!(store(home.path(), "x").get("other").unwrap().is_none());
     }
 
-    /// The documented bound: one unlock well under a second on the project's machines (asserted
-    /// with slack for a loaded machine). `--nocapture` prints the cost of each work factor.
+    /// The work factor is in the file, as age writes it (`-> scrypt <salt> <log2 N>`), so it can
+    /// be raised later and older files still open. Its cost is measured by benches/unlock.sh.
     #[test]
-    #[allow(clippy::print_stderr, reason = "the figures of docs/design.md")]
-    fn one_unlock_at_the_chosen_work_factor_takes_well_under_a_second() {
+    fn each_file_records_the_work_factor_it_was_written_with() {
         let home = tempfile::tempdir().unwrap();
         let key = SecretString::from("flux_dev_abcdefghijklmnopqrstuvwxyz");
         store(home.path(), "correct horse")
             .set("work", &key)
             .unwrap();
-        let started = Instant::now();
-        store(home.path(), "correct horse")
-            .get("work")
-            .unwrap()
-            .unwrap();
-        let unlock = started.elapsed();
-        eprintln!("work factor {WORK_FACTOR}: one unlock took {unlock:?}");
-        for log_n in [14u8, 16, 17] {
-            let mut recipient = age::scrypt::Recipient::new(SecretString::from("p"));
-            recipient.set_work_factor(log_n);
-            let started = Instant::now();
-            let encryptor =
-                age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
-                    .unwrap();
-            let mut out = Vec::new();
-            encryptor.wrap_output(&mut out).unwrap().finish().unwrap();
-            eprintln!(
-                "work factor {log_n}: one encryption took {:?}",
-                started.elapsed()
-            );
-        }
-        assert!(
-            unlock < std::time::Duration::from_secs(2),
-            "one unlock took {unlock:?}"
+        let bytes = std::fs::read(home.path().join("keys/work.age")).unwrap();
+        let header = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
+        let stanza = header
+            .lines()
+            .find(|line| line.starts_with("-> scrypt "))
+            .unwrap_or_else(|| panic!("no scrypt stanza in {header:?}"));
+        assert_eq!(
+            stanza.rsplit(' ').next(),
+            Some(WORK_FACTOR.to_string().as_str())
         );
     }
 
