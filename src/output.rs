@@ -194,6 +194,8 @@ pub fn dim(s: impl std::fmt::Display) -> String {
     format!("{DIM}{s}{DIM:#}")
 }
 
+/// Only the Unix key prompt's help line is cyan (commands/auth/login.rs); Windows has inquire's.
+#[cfg(unix)]
 pub fn cyan(s: impl std::fmt::Display) -> String {
     format!("{CYAN}{s}{CYAN:#}")
 }
