@@ -27,6 +27,9 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     let storage = args.storage.or(ctx.storage).unwrap_or(StoreKind::Keychain);
     // Check the places we will write before asking for a key, so nobody pastes one for nothing.
     let file = load_profiles(ctx, p)?;
+    if save {
+        file.check_new_name(ctx.profile.as_str())?;
+    }
     if save && storage == StoreKind::Keychain {
         ctx.keychain.check_ready()?;
     }
