@@ -15,6 +15,8 @@ pub mod env {
     pub const HOME: &str = "FLUXLOOP_HOME";
     pub const TIMEOUT: &str = "FLUXLOOP_TIMEOUT";
     pub const STORAGE: &str = "FLUXLOOP_STORAGE";
+    /// Seconds a keychain call may take before fluxloop gives up (an unlock prompt needs longer).
+    pub const KEYCHAIN_TIMEOUT: &str = "FLUXLOOP_KEYCHAIN_TIMEOUT";
     /// Keychain service name; lets the demo and tests keep their entries apart from real ones.
     pub const KEYRING_SERVICE: &str = "FLUXLOOP_KEYRING_SERVICE";
     pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
@@ -27,6 +29,13 @@ pub mod env {
     /// Set by `fluxloop exec` in its child's environment to the profile it injected, so that a
     /// nested `fluxloop exec` can tell (read by `commands::exec` alone).
     pub const EXEC_PROFILE: &str = "FLUXLOOP_EXEC_PROFILE";
+    /// Not ours: what `login --web` looks at before opening a browser (a desktop session, not
+    /// over SSH, not in CI).
+    pub const DISPLAY: &str = "DISPLAY";
+    pub const WAYLAND_DISPLAY: &str = "WAYLAND_DISPLAY";
+    pub const SSH_CONNECTION: &str = "SSH_CONNECTION";
+    pub const SSH_TTY: &str = "SSH_TTY";
+    pub const CI: &str = "CI";
 }
 
 pub const DEFAULT_API_URL: &str = "https://api.fluxloop.ai";
@@ -53,7 +62,8 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Profile to use [env: FLUXLOOP_PROFILE] [default: default]
+    /// Profile to use [env: FLUXLOOP_PROFILE] [default: the nearest directory binding, else the
+    /// `fluxloop auth switch` default, else `default`]
     // The one definition of `--profile`, global so that every command shares it: a dynamic
     // completer of profile names (clap_complete's `ArgValueCompleter`, listing
     // `CredentialsFile::names()`) is attached here once, by id `PROFILE_ARG`.
@@ -65,10 +75,16 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "URL")]
     pub api_url: Option<String>,
 
-    /// More diagnostics on stderr (-v requests and keychain calls with timings, -vv also retries and
-    /// TLS set-up, -vvv everything, the HTTP stack's included)
+    /// More diagnostics on stderr (-v the profile and why it was chosen, the credentials file, the
+    /// key's source, requests with their host and keychain calls with timings; -vv also retries and
+    /// TLS set-up; -vvv everything, the HTTP stack's included)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// Print only errors on stderr: no notes, warnings or spinner (data on stdout is printed as
+    /// usual)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
 
     /// When to use colours (NO_COLOR is honoured in `auto`)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
@@ -167,15 +183,40 @@ pub enum AuthCommand {
         echo \"$KEY\" | fluxloop auth login              # reads one line from stdin\n  \
         fluxloop auth login --api-key - < key.txt\n  \
         fluxloop auth login --profile work\n  \
-        fluxloop auth login --no-save                  # check a key, store nothing")]
+        fluxloop auth login --no-save                  # check a key, store nothing\n  \
+        fluxloop auth login --web                      # approve in the browser; a new key for this device\n  \
+        fluxloop auth login --web --no-wait --json     # for agents: print the code, finish later\n  \
+        fluxloop auth login --web --resume")]
     Login(LoginArgs),
     /// Remove saved credentials from this machine
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth logout                           # the active profile\n  \
+        fluxloop auth logout --profile work\n  \
+        fluxloop auth logout --revoke                  # revoke on the platform, then remove\n  \
+        fluxloop auth logout --all                     # every profile and keychain entry")]
     Logout(LogoutArgs),
     /// Show whether you are authenticated, and what the key may do
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth status\n  \
+        fluxloop auth status --profile work\n  \
+        fluxloop auth status --json | jq .account\n  \
+        fluxloop auth status --expires-within 14       # exit 3 if the key expires within 14 days")]
     Status(StatusArgs),
     /// Show the account behind the key, its plan and usage
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth whoami\n  \
+        fluxloop auth whoami --profile work\n  \
+        fluxloop auth whoami --json | jq .plan")]
     Whoami(WhoamiArgs),
-    /// Move plaintext keys from the credentials file into the OS keychain
+    /// Move keys between stores; with no --to, plaintext keys into the OS keychain
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth migrate                          # every plaintext key into the keychain\n  \
+        fluxloop auth migrate --to keyutils            # the profile in use, into the kernel keyring\n  \
+        fluxloop auth migrate --to keychain --all      # every profile, from wherever it is\n  \
+        fluxloop auth migrate --to file --profile ci --dry-run\n  \
+        fluxloop auth list                             # where each key is kept now\n\n\
+        Each key is read, written to STORE, read back and compared; only then does the profile\n\
+        point at STORE and is the old copy deleted. A failure at any step leaves it where it was.")]
     Migrate(MigrateArgs),
     /// Print the profile's API key on stdout, for other tools
     #[command(after_help = "Examples:\n  \
@@ -189,6 +230,13 @@ pub enum AuthCommand {
         fluxloop auth list --check                     # also ask the keychain for orphans\n  \
         fluxloop auth list --json | jq '.profiles[].name'")]
     List(ListArgs),
+    /// Replace the profile's key with a new one, then revoke the old one
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth rotate\n  \
+        fluxloop auth rotate --profile work --expires-in 90\n\n\
+        The new key is verified and stored before the old one is revoked; whatever fails, the\n\
+        profile keeps a working key.")]
+    Rotate(RotateArgs),
     /// Choose the profile to use by default, or in a directory and everything below it
     #[command(after_help = "Examples:\n  \
         fluxloop auth switch work                    # the default everywhere\n  \
@@ -199,6 +247,13 @@ pub enum AuthCommand {
         Which profile a command uses, first to last: --profile, FLUXLOOP_PROFILE, the nearest\n\
         directory bound with --here/--dir, the default set by `switch`, the profile `default`.")]
     Switch(SwitchArgs),
+    /// Find out why authentication does not work here, and what to do about it
+    #[command(after_help = "Examples:\n  \
+        fluxloop auth doctor                           # every check, with the exact fix\n  \
+        fluxloop auth doctor --fix                     # also apply the safe fixes\n  \
+        fluxloop auth doctor --json | jq '.findings[] | select(.severity != \"info\")'\n\n\
+        Exit status: 0 when nothing is wrong, 1 when something is.")]
+    Doctor(DoctorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -220,12 +275,61 @@ pub struct LoginArgs {
     /// [env: FLUXLOOP_STORAGE] [default: keychain]
     #[arg(long, value_enum, value_name = "STORE", conflicts_with = "no_save")]
     pub storage: Option<StoreKind>,
+
+    /// Log in through the browser: the platform mints a new key for this device, which goes
+    /// straight into the store, never shown
+    #[arg(long, conflicts_with_all = ["api_key", "no_save"])]
+    pub web: bool,
+
+    /// With --web: the name of the new key, shown on the approval page [default: the host name]
+    #[arg(long, value_name = "NAME", requires = "web", value_parser = device_name)]
+    pub device_name: Option<String>,
+
+    /// With --web: days until the new key expires [default: the organization's]
+    #[arg(long, value_name = "DAYS", requires = "web", value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub expires_in: Option<u32>,
+
+    /// With --web: print the address instead of opening a browser
+    #[arg(long, requires = "web")]
+    pub no_browser: bool,
+
+    /// With --web: print the address and code, keep the pending login in the keychain, and exit;
+    /// finish with --resume (for agents and scripts without a terminal)
+    #[arg(long, requires = "web", conflicts_with = "resume")]
+    pub no_wait: bool,
+
+    /// With --web: finish the login that --no-wait started
+    #[arg(long, requires = "web", conflicts_with_all = ["device_name", "expires_in"])]
+    pub resume: bool,
+
+    /// With --no-wait: print a JSON document (schema in docs/schema/login-pending.schema.json)
+    #[arg(long, requires = "no_wait")]
+    pub json: bool,
+}
+
+/// 1 to 128 characters, none of them control characters.
+fn device_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if name.is_empty() || name.chars().count() > 128 {
+        return Err("a device name has 1 to 128 characters".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("a device name cannot hold control characters".into());
+    }
+    Ok(name.to_string())
 }
 
 impl LoginArgs {
     pub fn should_save(&self) -> bool {
         !self.no_save
     }
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Days until the new key expires [default: the old key's lifetime]
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub expires_in: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -258,7 +362,21 @@ pub struct WhoamiArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct MigrateArgs {}
+pub struct MigrateArgs {
+    /// The store to move keys into [env: FLUXLOOP_STORAGE]. Without it (or `keychain` with
+    /// neither --profile nor --all): every plaintext key of the credentials file into the OS
+    /// keychain
+    #[arg(long, value_enum, value_name = "STORE")]
+    pub to: Option<StoreKind>,
+
+    /// Move the key of every profile (default: the profile in use)
+    #[arg(long)]
+    pub all: bool,
+
+    /// Say what would move, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct TokenArgs {
@@ -285,6 +403,18 @@ pub struct SwitchArgs {
     /// Remove the binding of the directory (--here, --dir), or the default set by `switch`
     #[arg(long)]
     pub unset: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print a JSON document (schema in docs/schema/doctor.schema.json) instead of text
+    #[arg(long)]
+    pub json: bool,
+
+    /// Apply the safe fixes (owner-only permissions on the credentials file, removing stale temp
+    /// files) and say what was done
+    #[arg(long)]
+    pub fix: bool,
 }
 
 #[derive(Debug, Args)]

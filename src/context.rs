@@ -1,5 +1,6 @@
 //! What every command needs. [`Settings::from_env`] is the one place that reads the environment
-//! (one rule for every variable: unset and empty are the same); [`Context::from_env`] adds the
+//! (one rule for every variable: unset and empty are the same; the one exception is an empty
+//! `FLUXLOOP_API_KEY`, which is named as such); [`Context::from_env`] adds the
 //! real stores; [`Context::new`] takes any parts, so commands can run in-process in tests.
 
 use std::ffi::OsString;
@@ -18,6 +19,8 @@ use crate::error::{CliError, CliResult};
 pub enum SettingsError {
     #[error("invalid {}: {value:?}", env::TIMEOUT)]
     Timeout { value: String },
+    #[error("invalid {}: {value:?}", env::KEYCHAIN_TIMEOUT)]
+    KeychainTimeout { value: String },
     #[error("invalid {}: {value:?}", env::STORAGE)]
     Storage { value: String },
     #[error("{name} is not valid UTF-8 text")]
@@ -26,7 +29,7 @@ pub enum SettingsError {
     NoHome,
 }
 use crate::profiles::{Profile, ProfileName, ProfileStore};
-use crate::secrets::{self, Keychain, KeychainScope, KeyringStore, StoreKind};
+use crate::secrets::{self, Keychain, KeychainScope, KeyringStore, KeyutilsStore, StoreKind};
 
 /// Which rule chose the profile in use, first to last. `status`, `list` and `-v` say it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +74,11 @@ pub struct Settings {
     pub storage: Option<StoreKind>,
     pub http: ClientOptions,
     pub env_key: Option<SecretString>,
+    /// `FLUXLOOP_KEYCHAIN_TIMEOUT`, else [`secrets::CALL_TIMEOUT`]: the bound of every keychain
+    /// call.
+    pub keychain_timeout: Duration,
+    /// `FLUXLOOP_API_KEY` is set but empty (or blank): an error of its own, not "unset".
+    pub env_key_empty: bool,
     /// The credentials directory (`FLUXLOOP_HOME`, else `~/.fluxloop`).
     pub home: PathBuf,
     /// `home` came from FLUXLOOP_HOME: the user's directory, never chmod-ed by us.
@@ -82,6 +90,15 @@ pub struct Settings {
     /// Always false, and never read, in a release build.
     #[cfg_attr(not(debug_assertions), allow(dead_code))]
     pub fail_metadata_writes: bool,
+    /// Whether `login --web` may open a browser.
+    pub desktop: bool,
+    /// Debug builds: `FLUXLOOP_DEBUG_CRASH_AT` and `FLUXLOOP_DEBUG_CRASH_TRACE` (crash_points.rs).
+    #[cfg(debug_assertions)]
+    pub crash_at: Option<u32>,
+    #[cfg(debug_assertions)]
+    pub crash_trace: Option<PathBuf>,
+    #[cfg(debug_assertions)]
+    pub crash_stops: bool,
 }
 
 pub struct Context {
@@ -91,8 +108,13 @@ pub struct Context {
     pub storage: Option<StoreKind>,
     pub http: ClientOptions,
     pub env_key: Option<SecretString>,
+    pub env_key_empty: bool,
     pub profiles: ProfileStore,
     pub keychain: Keychain,
+    /// `--storage keyutils`: the Linux kernel keyring, under the same service name.
+    pub kernel_keyring: Keychain,
+    /// A desktop session a browser can be opened in: not over SSH, not in CI.
+    pub desktop: bool,
 }
 
 impl Context {
@@ -108,15 +130,29 @@ impl Context {
         if settings.fail_metadata_writes {
             profiles = profiles.with_failing_writes();
         }
-        let store = KeyringStore::new(settings.keychain_scope.clone(), secrets::CALL_TIMEOUT)
+        #[cfg(debug_assertions)]
+        crate::crash_points::arm(
+            settings.crash_at,
+            settings.crash_trace.clone(),
+            settings.crash_stops,
+        );
+        let store = KeyringStore::new(settings.keychain_scope.clone(), settings.keychain_timeout)
             .with_prompt_notice(std::sync::Arc::new(|provider, limit| {
                 crate::output::Printer::stdio().info(crate::error::prompt_notice(provider, limit));
             }));
         let keychain = Keychain::new(Box::new(store));
-        Ok(Self::new(settings, profiles, keychain))
+        let kernel_keyring = Keychain::new(Box::new(KeyutilsStore::new(
+            settings.keychain_scope.clone(),
+        )));
+        Ok(Self::new(settings, profiles, keychain, kernel_keyring))
     }
 
-    pub fn new(settings: Settings, profiles: ProfileStore, keychain: Keychain) -> Self {
+    pub fn new(
+        settings: Settings,
+        profiles: ProfileStore,
+        keychain: Keychain,
+        kernel_keyring: Keychain,
+    ) -> Self {
         Self {
             profile: settings.profile,
             profile_origin: settings.profile_origin,
@@ -124,8 +160,20 @@ impl Context {
             storage: settings.storage,
             http: settings.http,
             env_key: settings.env_key,
+            env_key_empty: settings.env_key_empty,
             profiles,
             keychain,
+            kernel_keyring,
+            desktop: settings.desktop,
+        }
+    }
+
+    /// The store that keeps keys of `kind` outside the credentials file; `None` for `file`.
+    pub fn store(&self, kind: StoreKind) -> Option<&Keychain> {
+        match kind {
+            StoreKind::Keychain => Some(&self.keychain),
+            StoreKind::Keyutils => Some(&self.kernel_keyring),
+            StoreKind::File => None,
         }
     }
 
@@ -174,11 +222,20 @@ impl Settings {
             Some(text) => parse_timeout(&text)?,
             None => DEFAULT_TIMEOUT,
         };
+        let keychain_timeout = match var(env::KEYCHAIN_TIMEOUT)? {
+            Some(text) => parse_timeout(&text).map_err(|_| SettingsError::KeychainTimeout {
+                value: text.to_string(),
+            })?,
+            None => secrets::CALL_TIMEOUT,
+        };
         let env_key = var(env::API_KEY)?.and_then(|v| {
             let v = zeroize::Zeroizing::new(v);
             let trimmed = v.trim();
             (!trimmed.is_empty()).then(|| SecretString::from(trimmed))
         });
+        // The exception to the one rule: in CI an empty key is a secret that was withheld (a
+        // pull request from a fork), and treating it as unset would fall back to a saved key.
+        let env_key_empty = env_key.is_none() && std::env::var_os(env::API_KEY).is_some();
         let cert_file = var_os(env::SSL_CERT_FILE);
         // OpenSSL's variables, not ours: the platform verifier skips the system store whenever
         // SSL_CERT_FILE is present, even empty, so its presence is what counts here. Empty
@@ -203,13 +260,24 @@ impl Settings {
                 timeout,
                 extra_roots: cert_file.map(PathBuf::from),
                 system_cert_dirs,
+                proxy: proxy_vars(),
             },
+            keychain_timeout,
             env_key,
+            env_key_empty,
             home,
             home_chosen,
             keychain_scope,
             fail_metadata_writes: cfg!(debug_assertions)
                 && var_os("FLUXLOOP_DEBUG_FAIL_METADATA_WRITE").is_some(),
+            desktop: has_desktop(),
+            #[cfg(debug_assertions)]
+            crash_at: var_os("FLUXLOOP_DEBUG_CRASH_AT")
+                .and_then(|v| v.to_str().and_then(|v| v.trim().parse().ok())),
+            #[cfg(debug_assertions)]
+            crash_trace: var_os("FLUXLOOP_DEBUG_CRASH_TRACE").map(PathBuf::from),
+            #[cfg(debug_assertions)]
+            crash_stops: var_os("FLUXLOOP_DEBUG_CRASH_SIGNAL").is_some_and(|v| v == "stop"),
         })
     }
 
@@ -226,12 +294,22 @@ impl Settings {
                 timeout: Duration::from_secs(5),
                 extra_roots: None,
                 system_cert_dirs: None,
+                proxy: api::ProxyVars::default(),
             },
+            keychain_timeout: secrets::CALL_TIMEOUT,
             env_key: None,
+            env_key_empty: false,
             keychain_scope: KeychainScope::new(secrets::DEFAULT_SERVICE, &home, Some(&home)),
             home,
             home_chosen: true,
             fail_metadata_writes: false,
+            desktop: false,
+            #[cfg(debug_assertions)]
+            crash_at: None,
+            #[cfg(debug_assertions)]
+            crash_trace: None,
+            #[cfg(debug_assertions)]
+            crash_stops: false,
         }
     }
 }
@@ -286,6 +364,18 @@ fn var_os(name: &str) -> Option<OsString> {
     std::env::var_os(name).filter(|v| !v.is_empty())
 }
 
+/// A browser can be opened for the user: a graphical session (always on macOS and Windows, a
+/// display on the others), not reached over SSH (the browser would open on the far machine),
+/// not a CI job.
+fn has_desktop() -> bool {
+    let remote = var_os(env::SSH_CONNECTION).is_some() || var_os(env::SSH_TTY).is_some();
+    let ci = var_os(env::CI).is_some_and(|v| v != "false" && v != "0");
+    let display = cfg!(any(target_os = "macos", windows))
+        || var_os(env::DISPLAY).is_some()
+        || var_os(env::WAYLAND_DISPLAY).is_some();
+    display && !remote && !ci
+}
+
 fn parse_storage(text: &str) -> Result<StoreKind, SettingsError> {
     <StoreKind as clap::ValueEnum>::from_str(text.trim(), true).map_err(|_| {
         SettingsError::Storage {
@@ -305,6 +395,22 @@ fn parse_timeout(text: &str) -> Result<Duration, SettingsError> {
         })
 }
 
+/// The proxy variables reqwest routes by (not ours, so read as they are: set-but-empty counts,
+/// as in reqwest), only to name the proxy in errors.
+fn proxy_vars() -> api::ProxyVars {
+    let first = |names: [&'static str; 2]| {
+        names
+            .into_iter()
+            .find_map(|name| std::env::var(name).ok().map(|value| (name, value)))
+    };
+    api::ProxyVars {
+        https: first(["HTTPS_PROXY", "https_proxy"]),
+        all: first(["ALL_PROXY", "all_proxy"]),
+        no: first(["NO_PROXY", "no_proxy"]).map(|(_, value)| value),
+        cgi: std::env::var_os("REQUEST_METHOD").is_some(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,6 +428,7 @@ mod tests {
     fn storage_values() {
         assert_eq!(parse_storage("keychain").unwrap(), StoreKind::Keychain);
         assert_eq!(parse_storage("File").unwrap(), StoreKind::File);
+        assert_eq!(parse_storage("keyutils").unwrap(), StoreKind::Keyutils);
         assert!(parse_storage("vault").is_err());
     }
 }

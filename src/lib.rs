@@ -7,14 +7,16 @@ pub mod api;
 pub mod cli;
 pub(crate) mod commands;
 pub(crate) mod context;
+pub(crate) mod crash_points;
 pub(crate) mod error;
 pub mod keys;
 pub(crate) mod logging;
 pub(crate) mod output;
 pub mod profiles;
 pub(crate) mod secrets;
-// `fluxloop exec` masks with it on Unix only, for now.
-#[cfg_attr(not(unix), allow(dead_code))]
+pub(crate) mod situation;
+// `fluxloop exec` masks with it on Unix and Windows.
+#[cfg_attr(not(any(unix, windows)), allow(dead_code))]
 pub(crate) mod stream_mask;
 mod terminal;
 
@@ -70,7 +72,7 @@ mod wipe_on_free {
 }
 
 /// The JSON Schema of every `--json` document, by file name, as published in docs/schema/.
-pub fn json_schemas() -> [(&'static str, schemars::Schema); 4] {
+pub fn json_schemas() -> [(&'static str, schemars::Schema); 6] {
     commands::json::schemas()
 }
 
@@ -89,7 +91,7 @@ pub fn run() -> ExitCode {
     };
     output::init_color(cli.global.color);
     logging::init(cli.global.verbose);
-    let printer = Printer::stdio();
+    let printer = Printer::stdio().quiet(cli.global.quiet);
     let document = commands::json::requested(&cli.command);
     // Unknown until the settings are read: a bad `--profile` fails before it is known.
     let mut profile = None;
@@ -100,8 +102,12 @@ pub fn run() -> ExitCode {
         // The child's exit status is ours, whatever it is: not one of `ExitStatus`.
         Command::Exec(args) => {
             let code = Context::from_env(&cli.global)
-                .and_then(|ctx| commands::exec::run(args, ctx, &printer))
+                .and_then(|ctx| {
+                    commands::auth::log_profile_choice(&ctx);
+                    commands::exec::run(args, ctx, &printer)
+                })
                 .unwrap_or_else(|e| {
+                    let e = advise_for_this_machine(e);
                     printer.error(&e);
                     e.status.code()
                 });
@@ -110,6 +116,7 @@ pub fn run() -> ExitCode {
         }
         command @ Command::Auth(_) => Context::from_env(&cli.global).and_then(|ctx| {
             profile = Some(ctx.profile.to_string());
+            commands::auth::log_profile_choice(&ctx);
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -122,6 +129,7 @@ pub fn run() -> ExitCode {
     let status = match outcome {
         Ok(status) => status,
         Err(e) => {
+            let e = advise_for_this_machine(e);
             // Every `--json` run that fails prints a document, whatever failed (README.md).
             if let Some(kind) = document {
                 printer.json(&commands::json::ErrorDocument::new(
@@ -137,6 +145,16 @@ pub fn run() -> ExitCode {
     let status = printer.finish(status);
     debug_hooks::at_exit();
     ExitCode::from(status.code())
+}
+
+/// An error about a keychain this machine does not have gets advice for the machine (a CI runner,
+/// a container, SSH...). Detected only then: no other error depends on it.
+fn advise_for_this_machine(e: CliError) -> CliError {
+    if e.absent_keychain {
+        e.in_situation(&situation::Situation::here())
+    } else {
+        e
+    }
 }
 
 /// Prints clap's message (help, version, or a usage error) with any key in it masked: a usage

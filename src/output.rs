@@ -37,7 +37,16 @@ pub struct Printer {
     out_error: RefCell<Option<std::io::Error>>,
     /// Stdout is a terminal, where a printed key would stay in the scrollback.
     out_is_terminal: bool,
+    /// `-q`: nothing on stderr but errors and prompts.
+    quiet: bool,
+    /// The locale is not UTF-8: symbols are written in ASCII (`ascii_symbols`).
+    ascii: bool,
+    /// A spinner may be drawn on stderr (`Printer::while_waiting`).
+    spinner: bool,
 }
+
+/// How long a network wait runs before a spinner shows: shorter waits would only flicker.
+pub const SPINNER_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
 
 impl Printer {
     /// The process's stdout and stderr, with anstream's colour decisions.
@@ -45,8 +54,46 @@ impl Printer {
         use std::io::IsTerminal;
         Self {
             out_is_terminal: std::io::stdout().is_terminal(),
+            ascii: !locale_is_utf8(),
+            spinner: spinner_fits(),
             ..Self::new(Box::new(anstream::stdout()), Box::new(anstream::stderr()))
         }
+    }
+
+    /// `-q/--quiet`: information and warnings are not printed; errors, prompts and data are.
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
+        self.spinner &= !quiet;
+        self
+    }
+
+    /// Waits for `work`; once it has taken [`SPINNER_AFTER`], shows a spinner with `message` on
+    /// stderr until it is done, then erases it. Only where a person watches (`spinner_fits`).
+    pub async fn while_waiting<T>(&self, message: &str, work: impl Future<Output = T>) -> T {
+        if !self.spinner {
+            return work.await;
+        }
+        let mut work = std::pin::pin!(work);
+        tokio::select! {
+            done = &mut work => return done,
+            () = tokio::time::sleep(SPINNER_AFTER) => {}
+        }
+        let spinner =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        let ticks = if self.ascii {
+            "|/-\\ "
+        } else {
+            "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ "
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg}") {
+            spinner.set_style(style.tick_chars(ticks));
+        }
+        spinner.set_message(self.symbols(message).into_owned());
+        // Its own thread draws it: this one is busy with the request.
+        spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+        let done = work.await;
+        spinner.finish_and_clear();
+        done
     }
 
     /// Output into any writers (colour codes are written as they are).
@@ -56,6 +103,9 @@ impl Printer {
             err: RefCell::new(err),
             out_error: RefCell::new(None),
             out_is_terminal: false,
+            quiet: false,
+            ascii: false,
+            spinner: false,
         }
     }
 
@@ -83,13 +133,14 @@ impl Printer {
     }
 
     fn write_err(&self, text: &str) {
+        let text = self.symbols(text);
         let mut err = self.err.borrow_mut();
         let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
     }
 
     /// A line of data (what scripts read) on stdout.
     pub fn data(&self, line: impl AsRef<str>) {
-        self.write_out(&format!("{}\n", line.as_ref()));
+        self.write_out(&format!("{}\n", self.symbols(line.as_ref())));
     }
 
     /// Data as it is, without an added newline (a generated script or page), on stdout.
@@ -97,8 +148,20 @@ impl Printer {
         self.write_out(text.as_ref());
     }
 
-    /// A line of information for people, on stderr.
+    /// The text as the locale can show it.
+    fn symbols<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.ascii && !text.is_ascii() {
+            std::borrow::Cow::Owned(ascii_symbols(text))
+        } else {
+            std::borrow::Cow::Borrowed(text)
+        }
+    }
+
+    /// A line of information for people, on stderr (not with `-q`).
     pub fn info(&self, line: impl AsRef<str>) {
+        if self.quiet {
+            return;
+        }
         self.write_err(&format!("{}\n", line.as_ref()));
     }
 
@@ -107,7 +170,11 @@ impl Printer {
         self.write_err(text.as_ref());
     }
 
+    /// A warning on stderr (not with `-q`).
     pub fn warn(&self, message: impl AsRef<str>) {
+        if self.quiet {
+            return;
+        }
         self.write_err(&format!(
             "{YELLOW}warning{YELLOW:#}: {}\n",
             message.as_ref()
@@ -125,7 +192,9 @@ impl Printer {
     }
 
     pub fn error(&self, e: &CliError) {
-        let mut text = format!("❌ {RED}Error{RED:#}: {}\n", e.title);
+        // Without UTF-8, "Error:" alone: "[no] Error:" would read as a permission line.
+        let mark = if self.ascii { "" } else { "❌ " };
+        let mut text = format!("{mark}{RED}Error{RED:#}: {}\n", e.title);
         for d in &e.details {
             text.push_str(d);
             text.push('\n');
@@ -182,6 +251,41 @@ impl Write for Capture {
     }
 }
 
+/// A spinner is for a person at a terminal: stderr is one, it can move the cursor (not
+/// `TERM=dumb`), and this is not a CI job (`CI` set), whose log would keep every frame.
+fn spinner_fits() -> bool {
+    use std::io::IsTerminal;
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+    let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+    std::io::stderr().is_terminal() && !ci && !dumb
+}
+
+/// Whether the locale's character set is UTF-8, as `setlocale` decides it: the first of
+/// `LC_ALL`, `LC_CTYPE` and `LANG` that is set and not empty names the locale; with none, it is
+/// the POSIX locale, which is ASCII. Windows consoles show these symbols whatever the variables.
+pub fn locale_is_utf8() -> bool {
+    cfg!(windows) || utf8_locale_in(|name| std::env::var(name).ok())
+}
+
+fn utf8_locale_in(var: impl Fn(&str) -> Option<String>) -> bool {
+    let locale = ["LC_ALL", "LC_CTYPE", "LANG"]
+        .into_iter()
+        .find_map(|name| var(name).filter(|v| !v.is_empty()));
+    locale.is_some_and(|l| {
+        let l = l.to_ascii_lowercase();
+        l.contains("utf-8") || l.contains("utf8")
+    })
+}
+
+/// The symbols we print, in ASCII: ✅ and ❌ as `[ok]` and `[no]` (one width, so the permission
+/// lists stay aligned), • as `*`, … as `...`. Other text is left as it is.
+pub fn ascii_symbols(text: &str) -> String {
+    text.replace('✅', "[ok]")
+        .replace('❌', "[no]")
+        .replace('•', "*")
+        .replace('…', "...")
+}
+
 pub fn bold(s: impl std::fmt::Display) -> String {
     format!("{BOLD}{s}{BOLD:#}")
 }
@@ -194,8 +298,6 @@ pub fn dim(s: impl std::fmt::Display) -> String {
     format!("{DIM}{s}{DIM:#}")
 }
 
-/// Only the Unix key prompt's help line is cyan (commands/auth/login.rs); Windows has inquire's.
-#[cfg(unix)]
 pub fn cyan(s: impl std::fmt::Display) -> String {
     format!("{CYAN}{s}{CYAN:#}")
 }
@@ -257,6 +359,55 @@ pub fn permission_label(name: &str) -> String {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn the_first_locale_variable_set_decides_utf8() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(utf8_locale_in(env(&[("LANG", "en_US.UTF-8")])));
+        assert!(utf8_locale_in(env(&[("LANG", "de_DE.utf8")])));
+        assert!(utf8_locale_in(env(&[("LC_ALL", "C.UTF-8"), ("LANG", "C")])));
+        // LC_ALL wins over LANG; an empty LC_ALL does not count.
+        assert!(!utf8_locale_in(env(&[
+            ("LC_ALL", "C"),
+            ("LANG", "en_US.UTF-8")
+        ])));
+        assert!(utf8_locale_in(env(&[
+            ("LC_ALL", ""),
+            ("LANG", "en_US.UTF-8")
+        ])));
+        assert!(!utf8_locale_in(env(&[
+            ("LC_CTYPE", "POSIX"),
+            ("LANG", "en_US.UTF-8")
+        ])));
+        assert!(!utf8_locale_in(env(&[("LANG", "C")])));
+        assert!(!utf8_locale_in(env(&[])));
+    }
+
+    #[test]
+    fn symbols_in_ascii_keep_the_permission_list_aligned() {
+        assert_eq!(ascii_symbols("✅ Read"), "[ok] Read");
+        assert_eq!(ascii_symbols("❌ Delete"), "[no] Delete");
+        assert_eq!(ascii_symbols("  • Acme (owner)"), "  * Acme (owner)");
+        assert_eq!(ascii_symbols("Approve… é"), "Approve... é");
+    }
+
+    #[test]
+    fn quiet_prints_errors_and_data_but_no_information_or_warnings() {
+        let (out, err) = (Capture::default(), Capture::default());
+        let p = Printer::new(Box::new(out.clone()), Box::new(err.clone())).quiet(true);
+        p.info("note");
+        p.warn("careful");
+        p.data("value");
+        p.error(&CliError::failure("broken"));
+        assert_eq!(out.text(), "value\n");
+        assert_eq!(err.text(), "❌ Error: broken\n");
+    }
 
     #[test]
     fn thousands_separators() {

@@ -408,7 +408,7 @@ fn fish_completes_profile_names() {
 }
 
 /// The pages `fluxloop man --out-dir` writes, one per command, named as `man` looks them up.
-const PAGES: [&str; 13] = [
+const PAGES: [&str; 15] = [
     "fluxloop.1",
     "fluxloop-auth.1",
     "fluxloop-auth-login.1",
@@ -418,7 +418,9 @@ const PAGES: [&str; 13] = [
     "fluxloop-auth-migrate.1",
     "fluxloop-auth-token.1",
     "fluxloop-auth-list.1",
+    "fluxloop-auth-rotate.1",
     "fluxloop-auth-switch.1",
+    "fluxloop-auth-doctor.1",
     "fluxloop-completions.1",
     "fluxloop-man.1",
     "fluxloop-exec.1",

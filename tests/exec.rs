@@ -321,3 +321,69 @@ fn no_masking_hands_the_child_our_own_stdout() {
     run.assert_ok();
     assert_eq!(run.stdout, "different\n");
 }
+
+/// Live (not zombie) processes in process group `pgid`, from /proc.
+#[cfg(target_os = "linux")]
+fn live_in_group(pgid: u32) -> Vec<u32> {
+    let mut live = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after its ')'.
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(2) == Some(&pgid.to_string().as_str()) && fields[0] != "Z" {
+            live.push(pid);
+        }
+    }
+    live
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_sigkilled_fluxloop_takes_its_child_along() {
+    use std::os::unix::process::CommandExt;
+
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    let mut cmd = env.cmd();
+    // The child becomes `sleep` itself; fluxloop leads its own process group, which the child
+    // shares, so the group is empty once both are gone.
+    cmd.args(["exec", "--", "sh", "-c", "echo $$; exec sleep 300"])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut fluxloop = cmd.spawn().unwrap();
+    let group = fluxloop.id();
+    let mut line = String::new();
+    BufReader::new(fluxloop.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let child: u32 = line.trim().parse().expect("the child prints its pid");
+    assert!(live_in_group(group).contains(&child), "{line}");
+
+    // SIGKILL: no handler runs, nothing is forwarded; only the kernel can end the child now.
+    fluxloop.kill().unwrap();
+    fluxloop.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let live = live_in_group(group);
+        if live.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &format!("-{group}")])
+                .status();
+            panic!("processes {live:?} of fluxloop's group outlived it by 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::assert_screen_snapshot;
-use common::env::{SERVICE, TestEnv, keys};
+use common::env::{Fault, SERVICE, TestEnv, keys};
 use common::secret_service::SecretService;
 use common::terminal::{Terminal, screen_text};
 
@@ -275,4 +275,143 @@ fn a_key_of_another_account_is_asked_about_at_a_terminal() {
         "{screen}"
     );
     assert_eq!(env.ss.lookup(SERVICE, "work").as_deref(), Some(keys::VALID));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Terminal manners (issue 10): colours, NO_COLOR, TERM=dumb, a locale without UTF-8.
+
+/// `auth status` at a terminal with `extra` in its environment: the screen, as text and with
+/// its escape sequences.
+fn status_at_a_terminal(env: &TestEnv, extra: &[(&str, &str)]) -> (String, String) {
+    let term = Terminal::start(env, &["auth", "status"], extra);
+    let (code, screen) = term.wait_for_exit();
+    assert_eq!(code, 0, "{screen}");
+    (screen, term.screen_with_escapes())
+}
+
+const ESC: char = '\u{1b}';
+
+#[test]
+fn a_terminal_gets_colours_unless_no_color_or_term_dumb() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    let (_, coloured) = status_at_a_terminal(&env, &[]);
+    assert!(
+        coloured.contains(ESC),
+        "no colour at a terminal:\n{coloured}"
+    );
+    for extra in [[("NO_COLOR", "1")], [("TERM", "dumb")]] {
+        let (text, escapes) = status_at_a_terminal(&env, &extra);
+        assert!(text.contains("Authenticated"), "{text}");
+        assert!(
+            !escapes.contains(ESC),
+            "colour with {extra:?}:\n{escapes:?}"
+        );
+    }
+    // --color=always wins over NO_COLOR.
+    let term = Terminal::start(
+        &env,
+        &["auth", "status", "--color", "always"],
+        &[("NO_COLOR", "1")],
+    );
+    term.wait_for_exit();
+    assert!(term.screen_with_escapes().contains(ESC));
+}
+
+#[test]
+fn clicolor_force_colours_a_pipe() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    let piped = env.run(&["auth", "status"]);
+    assert!(!piped.stdout.contains(ESC), "{:?}", piped.stdout);
+    let forced = env.run_with(&["auth", "status"], None, &[("CLICOLOR_FORCE", "1")]);
+    assert!(forced.stdout.contains(ESC), "{:?}", forced.stdout);
+    // NO_COLOR wins over CLICOLOR_FORCE.
+    let both = env.run_with(
+        &["auth", "status"],
+        None,
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")],
+    );
+    assert!(!both.stdout.contains(ESC), "{:?}", both.stdout);
+}
+
+#[test]
+fn symbols_fall_back_to_ascii_when_the_locale_is_not_utf8() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    // The test environment sets LC_ALL=C.UTF-8; empty, it does not count, and LANG decides.
+    let (text, _) = status_at_a_terminal(&env, &[("LC_ALL", ""), ("LANG", "C")]);
+    for ascii in [
+        "[ok] Authenticated",
+        "  * Acme Inc (owner)",
+        "  [ok] Read scenarios",
+        "  [no] Delete scenarios",
+    ] {
+        assert!(text.contains(ascii), "no {ascii:?} with LANG=C:\n{text}");
+    }
+    assert!(!text.contains('✅') && !text.contains('•'), "{text}");
+    // An error has no symbol at all.
+    let term = Terminal::start(
+        &env,
+        &["auth", "status", "--profile", "nobody"],
+        &[("LC_ALL", ""), ("LANG", "C")],
+    );
+    let (code, screen) = term.wait_for_exit();
+    assert_eq!(code, 3, "{screen}");
+    assert!(screen.lines().any(|l| l.starts_with("Error: ")), "{screen}");
+    assert!(screen.is_ascii(), "{screen}");
+
+    // A UTF-8 locale through LANG alone, or LC_CTYPE, keeps the symbols.
+    for extra in [
+        [("LC_ALL", ""), ("LANG", "en_US.UTF-8")],
+        [("LC_ALL", ""), ("LC_CTYPE", "C.UTF-8")],
+    ] {
+        let (text, _) = status_at_a_terminal(&env, &extra);
+        assert!(text.contains("✅ Authenticated"), "{extra:?}:\n{text}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The spinner (issue 10): on a terminal only, once a network wait passes 300 ms.
+
+const SPINNER: &str = "Checking the key with FluxLoop";
+
+#[test]
+fn a_slow_platform_shows_a_spinner_at_a_terminal_and_erases_it() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    // The platform never answers: the wait ends at FLUXLOOP_TIMEOUT.
+    env.platform.set_fault(Some(Fault::Silent));
+    let slow = [("FLUXLOOP_TIMEOUT", "6")];
+    let term = Terminal::start(&env, &["auth", "status"], &slow);
+    term.wait_for(SPINNER);
+    let (code, screen) = term.wait_for_exit();
+    assert_ne!(code, 0, "{screen}");
+    assert!(
+        !screen.contains(SPINNER),
+        "the spinner was left on the screen:\n{screen}"
+    );
+    assert!(screen.contains("Error"), "{screen}");
+
+    // Never in a pipe, in CI, with TERM=dumb or with -q: the screen is read halfway through
+    // the wait, when a spinner would be showing.
+    let piped = env.run_with(&["auth", "status"], None, &slow);
+    assert!(!piped.stderr.contains(SPINNER), "{}", piped.stderr);
+    for (args, extra) in [
+        (vec!["auth", "status"], vec![("CI", "true")]),
+        (vec!["auth", "status"], vec![("TERM", "dumb")]),
+        (vec!["auth", "status", "-q"], vec![]),
+    ] {
+        let mut extra = extra;
+        extra.extend(slow);
+        let term = Terminal::start(&env, &args, &extra);
+        std::thread::sleep(Duration::from_secs(3));
+        let midway = term.screen();
+        let (code, screen) = term.wait_for_exit();
+        assert_ne!(code, 0, "{screen}");
+        assert!(
+            !midway.contains(SPINNER) && !screen.contains(SPINNER),
+            "{args:?} {extra:?}:\n{midway}"
+        );
+    }
 }

@@ -198,6 +198,7 @@ fn published_schemas_reject_what_the_documents_must_not_be() {
         "schema_version": 1,
         "profiles": [ {
             "name": "default", "active": true, "account": "a@example.com", "environment": "dev",
+            "key_name": "laptop", "key_created_at": "2024-01-16T09:12:00Z",
             "expiry": "date", "expires_at": "2024-04-15T23:59:59Z", "days_remaining": 84,
             "storage": "keychain", "api_url": "https://api.fluxloop.ai", "keychain_entry": null,
         } ],

@@ -1,6 +1,6 @@
 //! KeePassXC as the Secret Service (issue 14): the harness itself, the core lifecycle run
-//! against KeePassXC and gnome-keyring from one function (same transcript), and what a locked
-//! KeePassXC database must not be mistaken for.
+//! against KeePassXC, KWallet and gnome-keyring from one function (same transcript), and what a
+//! locked KeePassXC database must not be mistaken for.
 //!
 //! KeePassXC differs from gnome-keyring where it matters here: items carry its own attributes
 //! too (`Title`, `UserName`, `Path`, `Uuid`, …), and a search of a locked database returns
@@ -232,6 +232,12 @@ fn core_lifecycle_on_keepassxc() {
     core_lifecycle(&TestEnv::with(SecretService::start_keepassxc()));
 }
 
+#[cfg(feature = "kwallet-tests")]
+#[test]
+fn core_lifecycle_on_kwallet() {
+    core_lifecycle(&TestEnv::with(SecretService::start_kwallet()));
+}
+
 #[test]
 fn core_lifecycle_on_gnome_keyring() {
     core_lifecycle(&TestEnv::with(SecretService::start()));
@@ -450,4 +456,61 @@ fn keepassxc_without_access_confirmation_says_nothing_of_approval() {
     let run = env.run(&["auth", "status"]);
     run.assert_code(0);
     assert!(!run.stderr.contains("Approve"), "{}", run.stderr);
+}
+
+// --- A person answering KeePassXC's access dialog (issue 14, point 3) ------------------------
+
+/// KeePassXC on a virtual display, where a script presses the dialog's keys as a person would.
+/// Approved (Return: its default button), status succeeds after saying whom to approve.
+#[test]
+fn keepassxc_access_approved_by_a_person_lets_status_through() {
+    let env = TestEnv::with(SecretService::start_keepassxc_on_display());
+    env.login(keys::VALID, None);
+    let run = std::thread::scope(|scope| {
+        let status = scope.spawn(|| env.run(&["auth", "status"]));
+        env.ss.answer_keepassxc_access_request("Return");
+        status.join().expect("status thread")
+    });
+    run.assert_code(0);
+    assert!(
+        run.stderr.starts_with("Approve fluxloop in KeePassXC…"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Denied (Escape), status fails with its own error (exit 6, `keychain_access_denied`), not
+/// "locked", and loses nothing: the credentials file is unchanged and, approved the next time,
+/// the key is still there. KeePassXC does not remember a denial, so each run asks again.
+#[test]
+fn keepassxc_access_denied_by_a_person_is_a_clear_error_and_loses_nothing() {
+    let env = TestEnv::with(SecretService::start_keepassxc_on_display());
+    env.login(keys::VALID, None);
+    let file_before = env.credentials();
+    let answered = |args: &[&str], key: &str| {
+        std::thread::scope(|scope| {
+            let status = scope.spawn(|| env.run(args));
+            env.ss.answer_keepassxc_access_request(key);
+            status.join().expect("status thread")
+        })
+    };
+    let run = answered(&["auth", "status"], "Escape");
+    run.assert_code(6);
+    assert!(
+        run.stderr
+            .contains("KeePassXC refused fluxloop access to its key"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("locked"), "{}", run.stderr);
+    assert_eq!(env.credentials(), file_before);
+    common::assert_run_snapshot!(env, run);
+
+    let json = answered(&["auth", "status", "--json"], "Escape");
+    json.assert_code(6);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("status --json");
+    assert_eq!(doc["error"]["code"], "keychain_access_denied", "{doc}");
+    assert_eq!(env.credentials(), file_before);
+
+    answered(&["auth", "status"], "Return").assert_code(0);
 }

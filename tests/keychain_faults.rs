@@ -205,3 +205,40 @@ fn set_mode(path: &std::path::Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
+
+#[test]
+fn keychain_timeout_variable_sets_the_bound_and_is_named_when_it_fires() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    env.ss.stop_daemon();
+    let run = env.run_with(
+        &["auth", "status"],
+        None,
+        &[("FLUXLOOP_KEYCHAIN_TIMEOUT", "2")],
+    );
+    env.ss.resume_daemon();
+    run.assert_code(6)
+        .stderr_has("FLUXLOOP_KEYCHAIN_TIMEOUT=<seconds>");
+    // Our 2 s bound, not the default 5 s (nor D-Bus's own 2 s reply timeout alone).
+    assert!(
+        run.elapsed >= Duration::from_millis(1500) && run.elapsed < Duration::from_secs(6),
+        "took {:?} with FLUXLOOP_KEYCHAIN_TIMEOUT=2",
+        run.elapsed
+    );
+    let mut runs = vec![run];
+    for bad in ["0", "-1", "soon", "4000"] {
+        let run = env.run_with(
+            &["auth", "status"],
+            None,
+            &[("FLUXLOOP_KEYCHAIN_TIMEOUT", bad)],
+        );
+        run.assert_code(2)
+            .stderr_has("Invalid FLUXLOOP_KEYCHAIN_TIMEOUT");
+        runs.push(run);
+    }
+    assert_runs_snapshot!(
+        env,
+        runs,
+        "FLUXLOOP_KEYCHAIN_TIMEOUT=2 with a stopped daemon, then values that are not a timeout"
+    );
+}

@@ -496,3 +496,47 @@ fn requests_carry_the_key_only_as_a_bearer_header() {
     let paths: Vec<&str> = requests.iter().map(|r| r.target.as_str()).collect();
     assert!(paths.contains(&"/api/auth/whoami"), "{paths:?}");
 }
+
+#[test]
+fn a_proxy_that_refuses_is_named_and_not_suggested_again() {
+    let env = TestEnv::new();
+    let port = closed_port();
+    let proxy = format!("http://127.0.0.1:{port}");
+    env.filter(&format!("127.0.0.1:{port}"), "[CLOSED_PORT]");
+    // A password in the proxy URL is never shown.
+    let with_password = format!("http://user:pr0xy-pa55@127.0.0.1:{port}");
+    for (variable, value) in [
+        ("HTTPS_PROXY", proxy.as_str()),
+        ("https_proxy", with_password.as_str()),
+        ("ALL_PROXY", proxy.as_str()),
+    ] {
+        let run = status(
+            &env,
+            &["--api-url", "https://api.fluxloop.ai"],
+            &[(variable, value), ("FLUXLOOP_TIMEOUT", "5")],
+        );
+        run.assert_code(5);
+        let shown = variable.to_ascii_uppercase();
+        let shown = if variable == "https_proxy" {
+            variable
+        } else {
+            shown.as_str()
+        };
+        run.stderr_has(&format!(
+            "Unable to connect to FluxLoop API through the proxy {proxy}"
+        ))
+        .stderr_has(&format!("(set by {shown})"))
+        .stderr_has(&format!(
+            "unset {shown}, or add api.fluxloop.ai to NO_PROXY"
+        ));
+        assert!(!run.stderr.contains("Set HTTPS_PROXY"), "{}", run.stderr);
+        assert!(
+            !run.stderr.contains("pr0xy-pa55") && !run.stderr.contains("user:"),
+            "{}",
+            run.stderr
+        );
+        if variable == "HTTPS_PROXY" {
+            assert_run_snapshot!("a_proxy_that_refuses", env, run);
+        }
+    }
+}

@@ -215,6 +215,20 @@ fn logs_show_requests_and_keychain_calls_but_never_the_key() {
                     log.contains("keychain") && log.contains("backend=\"secret-service\""),
                     "{what} ({context}): no keychain operation in the log:\n{log}"
                 );
+                // Words for people, not internal values.
+                for internal in ["outcome=", "profile=\"-\"", "=()"] {
+                    assert!(
+                        !log.contains(internal),
+                        "{what} ({context}): {internal} in the log:\n{log}"
+                    );
+                }
+                // The profile, why, and the credentials file.
+                assert!(
+                    log.contains(
+                        "profile 'default' (the default; no other rule applies); credentials file "
+                    ),
+                    "{what} ({context}): no profile choice in the log:\n{log}"
+                );
             }
             // The keychain operations themselves, named.
             login.stderr_has("op=\"set\"");

@@ -434,3 +434,22 @@ fn status_json_with_an_unknown_flag_prints_no_document() {
     let run = fluxloop_snapshot!(env, ["auth", "status", "--json", "--no-such-flag"]);
     assert!(run.stdout.is_empty(), "{}", run.stdout);
 }
+
+#[test]
+fn quiet_prints_errors_and_data_only() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    // Data on stdout as usual; the notes on stderr are gone.
+    let status = env.run(&["auth", "status", "-q"]);
+    status.assert_ok().stdout_has("john@example.com");
+    assert_eq!(status.stderr, "");
+    let logout = env.run(&["auth", "logout", "--quiet"]);
+    logout.assert_ok();
+    assert_eq!((logout.stdout.as_str(), logout.stderr.as_str()), ("", ""));
+    // An error is still printed, with its hint.
+    let failed = env.run(&["auth", "status", "-q"]);
+    failed.assert_code(3);
+    assert!(failed.stderr.contains("Error: "), "{failed:?}");
+    // -q and -v contradict each other.
+    env.run(&["auth", "status", "-q", "-v"]).assert_code(2);
+}

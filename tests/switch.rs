@@ -208,6 +208,13 @@ fn flag_and_variable_come_before_bindings_which_come_before_the_switched_default
     run_in(&env, &sub, &["auth", "whoami"], &[])
         .assert_ok()
         .stdout_has("scoped@example.com");
+    // -v says which rule chose the profile, and where the key came from.
+    let verbose = run_in(&env, &sub, &["auth", "status", "-v"], &[]);
+    verbose
+        .assert_ok()
+        .stderr_has("profile 'work' (bound to ~/src/acme by `fluxloop auth switch --here`); credentials file ")
+        .stderr_has("using the key of profile 'work' from the Secret Service")
+        .stderr_has("host=\"127.0.0.1\"");
     // A new default does not apply where a binding is stronger, and says so.
     let run = run_in(&env, &sub, &["auth", "switch", "default"], &[]);
     run.assert_ok()
@@ -384,4 +391,90 @@ fn status_expires_within_exits_3_when_the_key_expires_within_days() {
     assert_eq!(doc["authenticated"], true);
     let bad = env.run(&["auth", "status", "--expires-within", "soon"]);
     bad.assert_code(2);
+}
+
+#[test]
+fn logout_of_a_profile_forgets_the_default_and_the_bindings_that_named_it() {
+    let env = three_profiles();
+    let acme = project(&env);
+    let deep = acme.join("sub/deep");
+    env.run(&["auth", "switch", "work"]).assert_ok();
+    run_in(&env, &acme, &["auth", "switch", "work", "--here"], &[]).assert_ok();
+    run_in(&env, &deep, &["auth", "switch", "ci", "--here"], &[]).assert_ok();
+
+    let logout = env.run(&["auth", "logout", "--profile", "work"]);
+    logout
+        .assert_ok()
+        .stderr_has("'work' is no longer the default profile set by `fluxloop auth switch`")
+        .stderr_has("~/src/acme is no longer bound to a profile");
+    let text = env.credentials().unwrap();
+    assert!(!text.contains("current_profile"), "{text}");
+    assert!(!text.contains("work"), "{text}");
+    // The next rule applies at once: `default` here and in acme, ci's binding below it.
+    assert_eq!(
+        active_in(&env, &env.home(), &[]),
+        row("default", "default", "")
+    );
+    assert_eq!(active_in(&env, &acme, &[]), row("default", "default", ""));
+    assert_eq!(
+        active_in(&env, &deep, &[]),
+        row("ci", "directory", "~/src/acme/sub/deep")
+    );
+    let status = run_in(&env, &acme, &["auth", "status"], &[]);
+    status.assert_ok().stdout_has("john@example.com");
+    assert_runs_snapshot!(
+        env,
+        [logout, status],
+        "logout of the switched default bound to ~/src/acme, then status in ~/src/acme"
+    );
+}
+
+#[test]
+fn logout_all_forgets_every_default_and_binding() {
+    let env = three_profiles();
+    let acme = project(&env);
+    env.run(&["auth", "switch", "ci"]).assert_ok();
+    run_in(&env, &acme, &["auth", "switch", "work", "--here"], &[]).assert_ok();
+    run_in(
+        &env,
+        &acme.join("sub"),
+        &["auth", "switch", "ci", "--here"],
+        &[],
+    )
+    .assert_ok();
+
+    let logout = env.run(&["auth", "logout", "--all"]);
+    logout
+        .assert_ok()
+        .stderr_has("'ci' is no longer the default profile set by `fluxloop auth switch`")
+        .stderr_has("~/src/acme, ~/src/acme/sub are no longer bound to a profile");
+    let text = env.credentials().unwrap_or_default();
+    assert!(!text.contains("current_profile"), "{text}");
+    assert!(!text.contains("directories"), "{text}");
+    assert_run_snapshot!("logout_all_with_a_default_and_bindings", env, logout);
+}
+
+#[test]
+fn logout_all_clears_bindings_left_without_any_profile() {
+    let env = three_profiles();
+    let acme = project(&env);
+    env.run(&["auth", "logout", "--all"]).assert_ok();
+    // A file left with a binding and no profile (edited by hand, or written by an older
+    // fluxloop whose logout kept bindings), and nothing in the keychain.
+    let binding_only = format!(
+        "version: 1\ndirectories:\n  {}: work\n",
+        acme.canonicalize().unwrap().display()
+    );
+    std::fs::write(env.credentials_path(), binding_only).unwrap();
+    let logout = env.run(&["auth", "logout", "--all"]);
+    logout
+        .assert_ok()
+        .stderr_has("~/src/acme is no longer bound to a profile");
+    assert!(
+        !env.credentials()
+            .unwrap_or_default()
+            .contains("directories"),
+        "{:?}",
+        env.credentials()
+    );
 }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, DATE, HeaderValue, LOCATION, RETRY_AFTER,
+};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -16,7 +18,7 @@ use url::Url;
 use zeroize::Zeroizing;
 
 use super::text::{ServerText, sanitise_json};
-use super::types::{ErrorBody, KeyInfo, Whoami};
+use super::types::{DeviceAuthorization, ErrorBody, KeyInfo, RotateRequest, StartRequest, Whoami};
 
 /// Responses larger than this are refused.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -52,6 +54,13 @@ pub enum ApiError {
         status: u16,
         detail: Option<ServerText>,
     },
+    /// A 400 with the contract's error body: the request was refused, for the reason `code`
+    /// names (`invalid_request`, or one of browser login's grant errors).
+    #[error("the platform refused the request (HTTP 400): {message}")]
+    BadRequest {
+        code: ServerText,
+        message: ServerText,
+    },
     /// A status the contract does not give (a 404 from a wrong API URL, say); never retried.
     #[error("the platform answered HTTP {status}{}", .detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     UnexpectedStatus {
@@ -59,7 +68,11 @@ pub enum ApiError {
         detail: Option<ServerText>,
     },
     #[error("failed to connect to {host}: {reason}")]
-    Connect { host: String, reason: String },
+    Connect {
+        host: String,
+        reason: String,
+        route: super::ProxyRoute,
+    },
     #[error("TLS handshake with {host} failed: {reason}")]
     Tls { host: String, reason: String },
     #[error("no answer within {} s", .after.as_secs_f64())]
@@ -85,6 +98,89 @@ pub enum Revocation {
     NotAccepted,
 }
 
+/// What [`ApiClient::reach`] learned.
+#[derive(Debug, Clone, Copy)]
+pub struct Reached {
+    /// The HTTP status of the answer (401 from a FluxLoop platform, asked without a key).
+    pub status: u16,
+    /// The platform's clock, from its `Date` header; `None` when it sent none.
+    pub date: Option<DateTime<Utc>>,
+}
+
+/// A key the platform just minted (the contract's `NewKey`): the secret, and what
+/// `GET /api/auth/key` would say about it.
+pub struct NewKey {
+    pub api_key: SecretString,
+    pub info: KeyInfo,
+}
+
+/// A browser login the platform started.
+pub struct BrowserLogin {
+    /// The secret the client polls with; never shown.
+    pub device_code: SecretString,
+    pub authorization: DeviceAuthorization,
+}
+
+/// One poll of a browser login (RFC 8628 section 3.5).
+pub enum Poll {
+    /// `authorization_pending`: not approved yet.
+    Pending,
+    /// `slow_down`: poll 5 s less often from now on.
+    SlowDown,
+    /// `access_denied`: the user refused.
+    Denied,
+    /// `expired_token`: the code expired or was used.
+    Expired,
+    /// Approved: the new key (boxed: it dwarfs the other answers).
+    Approved(Box<NewKey>),
+}
+
+/// One request's parts beyond its method and path.
+struct Call<'a> {
+    method: Method,
+    path: &'static str,
+    /// Sent as `Authorization: Bearer`; `None` for the calls that need no key.
+    bearer: Option<&'a SecretString>,
+    /// The secret that the server's text is masked against: the bearer key, or the device code.
+    mask: &'a SecretString,
+    /// A JSON body (wiped when dropped: a poll's body holds the device code).
+    json: Option<Zeroizing<Vec<u8>>>,
+    idempotency_key: Option<&'a str>,
+}
+
+impl<'a> Call<'a> {
+    fn with_key(method: Method, path: &'static str, key: &'a SecretString) -> Self {
+        Call {
+            method,
+            path,
+            bearer: Some(key),
+            mask: key,
+            json: None,
+            idempotency_key: None,
+        }
+    }
+}
+
+/// A value for `Idempotency-Key`: unique per attempt of a command, so that its retries are
+/// recognised and nothing else is. Not secret; drawn from the process's random hash seed.
+pub fn new_idempotency_key() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let seed = std::collections::hash_map::RandomState::new();
+    let mut parts = [0u64; 2];
+    for (i, part) in parts.iter_mut().enumerate() {
+        let mut h = seed.build_hasher();
+        h.write_usize(i);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.write_u32(std::process::id());
+        *part = h.finish();
+    }
+    format!("fluxloop-{:016x}{:016x}", parts[0], parts[1])
+}
+
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// The whole command's budget for talking to the platform.
@@ -95,11 +191,15 @@ pub struct ClientOptions {
     /// skips the system store (see [`system_roots`]), so the client loads it from these
     /// directories (`SSL_CERT_DIR`; the distribution's when empty) and adds it back.
     pub system_cert_dirs: Option<Vec<PathBuf>>,
+    /// The proxy variables, so that an error names the proxy that failed.
+    pub proxy: super::ProxyVars,
 }
 
 pub struct ApiClient {
     http: reqwest::Client,
     base: Url,
+    /// How requests reach `base`, for errors.
+    route: super::ProxyRoute,
     deadline: Instant,
     timeout: Duration,
 }
@@ -142,12 +242,15 @@ impl ApiClient {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
             .https_only(false);
+        // reqwest uses rustls' process-wide provider (ring); installing it again changes nothing.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         if base.scheme() == "http" {
             // Plain http is only allowed for loopback (parse_base_url); a proxy there would
             // see the Authorization header in clear text, so loopback is always reached
             // directly, whatever HTTP_PROXY or ALL_PROXY say.
             builder = builder.no_proxy();
         }
+        let route = options.proxy.route(&base);
         if let Some(path) = &options.extra_roots {
             builder = builder.tls_certs_merge(extra_roots(path)?);
         }
@@ -174,9 +277,16 @@ impl ApiClient {
         Ok(Self {
             http,
             base,
+            route,
             deadline: deadline_after(options.timeout),
             timeout: options.timeout,
         })
+    }
+
+    /// Gives the next request the whole timeout again: a browser login polls for minutes,
+    /// each poll within the usual budget.
+    pub fn restart_deadline(&mut self) {
+        self.deadline = deadline_after(self.timeout);
     }
 
     /// `GET /api/auth/key`: validates the key and describes it.
@@ -185,10 +295,120 @@ impl ApiClient {
         decode(&body, key)
     }
 
+    /// `POST /api/cli-connect/start`: needs no key. The device code is taken out of the answer
+    /// before it is decoded, so that it is never in a type that can be shown.
+    pub async fn start_browser_login(
+        &self,
+        request: &StartRequest,
+        idempotency_key: &str,
+    ) -> Result<BrowserLogin> {
+        let json = serde_json::to_vec(request).map_err(|e| ApiError::InvalidResponse {
+            status: 0,
+            reason: format!("cannot encode the request: {e}"),
+        })?;
+        // Nothing secret is sent; the answer's text is masked against nothing of ours.
+        let nothing = SecretString::from("");
+        let body = Zeroizing::new(
+            self.call(Call {
+                method: Method::POST,
+                path: "/api/cli-connect/start",
+                bearer: None,
+                mask: &nothing,
+                json: Some(Zeroizing::new(json)),
+                idempotency_key: Some(idempotency_key),
+            })
+            .await?,
+        );
+        let mut value = parse_json(&body)?;
+        let device_code = take_secret(&mut value, "device_code")?;
+        let authorization = decode_value(value, &device_code)?;
+        Ok(BrowserLogin {
+            device_code,
+            authorization,
+        })
+    }
+
+    /// `POST /api/cli-connect/complete`, once.
+    pub async fn poll_browser_login(&self, device_code: &SecretString) -> Result<Poll> {
+        let json = Zeroizing::new(
+            serde_json::json!({ "device_code": device_code.expose_secret() }).to_string(),
+        );
+        let answer = self
+            .call(Call {
+                method: Method::POST,
+                path: "/api/cli-connect/complete",
+                bearer: None,
+                mask: device_code,
+                json: Some(Zeroizing::new(json.as_bytes().to_vec())),
+                idempotency_key: None,
+            })
+            .await;
+        match answer {
+            Ok(body) => Ok(Poll::Approved(Box::new(decode_new_key(&Zeroizing::new(
+                body,
+            ))?))),
+            Err(ApiError::BadRequest { code, message }) => match code.as_str() {
+                "authorization_pending" => Ok(Poll::Pending),
+                "slow_down" => Ok(Poll::SlowDown),
+                "access_denied" => Ok(Poll::Denied),
+                "expired_token" => Ok(Poll::Expired),
+                _ => Err(ApiError::BadRequest { code, message }),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /api/auth/key/rotate` with `key`. Retries (429, 5xx, within the deadline) carry
+    /// the same `idempotency_key`, so a lost answer does not mint a second key.
+    pub async fn rotate_key(
+        &self,
+        key: &SecretString,
+        request: &RotateRequest,
+        idempotency_key: &str,
+    ) -> Result<NewKey> {
+        let json = serde_json::to_vec(request).map_err(|e| ApiError::InvalidResponse {
+            status: 0,
+            reason: format!("cannot encode the request: {e}"),
+        })?;
+        let body = Zeroizing::new(
+            self.call(Call {
+                json: Some(Zeroizing::new(json)),
+                idempotency_key: Some(idempotency_key),
+                ..Call::with_key(Method::POST, "/api/auth/key/rotate", key)
+            })
+            .await?,
+        );
+        decode_new_key(&body)
+    }
+
     /// `GET /api/auth/whoami`.
     pub async fn whoami(&self, key: &SecretString) -> Result<Whoami> {
         let body = self.request(Method::GET, "/api/auth/whoami", key).await?;
         decode(&body, key)
+    }
+
+    /// `GET /api/auth/key` without a key, once: whether the platform answers at all (with 401,
+    /// as the contract says) and the time on its clock (`Date`), for `auth doctor`. No key is
+    /// sent, so no key is checked.
+    pub async fn reach(&self) -> Result<Reached> {
+        let url = self.endpoint("/api/auth/key");
+        let request = self.http.get(url).header(ACCEPT, "application/json").send();
+        let response = tokio::time::timeout(self.timeout, request)
+            .await
+            .map_err(|_| ApiError::Timeout {
+                after: self.timeout,
+            })?
+            .map_err(|e| self.transport_error(&e))?;
+        let date = response
+            .headers()
+            .get(DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|text| DateTime::parse_from_rfc2822(text).ok())
+            .map(|at| at.with_timezone(&Utc));
+        Ok(Reached {
+            status: response.status().as_u16(),
+            date,
+        })
     }
 
     /// `DELETE /api/auth/key`: 204 revoked it; a 401 means this platform does not accept the
@@ -217,17 +437,37 @@ impl ApiClient {
         }
     }
 
-    async fn request(&self, method: Method, path: &str, key: &SecretString) -> Result<Vec<u8>> {
-        let url = self.endpoint(path);
-        let mut auth = {
-            let text = Zeroizing::new(format!("Bearer {}", key.expose_secret()));
-            HeaderValue::from_str(&text).map_err(|_| ApiError::InvalidResponse {
-                status: 0,
-                reason: "the API key contains characters that cannot be sent".into(),
-            })?
-        };
-        auth.set_sensitive(true);
+    async fn request(
+        &self,
+        method: Method,
+        path: &'static str,
+        key: &SecretString,
+    ) -> Result<Vec<u8>> {
+        self.call(Call::with_key(method, path, key)).await
+    }
 
+    async fn call(&self, call: Call<'_>) -> Result<Vec<u8>> {
+        let Call {
+            ref method, path, ..
+        } = call;
+        let url = self.endpoint(path);
+        let auth = match call.bearer {
+            Some(key) => {
+                let text = Zeroizing::new(format!("Bearer {}", key.expose_secret()));
+                let mut value =
+                    HeaderValue::from_str(&text).map_err(|_| ApiError::InvalidResponse {
+                        status: 0,
+                        reason: "the API key contains characters that cannot be sent".into(),
+                    })?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+
+        // Named in every log line: a proxy or a saved URL may send the key somewhere unexpected.
+        let host = url.host_str().unwrap_or_default().to_string();
+        let host = host.as_str();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -238,21 +478,21 @@ impl ApiClient {
                 });
             }
             let started = Instant::now();
-            let result =
-                tokio::time::timeout(remaining, self.once(&method, &url, auth.clone(), key))
-                    .await
-                    .unwrap_or(Err(ApiError::Timeout {
-                        after: self.timeout,
-                    }));
+            crate::crash_points::step(crate::crash_points::Step::HttpRequest);
+            let result = tokio::time::timeout(remaining, self.once(&call, &url, auth.clone()))
+                .await
+                .unwrap_or(Err(ApiError::Timeout {
+                    after: self.timeout,
+                }));
             let elapsed = started.elapsed();
             let (status, retry_after, outcome) = match result {
                 Ok(ok) => ok,
                 Err(e) => {
-                    info!(%method, path, attempt, elapsed_ms = elapsed.as_millis() as u64, error = %e, "request failed");
+                    info!(%method, host, path, attempt, elapsed_ms = elapsed.as_millis() as u64, error = %e, "request failed");
                     return Err(e);
                 }
             };
-            info!(%method, path, status = status.as_u16(), attempt, elapsed_ms = elapsed.as_millis() as u64, "response");
+            info!(%method, host, path, status = status.as_u16(), attempt, elapsed_ms = elapsed.as_millis() as u64, "response");
             let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
             if !retryable || attempt >= MAX_ATTEMPTS {
                 return outcome;
@@ -284,19 +524,27 @@ impl ApiClient {
     /// One request: returns the status, any Retry-After, and what that answer means.
     async fn once(
         &self,
-        method: &Method,
+        call: &Call<'_>,
         url: &Url,
-        auth: HeaderValue,
-        key: &SecretString,
+        auth: Option<HeaderValue>,
     ) -> Result<(StatusCode, Option<Duration>, Result<Vec<u8>>)> {
-        let mut response = self
+        let key = call.mask;
+        let mut builder = self
             .http
-            .request(method.clone(), url.clone())
-            .header(AUTHORIZATION, auth)
-            .header(ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
+            .request(call.method.clone(), url.clone())
+            .header(ACCEPT, "application/json");
+        if let Some(auth) = auth {
+            builder = builder.header(AUTHORIZATION, auth);
+        }
+        if let Some(json) = &call.json {
+            builder = builder
+                .header(CONTENT_TYPE, "application/json")
+                .body(json.to_vec());
+        }
+        if let Some(idempotency_key) = call.idempotency_key {
+            builder = builder.header("Idempotency-Key", idempotency_key);
+        }
+        let mut response = builder.send().await.map_err(|e| self.transport_error(&e))?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -343,7 +591,15 @@ impl ApiClient {
                 Err(_) => break,
             }
         }
+        // A 400 with the contract's error body says why; any other 400 is unexpected.
+        let refusal = (status == StatusCode::BAD_REQUEST)
+            .then(|| parse_error(&body, key))
+            .flatten();
         let outcome = match status {
+            _ if let Some(e) = refusal => Err(ApiError::BadRequest {
+                code: e.code,
+                message: e.message,
+            }),
             s if s.is_success() => Ok(body),
             StatusCode::UNAUTHORIZED => {
                 let (code, message) = match parse_error(&body, key) {
@@ -401,6 +657,7 @@ impl ApiClient {
             ApiError::Connect {
                 host: self.host(),
                 reason: chain,
+                route: self.route.clone(),
             }
         }
     }
@@ -447,6 +704,71 @@ pub fn decode<T: DeserializeOwned>(body: &[u8], key: &SecretString) -> Result<T>
     })?;
     sanitise_json(&mut value, key);
     serde_path_to_error::deserialize(&value).map_err(|e| invalid(mismatch(&e, &value)))
+}
+
+fn parse_json(body: &[u8]) -> Result<serde_json::Value> {
+    serde_json::from_slice(body).map_err(|e| ApiError::InvalidResponse {
+        status: 200,
+        reason: if e.is_eof() {
+            "the JSON ended early (truncated response)".to_string()
+        } else {
+            format!(
+                "it is not JSON (error at line {} column {})",
+                e.line(),
+                e.column()
+            )
+        },
+    })
+}
+
+/// Takes the string field `name` out of the answer, as a secret.
+fn take_secret(value: &mut serde_json::Value, name: &str) -> Result<SecretString> {
+    match value.get_mut(name).map(serde_json::Value::take) {
+        Some(serde_json::Value::String(text)) if !text.is_empty() => {
+            let text = Zeroizing::new(text);
+            Ok(SecretString::from(text.as_str()))
+        }
+        Some(serde_json::Value::String(_)) => Err(ApiError::InvalidResponse {
+            status: 200,
+            reason: format!("unexpected JSON at {name}: an empty string"),
+        }),
+        Some(_) => Err(ApiError::InvalidResponse {
+            status: 200,
+            reason: format!("unexpected JSON at {name}: found something other than a string"),
+        }),
+        None => Err(ApiError::InvalidResponse {
+            status: 200,
+            reason: format!("unexpected JSON: missing field `{name}`"),
+        }),
+    }
+}
+
+/// Decodes what is left of an answer once its secrets are taken out, masked against `mask`.
+fn decode_value<T: DeserializeOwned>(
+    mut value: serde_json::Value,
+    mask: &SecretString,
+) -> Result<T> {
+    sanitise_json(&mut value, mask);
+    serde_path_to_error::deserialize(&value).map_err(|e| ApiError::InvalidResponse {
+        status: 200,
+        reason: mismatch(&e, &value),
+    })
+}
+
+/// A `NewKey` answer: the key taken out first, the rest masked against it and decoded as
+/// `KeyInfo`. The key is checked against the documented format here, so a garbled answer
+/// is never stored.
+fn decode_new_key(body: &[u8]) -> Result<NewKey> {
+    let mut value = parse_json(body)?;
+    let api_key = take_secret(&mut value, "api_key")?;
+    if crate::keys::check_format(&api_key).is_err() {
+        return Err(ApiError::InvalidResponse {
+            status: 200,
+            reason: "the new key in the answer is not in the documented format".into(),
+        });
+    }
+    let info = decode_value(value, &api_key)?;
+    Ok(NewKey { api_key, info })
 }
 
 /// `unexpected JSON at usage.runs_this_month: found a string, expected u64`.
@@ -643,6 +965,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             extra_roots: None,
             system_cert_dirs: None,
+            proxy: Default::default(),
         };
         let c = ApiClient::new(parse_base_url("https://h/prefix/").unwrap(), &opts).unwrap();
         assert_eq!(

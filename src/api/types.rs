@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+/// What `GET /api/auth/key` says about a key; also the rest of a `NewKey` once its
+/// `api_key` is taken out.
 #[derive(Debug, Clone, Deserialize)]
 pub struct KeyInfo {
     pub key: KeyDetails,
@@ -83,6 +85,40 @@ pub struct Usage {
     pub runs_this_month: u64,
     #[serde(default)]
     pub period_start: Option<DateTime<Utc>>,
+}
+
+/// The body of `POST /api/cli-connect/start`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StartRequest {
+    /// Always `fluxloop`.
+    pub client_name: &'static str,
+    pub client_version: &'static str,
+    /// Shown on the approval page and used as the key's name.
+    pub device_name: String,
+    /// `None`: the organization's default (sent as `null`).
+    pub expires_in_days: Option<u32>,
+}
+
+/// The answer of `POST /api/cli-connect/start`, except `device_code`, which the client takes
+/// out before anything else reads the answer (see `ApiClient::start_browser_login`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeviceAuthorization {
+    pub user_code: String,
+    pub verification_uri: String,
+    #[serde(default)]
+    pub verification_uri_complete: Option<String>,
+    /// Seconds until the device code expires.
+    pub expires_in: u64,
+    /// Seconds between polls.
+    pub interval: u64,
+}
+
+/// The body of `POST /api/auth/key/rotate`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RotateRequest {
+    /// Absent: the same lifetime as the presented key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in_days: Option<u32>,
 }
 
 /// The platform's error body: `{"error": {"code": ..., "message": ...}}`.

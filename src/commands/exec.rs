@@ -2,32 +2,32 @@
 //! only, the key masked in its output, signals forwarded, and its exit status passed on.
 //! No network call: the child starts right after one keychain read.
 
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 use std::ffi::OsString;
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 use std::io::{Read, Write};
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 use std::process::{Child, ExitStatus as ChildStatus, Stdio};
 
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 use secrecy::ExposeSecret;
 use secrecy::SecretString;
 
-use super::auth::{ResolvedKey, describe_source, load_profiles, resolve_key, warn_expiry};
+use super::auth::{ResolvedKey, load_profiles, resolve_key, warn_expiry};
 use crate::cli::{ExecArgs, env};
 use crate::context::{Context, ProfileOrigin};
 use crate::error::{CliError, CliResult};
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 use crate::error::{ErrorCode, ExitStatus};
 use crate::output::Printer;
 use crate::secrets::KeySource;
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 use crate::stream_mask::StreamMasker;
 
 /// Shells' exit statuses for a command that could not be started.
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 const NOT_FOUND: u8 = 127;
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 const NOT_EXECUTABLE: u8 = 126;
 
 /// Runs the command; `Ok` is the exit status to leave with (the child's, or 126/127).
@@ -35,7 +35,7 @@ pub fn run(args: ExecArgs, mut ctx: Context, p: &Printer) -> CliResult<u8> {
     check_nesting(&mut ctx)?;
     check_env_name(&args.env_name)?;
     let file = load_profiles(&ctx, p)?;
-    if ctx.env_key.is_none() {
+    if ctx.env_key.is_none() && !ctx.env_key_empty {
         // From the metadata, before the keychain is read: nothing is unlocked for a refusal.
         let expires = file
             .profile(ctx.profile.as_str())
@@ -78,6 +78,7 @@ fn check_nesting(ctx: &mut Context) -> CliResult<()> {
         env::API_KEY
     );
     ctx.env_key = None;
+    ctx.env_key_empty = false;
     Ok(())
 }
 
@@ -114,28 +115,18 @@ fn check_expiry(
     }
 }
 
+/// The key from the environment is said here; a stored key's source is said by `resolve_key`.
 fn say_where_the_key_is_from(resolved: &ResolvedKey, ctx: &Context) {
-    match resolved.source {
-        KeySource::Env => tracing::info!(
+    if resolved.source == KeySource::Env {
+        tracing::info!(
             "using the key in {} (it wins over profile '{}', which is not read)",
             env::API_KEY,
             ctx.profile
-        ),
-        source => tracing::info!(
-            "using the key of profile '{}' ({}), chosen by {}",
-            ctx.profile,
-            describe_source(source, ctx),
-            match &ctx.profile_origin {
-                ProfileOrigin::Flag => "--profile".to_string(),
-                ProfileOrigin::Env => env::PROFILE.to_string(),
-                ProfileOrigin::Default => "default".to_string(),
-                other => crate::commands::auth::origin_text(other).unwrap_or_default(),
-            }
-        ),
+        );
     }
 }
 
-#[cfg(not(unix))]
+#[cfg(not(any(unix, windows)))]
 fn run_child(
     _args: &ExecArgs,
     _ctx: &Context,
@@ -146,6 +137,61 @@ fn run_child(
     Err(CliError::failure(
         "`fluxloop exec` is not available on this platform yet",
     ))
+}
+
+/// The command to run, with the key, URL, profile and nesting marker in its environment alone.
+#[cfg(any(unix, windows))]
+fn child_command(
+    args: &ExecArgs,
+    ctx: &Context,
+    key: &SecretString,
+    api_url: &str,
+) -> CliResult<(std::process::Command, OsString)> {
+    let (program, rest) = args
+        .command
+        .split_first()
+        .ok_or_else(|| CliError::usage("No command to run"))?;
+    let mut command = std::process::Command::new(program);
+    command
+        .args(rest)
+        .env(&args.env_name, key.expose_secret())
+        .env(env::API_URL, api_url)
+        .env(env::PROFILE, ctx.profile.as_str())
+        .env(env::EXEC_PROFILE, ctx.profile.as_str())
+        .stdin(Stdio::inherit());
+    if !args.no_masking {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+    Ok((command, program.clone()))
+}
+
+/// Windows: no signals to forward; Ctrl-C and Ctrl-Break reach the command through the console
+/// it shares with us, and end us too (README.md, "fluxloop exec").
+#[cfg(windows)]
+fn run_child(
+    args: &ExecArgs,
+    ctx: &Context,
+    key: &SecretString,
+    api_url: &str,
+    p: &Printer,
+) -> CliResult<u8> {
+    let (mut command, program) = child_command(args, ctx, key, api_url)?;
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => return Ok(cannot_start(&program, &e, p)),
+    };
+    let pumps = if args.no_masking {
+        Vec::new()
+    } else {
+        start_pumps(&mut child, key)
+    };
+    let status = child.wait();
+    for pump in pumps {
+        let _ = pump.join();
+    }
+    let status =
+        status.map_err(|e| CliError::failure(format!("Could not wait for the command: {e}")))?;
+    Ok(exit_code(status))
 }
 
 #[cfg(unix)]
@@ -160,29 +206,17 @@ fn run_child(
     use signal_hook::iterator::SignalsInfo;
     use signal_hook::iterator::exfiltrator::WithOrigin;
 
-    let (program, rest) = args
-        .command
-        .split_first()
-        .ok_or_else(|| CliError::usage("No command to run"))?;
     let masking = !args.no_masking;
+    let (mut command, program) = child_command(args, ctx, key, api_url)?;
     // Registered before the child exists, so a signal that arrives meanwhile is queued and
     // forwarded instead of ending us with the child still to come.
     let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])
         .map_err(|e| CliError::failure(format!("Could not set up signal forwarding: {e}")))?;
-    let mut command = std::process::Command::new(program);
-    command
-        .args(rest)
-        .env(&args.env_name, key.expose_secret())
-        .env(env::API_URL, api_url)
-        .env(env::PROFILE, ctx.profile.as_str())
-        .env(env::EXEC_PROFILE, ctx.profile.as_str())
-        .stdin(Stdio::inherit());
-    if masking {
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    }
+    #[cfg(target_os = "linux")]
+    die_with_us(&mut command);
     let mut child = match command.spawn() {
         Ok(child) => child,
-        Err(e) => return Ok(cannot_start(program, &e, p)),
+        Err(e) => return Ok(cannot_start(&program, &e, p)),
     };
     let child_pid = rustix::process::Pid::from_child(&child);
     let child_reaped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -226,8 +260,38 @@ fn run_child(
     Ok(exit_code(status))
 }
 
+/// The child is killed (SIGKILL, which it cannot catch or ignore) when we die, even by a
+/// SIGKILL that gives us no chance to forward anything: an orphan would keep running with the
+/// key in its environment and its output unmasked. Linux only; macOS has no parent-death signal
+/// (README.md, "fluxloop exec").
+///
+/// The kernel sends it when the *thread* that forked the child ends: this is the main thread,
+/// which then waits for the child, so it ends only when we do.
+#[cfg(target_os = "linux")]
+fn die_with_us(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = rustix::process::getpid();
+    // `pre_exec` is the only way to run code in the child between fork and exec.
+    #[allow(unsafe_code)]
+    // SAFETY: the closure runs in the forked child, where only async-signal-safe calls are
+    // allowed: it makes two raw system calls (prctl, getppid) through rustix, which neither
+    // allocates nor takes locks, and builds an `io::Error` from an errno, which does not
+    // allocate either. It touches no memory shared with other threads.
+    unsafe {
+        command.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            // We may have died between fork and prctl, before there was a signal to send: the
+            // child has been handed to another parent by now, so it must not run.
+            if rustix::process::getppid() != Some(parent) {
+                return Err(rustix::io::Errno::SRCH.into());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// One thread per output stream: reads, masks, writes and flushes at once.
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 fn start_pumps(child: &mut Child, key: &SecretString) -> Vec<std::thread::JoinHandle<()>> {
     let replacement = format!("<redacted:{}>", crate::keys::mask(key));
     let mut pumps = Vec::new();
@@ -248,7 +312,7 @@ fn start_pumps(child: &mut Child, key: &SecretString) -> Vec<std::thread::JoinHa
 
 /// Copies `from` to `to` through `masker` until the end of the stream. If `to` fails (a closed
 /// pipe), `from` is closed too, so the child sees its own output fail as it would without us.
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 fn pump(mut from: impl Read, mut masker: StreamMasker, to: impl Write) {
     let mut to = to;
     let mut buf = zeroize::Zeroizing::new(vec![0u8; 16 * 1024]);
@@ -272,7 +336,7 @@ fn pump(mut from: impl Read, mut masker: StreamMasker, to: impl Write) {
 }
 
 /// Reports a command that could not be started; the status is the shell's for the case.
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 fn cannot_start(program: &OsString, e: &std::io::Error, p: &Printer) -> u8 {
     let name = program.to_string_lossy();
     let (status, title) = match e.kind() {
@@ -303,4 +367,14 @@ fn exit_code(status: ChildStatus) -> u8 {
         (None, Some(signal)) => (128 + signal).clamp(0, 255) as u8,
         (None, None) => 1,
     }
+}
+
+/// The child's exit status. Windows has 32-bit exit codes and we can only leave with 8 bits:
+/// 0 to 255 are passed on, anything else (an NTSTATUS such as 0xC000013A for Ctrl-C) becomes 1.
+#[cfg(windows)]
+fn exit_code(status: ChildStatus) -> u8 {
+    status
+        .code()
+        .and_then(|code| u8::try_from(code).ok())
+        .unwrap_or(1)
 }

@@ -25,6 +25,7 @@ pub enum DocumentKind {
     Status,
     Whoami,
     List,
+    Doctor,
 }
 
 /// Which document the command prints, if it was asked for one (`--json`).
@@ -33,15 +34,38 @@ pub fn requested(command: &Command) -> Option<DocumentKind> {
         Command::Auth(AuthCommand::Status(args)) => args.json.then_some(DocumentKind::Status),
         Command::Auth(AuthCommand::Whoami(args)) => args.json.then_some(DocumentKind::Whoami),
         Command::Auth(AuthCommand::List(args)) => args.json.then_some(DocumentKind::List),
+        Command::Auth(AuthCommand::Doctor(args)) => args.json.then_some(DocumentKind::Doctor),
         Command::Auth(
             AuthCommand::Login(_)
             | AuthCommand::Logout(_)
             | AuthCommand::Migrate(_)
             | AuthCommand::Token(_)
-            | AuthCommand::Switch(_),
+            | AuthCommand::Switch(_)
+            | AuthCommand::Rotate(_),
         ) => None,
         Command::Completions(_) | Command::Man(_) | Command::Exec(_) => None,
     }
+}
+
+/// `fluxloop auth login --web --no-wait --json`: a browser login waiting for approval. Failures
+/// print the usual error text on stderr.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(title = "fluxloop auth login --web --no-wait --json")]
+pub struct LoginPendingDocument<'a> {
+    #[schemars(extend("const" = SCHEMA_VERSION))]
+    pub schema_version: u32,
+    /// The profile the key will be saved to.
+    pub profile: &'a str,
+    /// The code to compare with (or type into) the approval page, `XXXX-XXXX`.
+    pub user_code: &'a str,
+    /// The approval page.
+    pub verification_uri: &'a str,
+    /// The approval page with the code filled in, when the platform gives one.
+    pub verification_uri_complete: Option<&'a str>,
+    /// When the code expires; `--resume` after that says so.
+    pub expires_at: DateTime<Utc>,
+    /// The command that finishes the login once it is approved.
+    pub resume_command: &'a str,
 }
 
 /// `fluxloop auth status --json` when the key works.
@@ -75,8 +99,9 @@ pub struct StatusKey<'a> {
     pub id: Option<&'a str>,
     pub name: Option<&'a str>,
     pub environment: &'a str,
-    /// Where the key came from: `keychain`, `env` (`FLUXLOOP_API_KEY`), `file` (the
-    /// `--storage file` opt-in) or `plaintext-file` (a legacy `api_key:`).
+    /// Where the key came from: `keychain`, `keyutils` (the Linux kernel keyring), `env`
+    /// (`FLUXLOOP_API_KEY`), `file` (the `--storage file` opt-in) or `plaintext-file` (a legacy
+    /// `api_key:`).
     #[schemars(extend("enum" = key_source_ids()))]
     pub source: &'static str,
     /// The keychain that holds the key; `null` unless `source` is `keychain`.
@@ -183,6 +208,10 @@ pub struct ListedProfile<'a> {
     pub account: Option<&'a str>,
     /// The key's environment (`dev`, `prod`, ...), as last seen at login.
     pub environment: Option<&'a str>,
+    /// The key's name on the platform, as last seen at login; `null` if not recorded.
+    pub key_name: Option<&'a str>,
+    /// When the platform created the key, as last seen at login; `null` if not recorded.
+    pub key_created_at: Option<DateTime<Utc>>,
     /// `date`: the key expires at `expires_at`; `never`; `unknown` (not recorded).
     #[schemars(extend("enum" = ["date", "never", "unknown"]))]
     pub expiry: &'static str,
@@ -190,9 +219,10 @@ pub struct ListedProfile<'a> {
     /// Whole days until `expires_at`, rounded down, negative once expired; `null` unless
     /// `expiry` is `date`.
     pub days_remaining: Option<i64>,
-    /// Where the key is kept: the OS keychain, the credentials file (`--storage file`), or the
-    /// credentials file's plaintext `api_key:` of an earlier release (`legacy`).
-    #[schemars(extend("enum" = ["keychain", "file", "legacy"]))]
+    /// Where the key is kept: the OS keychain, the Linux kernel keyring (`keyutils`, emptied at
+    /// reboot), the credentials file (`--storage file`), or the credentials file's plaintext
+    /// `api_key:` of an earlier release (`legacy`).
+    #[schemars(extend("enum" = ["keychain", "keyutils", "file", "legacy"]))]
     pub storage: &'static str,
     /// The platform the profile's key is for: the URL saved at login, else the default.
     pub api_url: &'a str,
@@ -226,6 +256,78 @@ pub struct KeychainCheck<'a> {
     pub entries_without_profile: Vec<&'a str>,
     /// Profiles whose key should be in the keychain but is not (they cannot authenticate).
     pub profiles_without_entry: Vec<&'a str>,
+}
+
+/// `fluxloop auth doctor --json`: what the checks found. Printed whatever they found; `ok` (and
+/// the exit status, 0 or 1) says whether anything is wrong.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(title = "fluxloop auth doctor --json")]
+pub struct DoctorDocument<'a> {
+    #[schemars(extend("const" = SCHEMA_VERSION))]
+    pub schema_version: u32,
+    /// No finding of severity `error` or `warning` is left (fixed ones do not count).
+    pub ok: bool,
+    pub machine: DoctorMachine,
+    /// One entry per store kind, in `--storage` order.
+    pub stores: Vec<DoctorStore<'a>>,
+    /// In the order of the text report: machine, stores, consistency, hygiene, platform.
+    pub findings: Vec<DoctorFinding<'a>>,
+    /// What `--fix` did, one line each (`chmod 600 <path>`, `removed <path>`); empty without
+    /// `--fix`.
+    pub fixed: Vec<&'a str>,
+}
+
+/// What kind of machine this is, as the advice for a missing keychain sees it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DoctorMachine {
+    /// The one that decides the advice, most specific first.
+    #[schemars(extend("enum" = ["ci", "container", "wsl", "ssh-without-bus", "headless", "desktop"]))]
+    pub kind: &'static str,
+    /// `CI`, `GITHUB_ACTIONS`, `GITLAB_CI` or another CI service's variable is set.
+    pub ci: bool,
+    /// `/.dockerenv`, `/run/.containerenv`, a `container` variable, Kubernetes or a container
+    /// cgroup.
+    pub container: bool,
+    pub wsl: bool,
+    /// `SSH_CONNECTION`, `SSH_CLIENT` or `SSH_TTY` is set.
+    pub ssh: bool,
+    /// `DBUS_SESSION_BUS_ADDRESS` is set.
+    pub session_bus: bool,
+    /// `DISPLAY` or `WAYLAND_DISPLAY` is set.
+    pub desktop: bool,
+}
+
+/// Whether a store can hold a key on this machine.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DoctorStore<'a> {
+    /// As `--storage` names it.
+    #[schemars(extend("enum" = store_ids()))]
+    pub store: &'static str,
+    pub usable: bool,
+    /// Why, for people: the keychain's provider and latency, or why it is not usable.
+    pub detail: &'a str,
+}
+
+/// One thing the checks found.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DoctorFinding<'a> {
+    /// Stable: what was found (`orphan_keychain_entry`, `key_in_dotenv`, ...). Match on it.
+    pub id: &'static str,
+    #[schemars(extend("enum" = ["machine", "stores", "consistency", "hygiene", "platform"]))]
+    pub area: &'static str,
+    /// `error`: something does not work; `warning`: it works, but is unsafe or about to break;
+    /// `info`: for the record.
+    #[schemars(extend("enum" = ["error", "warning", "info"]))]
+    pub severity: &'static str,
+    pub title: &'a str,
+    /// Why it matters; may be empty.
+    pub explanation: &'a str,
+    /// The exact command or action that fixes it; `null` when there is nothing to do.
+    pub fix: Option<&'a str>,
+    /// `--fix` can fix it (safe fixes only).
+    pub fixable: bool,
+    /// `--fix` fixed it in this run.
+    pub fixed: bool,
 }
 
 /// What every `--json` command prints on stdout when it fails (exit code 1 to 6), while the
@@ -373,12 +475,21 @@ impl<'a> ErrorDocument<'a> {
 fn key_source_ids() -> Vec<&'static str> {
     [
         KeySource::Store(StoreKind::Keychain),
+        KeySource::Store(StoreKind::Keyutils),
         KeySource::Env,
         KeySource::Store(StoreKind::File),
         KeySource::LegacyFile,
     ]
     .map(KeySource::id)
     .into()
+}
+
+/// Every `--storage` value.
+fn store_ids() -> Vec<&'static str> {
+    <StoreKind as clap::ValueEnum>::value_variants()
+        .iter()
+        .map(|k| k.id())
+        .collect()
 }
 
 /// The OS keychains; not the in-memory store, which only unit tests use.
@@ -404,12 +515,17 @@ fn always_false(_: &mut SchemaGenerator) -> Schema {
 }
 
 /// The published schemas: file name under docs/schema/, and the schema.
-pub fn schemas() -> [(&'static str, Schema); 4] {
+pub fn schemas() -> [(&'static str, Schema); 6] {
     [
         ("status.schema.json", schema_for::<StatusDocument>()),
         ("whoami.schema.json", schema_for::<WhoamiDocument>()),
         ("list.schema.json", schema_for::<ListDocument>()),
+        ("doctor.schema.json", schema_for::<DoctorDocument>()),
         ("error.schema.json", schema_for::<ErrorDocument>()),
+        (
+            "login-pending.schema.json",
+            schema_for::<LoginPendingDocument>(),
+        ),
     ]
 }
 

@@ -2,12 +2,13 @@
 //! to do next: `From` impls where the error carries all it needs, [`CliError::for_key`] where
 //! the message names the key's origin.
 
-use crate::api::ApiError;
+use crate::api::{ApiError, ProxyRoute};
 use crate::cli::env;
 use crate::context::SettingsError;
 use crate::keys::KeyFormatError;
 use crate::profiles::{DEFAULT_PROFILE, ProfileCaseClash, ProfileError, ProfileNameError};
 use crate::secrets::{KeySource, Provider, SecretStoreError, StoreError};
+use crate::situation::{Ci, Container, Kind, Situation};
 use crate::terminal::TerminalError;
 
 use super::{CliError, ErrorCode, ExitStatus, KeyUsed};
@@ -69,9 +70,162 @@ impl CliError {
     /// `login`, `list --check`, `token`): the keychain error's "set FLUXLOOP_API_KEY instead"
     /// does nothing for them.
     pub fn for_store_change(mut self) -> Self {
-        self.hints
-            .retain(|h| !h.starts_with("Or skip the keychain"));
+        self.hints.retain(|h| !h.starts_with(ENV_HINT_START));
         self
+    }
+
+    /// A keychain absent from this machine ([`CliError::absent_keychain`]): the advice speaks to
+    /// the machine `situation` describes (a CI runner, a container, WSL, SSH, no desktop) and
+    /// names the store that fits it, with the exact command. On a desktop it stays as it was.
+    pub fn in_situation(mut self, situation: &Situation) -> Self {
+        if !self.absent_keychain {
+            return self;
+        }
+        // `for_store_change` removed this hint from errors where the variable does not help.
+        let offers_env = self.hints.iter().any(|h| h.starts_with(ENV_HINT_START));
+        let env_hint = |s: &str| format!("{ENV_HINT_START} {s}");
+        let (detail, hints): (String, Vec<String>) = match situation.kind() {
+            Kind::Desktop => return self,
+            Kind::Ci(ci) => {
+                let example = match ci {
+                    Ci::GitHubActions => format!(
+                        " (in the workflow: `env: {0}: ${{{{ secrets.{0} }}}}`)",
+                        env::API_KEY
+                    ),
+                    Ci::GitLab => " (a masked CI/CD variable)".to_string(),
+                    Ci::Other => String::new(),
+                };
+                self.hints.clear();
+                (
+                    format!(
+                        "This is a CI runner ({}), and no keychain runs there.",
+                        ci_name(ci)
+                    ),
+                    vec![
+                        format!(
+                            "Give the job its key as a secret in {}{example}; no login is needed",
+                            env::API_KEY
+                        ),
+                        "A pull request from a fork gets no secrets: skip the steps that need \
+                         the key there"
+                            .to_string(),
+                    ],
+                )
+            }
+            Kind::Container(container) => {
+                self.hints.clear();
+                let mut hints = vec![format!(
+                    "Keep the key encrypted with a passphrase: `fluxloop auth login --storage \
+                     encrypted-file` (the passphrase from the terminal, or {PASSPHRASE_VARIABLE})"
+                )];
+                if offers_env {
+                    hints.push(env_hint(&format!(
+                        "pass the key in {} (`docker run -e {}`; nothing is stored)",
+                        env::API_KEY,
+                        env::API_KEY
+                    )));
+                }
+                (
+                    format!(
+                        "This is a container ({}), and no keychain runs there.",
+                        container_name(container)
+                    ),
+                    hints,
+                )
+            }
+            Kind::Wsl => {
+                self.hints.retain(|h| h.starts_with(ENV_HINT_START));
+                (
+                    "This is WSL, which runs no keychain of its own.".to_string(),
+                    vec![
+                        "Keep the key encrypted with a passphrase: `fluxloop auth login \
+                         --storage encrypted-file` (the kernel keyring would be emptied each \
+                         time WSL shuts down)"
+                            .to_string(),
+                    ],
+                )
+            }
+            Kind::SshWithoutBus => {
+                self.hints.retain(|h| h.starts_with(ENV_HINT_START));
+                (
+                    "This is an SSH session without a D-Bus session bus, so no keychain can be \
+                     reached from it."
+                        .to_string(),
+                    vec![
+                        "Keep the key in the kernel keyring, until reboot: `fluxloop auth login \
+                         --storage keyutils`"
+                            .to_string(),
+                        "Or keep it encrypted with a passphrase: `fluxloop auth login --storage \
+                         encrypted-file`"
+                            .to_string(),
+                        "Or reach a keychain: start a session bus with `dbus-run-session -- \
+                         $SHELL` and unlock a keyring there"
+                            .to_string(),
+                    ],
+                )
+            }
+            Kind::Headless => {
+                self.hints.retain(|h| h.starts_with(ENV_HINT_START));
+                (
+                    "This machine has no desktop session (neither DISPLAY nor WAYLAND_DISPLAY is \
+                     set), and nothing started a keychain."
+                        .to_string(),
+                    vec![
+                        "Keep the key encrypted with a passphrase: `fluxloop auth login \
+                         --storage encrypted-file`"
+                            .to_string(),
+                        "Or in the kernel keyring, until reboot: `fluxloop auth login --storage \
+                         keyutils`"
+                            .to_string(),
+                    ],
+                )
+            }
+        };
+        self.details.push(detail);
+        // The situation's hints first, then what was kept (the FLUXLOOP_API_KEY way out).
+        let kept = std::mem::replace(&mut self.hints, hints);
+        self.hints.extend(kept);
+        self
+    }
+
+    /// `FLUXLOOP_API_KEY` is set to nothing: in CI, a secret that was withheld (a pull request
+    /// from a fork). Never a fall back to a saved key, which would be another account's in CI.
+    pub fn empty_env_key(situation: &Situation, login_command: &str) -> Self {
+        let err = CliError::new(
+            ExitStatus::Auth,
+            ErrorCode::EmptyEnvKey,
+            format!("{} is set but empty", env::API_KEY),
+        );
+        match situation.ci {
+            Some(ci) => err
+                .detail(format!(
+                    "This is a CI run ({}). A pull request from a fork gets no secrets, so a \
+                     variable set from a secret is empty there.",
+                    ci_name(ci)
+                ))
+                .hint(format!(
+                    "Check that the secret exists and is passed to this job as {}",
+                    env::API_KEY
+                ))
+                .hint(match ci {
+                    Ci::GitHubActions => format!(
+                        "For pull requests from forks, skip the steps that need the key: \
+                         `if: env.{} != ''`",
+                        env::API_KEY
+                    ),
+                    _ => "For pull requests from forks, skip the steps that need the key"
+                        .to_string(),
+                }),
+            None => err
+                .detail(
+                    "An empty variable is not a key, and while it is set fluxloop does not use \
+                     a saved one.",
+                )
+                .hint(format!(
+                    "Set it to a key, or unset it (`unset {}`) to use the key saved by `{login_command}`",
+                    env::API_KEY
+                )),
+        }
     }
 
     /// `logout --all` with no profile in the credentials file and no reachable keychain: the
@@ -101,6 +255,29 @@ impl CliError {
             format!("API key expired{when}"),
         )
         .hint_new_key()
+    }
+}
+
+/// The encrypted-file store's passphrase variable (issue 9; the store is added on its own branch).
+const PASSPHRASE_VARIABLE: &str = "FLUXLOOP_PASSPHRASE";
+
+/// How the "use FLUXLOOP_API_KEY instead" hint starts, so it can be found and removed.
+const ENV_HINT_START: &str = "Or skip the keychain:";
+
+fn ci_name(ci: Ci) -> &'static str {
+    match ci {
+        Ci::GitHubActions => "GitHub Actions",
+        Ci::GitLab => "GitLab CI",
+        Ci::Other => "CI is set",
+    }
+}
+
+fn container_name(container: Container) -> &'static str {
+    match container {
+        Container::Docker => "Docker",
+        Container::Podman => "Podman",
+        Container::Kubernetes => "Kubernetes",
+        Container::Other => "detected from its cgroup or `container` variable",
     }
 }
 
@@ -206,6 +383,13 @@ fn api_error(e: ApiError, expires: Option<chrono::DateTime<chrono::Utc>>) -> Cli
         .detail(capitalise(&e.to_string()))
         .detail("Retried with backoff; it kept failing.")
         .hint("The platform may be having trouble; try again in a few minutes"),
+        ApiError::BadRequest { .. } => CliError::new(
+            Network,
+            ErrorCode::UnexpectedStatus,
+            "The FluxLoop API refused the request (HTTP 400)",
+        )
+        .detail(capitalise(&e.to_string()))
+        .hint("Check the options given, and that fluxloop is up to date"),
         // One request, not retried: a wrong URL is likelier than a platform in trouble.
         ApiError::UnexpectedStatus { status, .. } => CliError::new(
             Network,
@@ -218,15 +402,11 @@ fn api_error(e: ApiError, expires: Option<chrono::DateTime<chrono::Utc>>) -> Cli
         } else {
             "Check the API URL (--api-url, FLUXLOOP_API_URL)"
         }),
-        ApiError::Connect { host, reason } => CliError::new(
-            Network,
-            ErrorCode::ConnectFailed,
-            "Unable to connect to FluxLoop API",
-        )
-        .detail(format!("Failed to connect to {host}"))
-        .detail(format!("Cause: {reason}"))
-        .hint("Check your internet connection and the API URL (--api-url, FLUXLOOP_API_URL)")
-        .hint("Behind a proxy? Set HTTPS_PROXY (and NO_PROXY for hosts that bypass it)"),
+        ApiError::Connect {
+            host,
+            reason,
+            route,
+        } => connect_failed(&host, &reason, &route),
         ApiError::Tls { host, reason } => {
             let err = CliError::new(
                 Network,
@@ -329,14 +509,18 @@ impl From<StoreError> for CliError {
         }: StoreError,
     ) -> Self {
         let env_hint = format!(
-            "Or skip the keychain: set {} in the environment (nothing is stored)",
+            "{ENV_HINT_START} set {} in the environment (nothing is stored)",
             env::API_KEY
         );
-        let err = CliError::new(
+        if let SecretStoreError::AccessDenied = kind {
+            return access_denied(provider).hint(env_hint);
+        }
+        let mut err = CliError::new(
             ExitStatus::Keychain,
             ErrorCode::KeychainUnavailable,
             format!("The {backend} is not usable: {kind}"),
         );
+        err.absent_keychain = kind.is_absent();
         match kind {
             SecretStoreError::NoSessionBus(_) => err
                 .detail(
@@ -357,7 +541,28 @@ impl From<StoreError> for CliError {
                 .hint(env_hint),
             SecretStoreError::Locked => locked(err, provider).hint(env_hint),
             SecretStoreError::NoCollection => no_collection(err, provider).hint(env_hint),
-            SecretStoreError::Timeout(_) => timeout(err, provider).hint(env_hint),
+            SecretStoreError::Timeout(_) => timeout(err, provider)
+                .hint(format!(
+                    "If it shows an unlock prompt that needs longer, allow more time with {}=<seconds> \
+                     (default {})",
+                    env::KEYCHAIN_TIMEOUT,
+                    crate::secrets::CALL_TIMEOUT.as_secs()
+                ))
+                .hint(env_hint),
+            SecretStoreError::KeyctlBlocked(_) => err
+                .detail(
+                    "The kernel keyring is reached with the keyctl, add_key and request_key \
+                     system calls, and this process may not make them: a container's seccomp \
+                     profile (Docker's default one blocks them) or a kernel built without keys.",
+                )
+                .hint(
+                    "In a container, allow those three system calls in its seccomp profile, or \
+                     use another --storage",
+                )
+                .hint(env_hint),
+            SecretStoreError::Unsupported(_) => err
+                .hint("Use `--storage keychain` (the default) on this system")
+                .hint(env_hint),
             SecretStoreError::Ambiguous { ref profile, .. } => {
                 let flag = if profile.is_empty() || profile == DEFAULT_PROFILE {
                     String::new()
@@ -392,6 +597,33 @@ pub fn prompt_notice(provider: Option<Provider>, limit: std::time::Duration) -> 
 
 /// Where KeePassXC keeps the settings of its Secret Service.
 const KEEPASSXC_SETTINGS: &str = "Tools > Settings > Secret Service Integration";
+
+/// The person refused fluxloop's access request (KeePassXC's access confirmation): the keychain
+/// works and still holds the key, so this is not "locked".
+fn access_denied(provider: Option<Provider>) -> CliError {
+    let err = |program: &str| {
+        CliError::new(
+            ExitStatus::Keychain,
+            ErrorCode::KeychainAccessDenied,
+            format!("{program} refused fluxloop access to its key: the access request was denied"),
+        )
+    };
+    match provider {
+        Some(Provider::KeePassXC) => err("KeePassXC")
+            .detail(
+                "KeePassXC's Access Request dialog was answered with Deny (or closed); the key \
+                 stays where it is.",
+            )
+            .hint("Run the command again and choose Allow Selected in KeePassXC's dialog")
+            .hint(format!(
+                "To stop KeePassXC asking each time, turn off \"Confirm when passwords are \
+                 retrieved by clients\" in its {KEEPASSXC_SETTINGS}"
+            )),
+        _ => err("The keychain")
+            .detail("Its access request was answered with no; the key stays where it is.")
+            .hint("Run the command again and allow fluxloop in the keychain's dialog"),
+    }
+}
 
 /// A locked keychain, in the words of the program that serves it.
 fn locked(err: CliError, provider: Option<Provider>) -> CliError {
@@ -534,6 +766,12 @@ impl From<ProfileError> for CliError {
                     "Fix the file, or move it aside (mv {0} {0}.bak) and log in again",
                     path.display()
                 )),
+            ProfileError::NoHomeDir { .. } => err
+                .detail("Nothing was written.")
+                .hint(format!(
+                    "Set HOME to your home directory, or {} to the directory fluxloop should keep its files in",
+                    env::HOME
+                )),
             ProfileError::LockTimeout { .. } => {
                 err.hint("Wait for the other fluxloop command to finish, then retry")
             }
@@ -574,8 +812,17 @@ impl From<SettingsError> for CliError {
             SettingsError::Timeout { .. } => CliError::usage(title)
                 .detail("It is a number of seconds greater than 0 and at most 3600.")
                 .hint(format!("Example: {}=60", env::TIMEOUT)),
+            SettingsError::KeychainTimeout { .. } => CliError::usage(title)
+                .detail(
+                    "It is how many seconds a keychain call may take: a number greater than 0 and \
+                     at most 3600 (default 5).",
+                )
+                .hint(format!("Example: {}=30", env::KEYCHAIN_TIMEOUT)),
             SettingsError::Storage { .. } => CliError::usage(title)
-                .detail("It is `keychain` (the default) or `file` (plaintext, opt-in).")
+                .detail(
+                    "It is `keychain` (the default), `keyutils` (the Linux kernel keyring) or \
+                     `file` (plaintext, opt-in).",
+                )
                 .hint(format!("Example: {}=keychain", env::STORAGE)),
             SettingsError::NotUnicode { name } => {
                 CliError::usage(title).hint(format!("Set {name} again, or unset it"))
@@ -610,6 +857,52 @@ fn fmt_secs(d: std::time::Duration) -> String {
         format!("{}", s as u64)
     } else {
         format!("{s:.1}")
+    }
+}
+
+/// The platform was not reached. Through a proxy, the proxy is what failed, and is named; a
+/// proxy that is already set is never suggested again.
+fn connect_failed(host: &str, reason: &str, route: &ProxyRoute) -> CliError {
+    let cause = format!("Cause: {reason}");
+    let bare_host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    match route {
+        ProxyRoute::Via { proxy, variable } => CliError::new(
+            ExitStatus::Network,
+            ErrorCode::ConnectFailed,
+            format!("Unable to connect to FluxLoop API through the proxy {proxy}"),
+        )
+        .detail(format!(
+            "Failed to connect to {host} through the proxy {proxy} (set by {variable})"
+        ))
+        .detail(cause)
+        .hint(format!(
+            "Check that the proxy at {proxy} is running and lets this machine connect to {host}"
+        ))
+        .hint(format!(
+            "Or connect directly: unset {variable}, or add {bare_host} to NO_PROXY"
+        )),
+        ProxyRoute::Bypassed { variable } => CliError::new(
+            ExitStatus::Network,
+            ErrorCode::ConnectFailed,
+            "Unable to connect to FluxLoop API",
+        )
+        .detail(format!(
+            "Failed to connect to {host}, directly: NO_PROXY names it, so the proxy of {variable} was not used"
+        ))
+        .detail(cause)
+        .hint("Check your internet connection and the API URL (--api-url, FLUXLOOP_API_URL)")
+        .hint(format!(
+            "If {bare_host} can only be reached through the proxy, remove it from NO_PROXY"
+        )),
+        ProxyRoute::Direct => CliError::new(
+            ExitStatus::Network,
+            ErrorCode::ConnectFailed,
+            "Unable to connect to FluxLoop API",
+        )
+        .detail(format!("Failed to connect to {host}"))
+        .detail(cause)
+        .hint("Check your internet connection and the API URL (--api-url, FLUXLOOP_API_URL)")
+        .hint("Behind a proxy? Set HTTPS_PROXY (and NO_PROXY for hosts that bypass it)"),
     }
 }
 
@@ -649,6 +942,27 @@ mod tests {
         assert!(
             hints(Some(Provider::KWallet), SecretStoreError::Locked).contains("KWalletManager")
         );
+    }
+
+    #[test]
+    fn a_denied_access_request_is_its_own_error_not_locked() {
+        for provider in [Some(Provider::KeePassXC), Some(Provider::Other), None] {
+            let err = CliError::from(StoreError {
+                backend: Backend::SecretService,
+                provider,
+                kind: SecretStoreError::AccessDenied,
+            });
+            assert_eq!(err.code, ErrorCode::KeychainAccessDenied);
+            assert_eq!(err.status, ExitStatus::Keychain);
+            let text = format!("{err}\n{}", err.hints.join("\n"));
+            assert!(text.contains("access request was denied"), "{text}");
+            assert!(!text.contains("locked"), "{text}");
+            assert_eq!(
+                text.contains("Confirm when passwords are retrieved by clients"),
+                provider == Some(Provider::KeePassXC),
+                "{text}"
+            );
+        }
     }
 
     fn kind_copy(kind: &SecretStoreError) -> SecretStoreError {

@@ -21,7 +21,7 @@ pub enum ExitStatus {
     Failure = 1,
     /// Bad command line or environment variable; nothing was touched.
     Usage = 2,
-    /// Not logged in, or the key is invalid, revoked or expired.
+    /// Not logged in, or the key is invalid, revoked or expired, or FLUXLOOP_API_KEY is empty.
     Auth = 3,
     /// The key is valid but lacks a permission.
     Permission = 4,
@@ -52,6 +52,8 @@ pub enum ErrorCode {
     NoKey,
     /// No key for the profile, and no `FLUXLOOP_API_KEY`.
     NotLoggedIn,
+    /// `FLUXLOOP_API_KEY` is set but empty (as in CI for a pull request from a fork).
+    EmptyEnvKey,
     /// The key is not in the `flux_<environment>_<secret>` format.
     MalformedKey,
     /// The platform does not accept the key.
@@ -86,8 +88,20 @@ pub enum ErrorCode {
     InvalidResponse,
     /// The keychain is missing, locked or not answering.
     KeychainUnavailable,
+    /// The keychain asked the person to let fluxloop at its key, and they refused.
+    KeychainAccessDenied,
     /// The credentials file is unsafe, unreadable or invalid.
     CredentialsFile,
+    /// `login --web`: the platform has no browser login (HTTP 404).
+    BrowserLoginUnsupported,
+    /// `login --web`: the login was refused in the browser.
+    LoginDenied,
+    /// `login --web`: the login expired before it was approved.
+    LoginExpired,
+    /// `login --web --resume`: no pending browser login for the profile.
+    NoPendingLogin,
+    /// `rotate`: the new key is in place, but the old one could not be revoked and still works.
+    OldKeyNotRevoked,
 }
 
 impl ErrorCode {
@@ -99,6 +113,7 @@ impl ErrorCode {
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::NoKey => "no_key",
             ErrorCode::NotLoggedIn => "not_logged_in",
+            ErrorCode::EmptyEnvKey => "empty_env_key",
             ErrorCode::MalformedKey => "malformed_key",
             ErrorCode::InvalidApiKey => "invalid_api_key",
             ErrorCode::KeyRevoked => "key_revoked",
@@ -116,7 +131,13 @@ impl ErrorCode {
             ErrorCode::Redirect => "redirect",
             ErrorCode::InvalidResponse => "invalid_response",
             ErrorCode::KeychainUnavailable => "keychain_unavailable",
+            ErrorCode::KeychainAccessDenied => "keychain_access_denied",
             ErrorCode::CredentialsFile => "credentials_file",
+            ErrorCode::BrowserLoginUnsupported => "browser_login_unsupported",
+            ErrorCode::LoginDenied => "login_denied",
+            ErrorCode::LoginExpired => "login_expired",
+            ErrorCode::NoPendingLogin => "no_pending_login",
+            ErrorCode::OldKeyNotRevoked => "old_key_not_revoked",
         }
     }
 }
@@ -135,6 +156,9 @@ pub struct CliError {
     pub title: String,
     pub details: Vec<String>,
     pub hints: Vec<String>,
+    /// No keychain exists here at all (no session bus, no Secret Service): `lib.rs` adds advice
+    /// for the machine it runs on ([`CliError::in_situation`]).
+    pub absent_keychain: bool,
 }
 
 impl CliError {
@@ -145,6 +169,7 @@ impl CliError {
             details: Vec::new(),
             hints: Vec::new(),
             code,
+            absent_keychain: false,
         }
     }
 

@@ -55,6 +55,12 @@ pub struct Profile {
     pub key_hint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    /// The key's name on the platform (a browser login's key is named after the device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
+    /// When the platform created the key, so that old keys can be found and rotated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_created: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -79,13 +85,13 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// Where this profile's key is kept, as the file says: a plaintext key in the file, or the
-    /// keychain.
+    /// Where this profile's key is kept, as the file says: a plaintext key in the file, the
+    /// store its `storage:` names, or (as earlier releases wrote no `storage:`) the keychain.
     pub fn store(&self) -> StoreKind {
-        if self.api_key.is_some() {
-            StoreKind::File
-        } else {
-            StoreKind::Keychain
+        match self.storage {
+            _ if self.api_key.is_some() => StoreKind::File,
+            Some(StoreKind::Keyutils) => StoreKind::Keyutils,
+            _ => StoreKind::Keychain,
         }
     }
 
@@ -316,6 +322,26 @@ impl CredentialsFile {
             removed = true;
         }
         removed
+    }
+
+    /// Forgets every choice of profile `name`: the default set by `switch`, and the directories
+    /// bound to it, so that no rule names a profile that is gone. Returns whether the default was
+    /// `name`, and the unbound directories.
+    pub fn forget_choices_of(&mut self, name: &str) -> (bool, Vec<String>) {
+        let was_default = self.current_profile.as_deref() == Some(name);
+        if was_default {
+            self.current_profile = None;
+        }
+        let unbound: Vec<String> = self
+            .directories
+            .iter()
+            .filter(|(_, bound)| bound.as_str() == name)
+            .map(|(dir, _)| dir.clone())
+            .collect();
+        for dir in &unbound {
+            self.directories.remove(dir);
+        }
+        (was_default, unbound)
     }
 
     /// The profile bound to `dir` or its nearest ancestor, with the bound directory. `dir`

@@ -3,13 +3,13 @@
 
 #[cfg(unix)]
 pub(super) use self::unix::{
-    check_dir, check_file, create_dir, create_new, is_own_regular_file, open_existing, open_lock,
-    process_exists, sync_dir,
+    check_dir, check_file, create_dir, create_new, is_own_regular_file, open_dir, open_existing,
+    open_lock, process_exists,
 };
 #[cfg(not(unix))]
 pub(super) use self::windows::{
-    check_dir, check_file, create_dir, create_new, is_own_regular_file, open_existing, open_lock,
-    process_exists, sync_dir,
+    check_dir, check_file, create_dir, create_new, is_own_regular_file, open_dir, open_existing,
+    open_lock, process_exists,
 };
 
 #[cfg(unix)]
@@ -187,8 +187,9 @@ mod unix {
             .open(path)
     }
 
-    pub fn sync_dir(dir: &Path) -> io::Result<()> {
-        File::open(dir)?.sync_all()
+    /// The directory, for an fsync after a rename in it.
+    pub fn open_dir(dir: &Path) -> io::Result<Option<File>> {
+        File::open(dir).map(Some)
     }
 }
 
@@ -270,7 +271,8 @@ mod windows {
         OpenOptions::new().write(true).create_new(true).open(path)
     }
 
-    pub fn sync_dir(_dir: &Path) -> io::Result<()> {
-        Ok(())
+    /// No directory handle to fsync on Windows (as before): nothing to do.
+    pub fn open_dir(_dir: &Path) -> io::Result<Option<File>> {
+        Ok(None)
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::model::{CredentialsFile, FORMAT_VERSION, ProfileName};
 use super::secure_fs as secure;
+use crate::crash_points::{self, Step};
 
 /// Larger files are refused: metadata for hundreds of profiles is a few KiB.
 pub(super) const MAX_FILE_SIZE: u64 = 1024 * 1024;
@@ -47,8 +48,16 @@ pub enum ProfileError {
     NotOwned { path: PathBuf, owner: u32 },
     #[error("{path} is larger than 1 MiB")]
     TooLarge { path: PathBuf },
-    #[error("another fluxloop process has been updating {path} for over {} s", LOCK_WAIT.as_secs())]
-    LockTimeout { path: PathBuf },
+    /// The home directory that `~/.fluxloop` would go in is missing (a wrong HOME): it is not
+    /// ours to create.
+    #[error("the home directory {path} does not exist")]
+    NoHomeDir { path: PathBuf },
+    #[error("another fluxloop{} is busy with the credentials file {path} (waited {} s)", holder.map(|pid| format!(" (PID {pid})")).unwrap_or_default(), LOCK_WAIT.as_secs())]
+    LockTimeout {
+        path: PathBuf,
+        /// The process holding the lock, when it wrote its id into the lock file and still runs.
+        holder: Option<u32>,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, ProfileError>;
@@ -187,6 +196,14 @@ impl ProfileStore {
     /// Takes the exclusive lock (waiting up to [`LOCK_WAIT`] for another fluxloop), then reads
     /// the file, for a read-modify-write: `let mut tx = store.lock()?; ...; tx.commit()?`.
     pub fn lock(&self) -> Result<ProfileTx<'_>> {
+        if self.tighten_dir
+            && let Some(home) = self.dir.parent()
+            && !home.is_dir()
+        {
+            return Err(ProfileError::NoHomeDir {
+                path: home.to_path_buf(),
+            });
+        }
         secure::create_dir(&self.dir)?;
         let lock = self.acquire_lock()?;
         let loaded = self.load()?;
@@ -199,16 +216,26 @@ impl ProfileStore {
 
     fn acquire_lock(&self) -> Result<File> {
         let path = self.lock_path();
-        let file = secure::open_lock(&path)?;
+        let mut file = secure::open_lock(&path)?;
         let deadline = Instant::now() + LOCK_WAIT;
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(file),
+                Ok(()) => {
+                    // Our id, for the message of a run that times out waiting for us. Only a
+                    // courtesy: the lock is the flock, whatever the file says.
+                    let _ = file.set_len(0).and_then(|()| {
+                        file.write_all(format!("{}\n", std::process::id()).as_bytes())
+                    });
+                    return Ok(file);
+                }
                 Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(ProfileError::LockTimeout { path });
+                    return Err(ProfileError::LockTimeout {
+                        path: self.path(),
+                        holder: lock_holder(&mut file),
+                    });
                 }
                 Err(std::fs::TryLockError::Error(source)) => {
                     return Err(ProfileError::Write { path, source });
@@ -284,22 +311,46 @@ impl ProfileStore {
     fn replace_via(&self, tmp: &Path, body: &[u8]) -> Result<()> {
         let path = self.path();
         // Anything already at `tmp` (a planted symlink) is not ours: leave it, fail.
+        crash_points::step(Step::TempCreate);
         let mut out = secure::create_new(tmp).map_err(|source| ProfileError::Write {
             path: path.clone(),
             source,
         })?;
         let result = (|| {
+            crash_points::step(Step::TempWrite);
             out.write_all(HEADER.as_bytes())?;
             out.write_all(body)?;
+            crash_points::step(Step::TempSync);
             out.sync_all()?;
+            // Opened before the rename: once the new file is in place the write has happened,
+            // and no later failure (no descriptor left, say) may make a caller roll back a
+            // change that was made.
+            let dir = secure::open_dir(&self.dir)?;
+            crash_points::step(Step::Rename);
             std::fs::rename(tmp, &path)?;
-            secure::sync_dir(&self.dir)
+            crash_points::step(Step::DirSync);
+            // The rename is done and visible; a failed directory fsync only leaves it less
+            // durable against a power cut, so it is not a failed write.
+            if let Some(dir) = dir {
+                let _ = dir.sync_all();
+            }
+            Ok(())
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(tmp);
         }
         result.map_err(|source| ProfileError::Write { path, source })
     }
+}
+
+/// The process id a lock holder wrote into the lock file, if that process still runs.
+fn lock_holder(file: &mut File) -> Option<u32> {
+    use std::io::Seek;
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.take(32).read_to_string(&mut text).ok()?;
+    let pid = text.trim().parse::<u32>().ok()?;
+    secure::process_exists(pid).then_some(pid)
 }
 
 /// The credentials file's parser alone, as [`ProfileStore::load`] applies it to the file's
@@ -440,6 +491,19 @@ mod tests {
         tx.file.remove("default");
         assert!(matches!(tx.commit(), Err(ProfileError::Write { .. })));
         assert_eq!(std::fs::read(s.path()).unwrap(), before);
+    }
+
+    #[test]
+    fn a_home_directory_that_does_not_exist_is_not_created() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("no-such-home");
+        let s = ProfileStore::new(home.join(".fluxloop"));
+        assert!(matches!(s.lock(), Err(ProfileError::NoHomeDir { .. })));
+        assert!(!home.exists(), "the home directory was created");
+        // A directory the user chose is created, parents and all.
+        let chosen = ProfileStore::new(home.join("fluxloop")).user_chosen();
+        drop(chosen.lock().unwrap());
+        assert!(home.join("fluxloop").is_dir());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod bounded;
 mod keyring;
+mod keyutils;
 #[cfg(test)]
 mod memory;
 mod scope;
@@ -12,10 +13,13 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::crash_points::{self, Step};
+
 pub use self::keyring::KeyringStore;
+pub use self::keyutils::{KeyutilsStore, persistent_keyring_expiry};
 #[cfg(test)]
 pub use self::memory::{MemoryStore, Op};
-pub use self::scope::KeychainScope;
+pub use self::scope::{KeychainScope, PENDING_LOGIN_PREFIX};
 
 /// The default keychain service name; entries are `service=fluxloop, username=<profile>`.
 /// Credentials directories other than `~/.fluxloop` add their own suffix ([`KeychainScope`]).
@@ -25,8 +29,7 @@ pub const DEFAULT_SERVICE: &str = "fluxloop";
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where a saved key lives: the one vocabulary for `login --storage`, the credentials file's
-/// `storage:` field, and what `status` reports. Stores still to come (the kernel keyring, an
-/// encrypted file) are added here.
+/// `storage:` field, and what `status` reports.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
 )]
@@ -35,6 +38,8 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum StoreKind {
     /// The OS keychain (macOS Keychain, Windows Credential Manager, Secret Service). The default.
     Keychain,
+    /// The Linux kernel keyring (keyutils): no daemon needed, but emptied at reboot.
+    Keyutils,
     /// PLAINTEXT in the credentials file (mode 0600), for machines without a keychain.
     File,
 }
@@ -44,6 +49,7 @@ impl StoreKind {
     pub fn id(self) -> &'static str {
         match self {
             StoreKind::Keychain => "keychain",
+            StoreKind::Keyutils => "keyutils",
             StoreKind::File => "file",
         }
     }
@@ -80,6 +86,8 @@ pub enum Backend {
     MacosKeychain,
     WindowsCredentialManager,
     SecretService,
+    /// The Linux kernel key retention service (`--storage keyutils`).
+    KernelKeyring,
     /// The in-memory store of in-process tests.
     #[cfg(test)]
     Memory,
@@ -102,6 +110,7 @@ impl Backend {
             Backend::MacosKeychain => "macos-keychain",
             Backend::WindowsCredentialManager => "windows-credential-manager",
             Backend::SecretService => "secret-service",
+            Backend::KernelKeyring => "kernel-keyring",
             #[cfg(test)]
             Backend::Memory => "memory",
         }
@@ -114,6 +123,7 @@ impl fmt::Display for Backend {
             Backend::MacosKeychain => "macOS Keychain",
             Backend::WindowsCredentialManager => "Windows Credential Manager",
             Backend::SecretService => "Secret Service",
+            Backend::KernelKeyring => "kernel keyring",
             #[cfg(test)]
             Backend::Memory => "in-memory store",
         })
@@ -163,6 +173,10 @@ pub enum SecretStoreError {
     NoProvider,
     #[error("the keychain is locked")]
     Locked,
+    /// The keychain asked the person to let fluxloop at its items (KeePassXC's access
+    /// confirmation), and the answer was no.
+    #[error("the access request was denied")]
+    AccessDenied,
     #[error("the keychain has no default collection to store keys in")]
     NoCollection,
     /// How long fluxloop waited: its own bound, or less when D-Bus gave up first.
@@ -176,6 +190,14 @@ pub enum SecretStoreError {
     NoAccess(String),
     #[error("the keychain failed: {0}")]
     Platform(String),
+    /// The kernel refuses every `keyctl` call: a seccomp filter (a container's) or a kernel
+    /// built without keys. Holds the errno's name.
+    #[error("the keyctl system call is blocked here ({0})")]
+    KeyctlBlocked(String),
+    /// The store does not exist on this operating system (the kernel keyring off Linux).
+    #[cfg_attr(target_os = "linux", allow(dead_code))]
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 pub type Result<T> = std::result::Result<T, SecretStoreError>;
@@ -258,36 +280,64 @@ impl Keychain {
 
     /// See [`SecretStore::check_ready`].
     pub fn check_ready(&self) -> std::result::Result<(), StoreError> {
+        crash_points::step(Step::KeychainCheck);
         self.named(self.inner.check_ready())
     }
 
     /// See [`SecretStore::confirm_absent`].
     pub fn confirm_absent(&self) -> std::result::Result<(), StoreError> {
+        crash_points::step(Step::KeychainCheck);
         self.named(self.inner.confirm_absent())
     }
 
     /// See [`SecretStore::get`].
     pub fn get(&self, profile: &str) -> std::result::Result<Option<SecretString>, StoreError> {
+        crash_points::step(Step::KeychainGet);
         self.named(self.inner.get(profile))
     }
 
     /// See [`SecretStore::set`].
     pub fn set(&self, profile: &str, key: &SecretString) -> std::result::Result<(), StoreError> {
+        crash_points::step(Step::KeychainSet);
         self.named(self.inner.set(profile, key))
     }
 
     /// See [`SecretStore::delete`].
     pub fn delete(&self, profile: &str) -> std::result::Result<bool, StoreError> {
+        crash_points::step(Step::KeychainDelete);
         self.named(self.inner.delete(profile))
+    }
+
+    /// The device code of the profile's pending browser login (`login --web --no-wait`), kept
+    /// as an entry of its own beside the profile's key.
+    pub fn get_pending_login(
+        &self,
+        profile: &str,
+    ) -> std::result::Result<Option<SecretString>, StoreError> {
+        self.get(&pending_login_entry(profile))
+    }
+
+    pub fn set_pending_login(
+        &self,
+        profile: &str,
+        device_code: &SecretString,
+    ) -> std::result::Result<(), StoreError> {
+        self.set(&pending_login_entry(profile), device_code)
+    }
+
+    pub fn delete_pending_login(&self, profile: &str) -> std::result::Result<bool, StoreError> {
+        self.delete(&pending_login_entry(profile))
     }
 
     /// See [`SecretStore::list`].
     pub fn list(&self) -> std::result::Result<Vec<String>, StoreError> {
+        crash_points::step(Step::KeychainList);
         self.named(self.inner.list())
     }
 
     /// See [`SecretStore::delete_all`].
     pub fn delete_all(&self) -> std::result::Result<Purge, StoreError> {
+        crash_points::step(Step::KeychainList);
         self.named(self.inner.delete_all())
     }
 
@@ -295,6 +345,10 @@ impl Keychain {
     pub fn service(&self) -> &str {
         self.inner.service()
     }
+}
+
+fn pending_login_entry(profile: &str) -> String {
+    format!("{}{profile}", scope::PENDING_LOGIN_PREFIX)
 }
 
 /// A wait in whole seconds, at least 1, for messages.
@@ -307,7 +361,10 @@ impl SecretStoreError {
     pub fn is_absent(&self) -> bool {
         matches!(
             self,
-            SecretStoreError::NoSessionBus(_) | SecretStoreError::NoProvider
+            SecretStoreError::NoSessionBus(_)
+                | SecretStoreError::NoProvider
+                | SecretStoreError::KeyctlBlocked(_)
+                | SecretStoreError::Unsupported(_)
         )
     }
 }

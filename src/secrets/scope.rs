@@ -21,6 +21,10 @@ pub const MARKER_VALUE: &str = "fluxloop";
 /// Attribute naming the credentials directory an item belongs to (Secret Service).
 pub const DIRECTORY_ATTRIBUTE: &str = "fluxloop-home";
 
+/// Account-name prefix of the entry that holds a profile's pending browser login (its device
+/// code): `:` is not allowed in a profile name, so the entry never stands for a profile.
+pub const PENDING_LOGIN_PREFIX: &str = "pending-login:";
+
 /// Hex digits of the directory's hash in a scoped service name: 48 bits, plenty to keep one
 /// user's own directories apart.
 const HASH_HEX_DIGITS: usize = 12;
@@ -62,7 +66,10 @@ impl KeychainScope {
             return None;
         }
         let profile = attributes.get("username")?;
-        if !is_profile_name(profile) {
+        let named = profile
+            .strip_prefix(PENDING_LOGIN_PREFIX)
+            .unwrap_or(profile);
+        if !is_profile_name(named) {
             return None;
         }
         let marker = attributes.get(MARKER_ATTRIBUTE);

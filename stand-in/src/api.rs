@@ -4,6 +4,9 @@ use chrono::{DateTime, NaiveTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 use crate::RecordedRequest;
+use crate::connect::{
+    self, APPROVE_PATH, COMPLETE_PATH, ConnectFault, ROTATE_PATH, START_PATH, State,
+};
 use crate::http::Reply;
 use crate::keys::{self, Kind};
 
@@ -33,13 +36,9 @@ fn invalid_key() -> Reply {
     error(401, "invalid_api_key", "Invalid API key")
 }
 
-/// Answers a request that no fault intercepted. `revoked` holds the keys revoked through
-/// DELETE on this instance and is updated by a successful revocation.
-pub(crate) fn handle(
-    req: &RecordedRequest,
-    now: DateTime<Utc>,
-    revoked: &mut Vec<String>,
-) -> Reply {
+/// Answers a request that no fault intercepted, updating `state` (revocations, logins, minted
+/// keys).
+pub(crate) fn handle(req: &RecordedRequest, now: DateTime<Utc>, state: &mut State) -> Reply {
     let token = bearer(req);
     if key_in_url(&req.target, token) {
         return error(
@@ -53,38 +52,68 @@ pub(crate) fn handle(
     let allow = match path {
         KEY_PATH => "GET, DELETE",
         WHOAMI_PATH => "GET",
+        START_PATH | COMPLETE_PATH | ROTATE_PATH => "POST",
+        APPROVE_PATH => "GET, POST",
         _ => return error(404, "not_found", "Not found"),
     };
     let route = (req.method.as_str(), path);
-    if !matches!(
-        route,
-        ("GET", KEY_PATH) | ("DELETE", KEY_PATH) | ("GET", WHOAMI_PATH)
-    ) {
-        return error(405, "method_not_allowed", "Method not allowed").with_header("Allow", allow);
+    match route {
+        ("GET", KEY_PATH) | ("DELETE", KEY_PATH) | ("GET", WHOAMI_PATH) | ("POST", ROTATE_PATH) => {
+        }
+        ("POST", START_PATH) => return connect::start(req, state),
+        ("POST", COMPLETE_PATH) => return connect::complete(req, state, now),
+        ("GET" | "POST", APPROVE_PATH) => return connect::approval_page(req, state),
+        _ => {
+            return error(405, "method_not_allowed", "Method not allowed")
+                .with_header("Allow", allow);
+        }
     }
 
     let Some(token) = token else {
         return invalid_key();
     };
-    let Some(kind) = keys::lookup(token) else {
+    let minted = state.minted(token).cloned();
+    let Some(kind) = keys::lookup(token).or(minted.as_ref().map(|m| m.kind)) else {
         return invalid_key();
     };
-    if kind == Kind::Revoked || revoked.iter().any(|k| k == token) {
+    if kind == Kind::Revoked || state.revoked.iter().any(|k| k == token) {
         return error(401, "key_revoked", "API key revoked");
     }
-    if kind == Kind::Expired {
+    if kind == Kind::Expired
+        || minted
+            .as_ref()
+            .is_some_and(|m| m.expires_at.is_some_and(|e| e <= now))
+    {
         return error(401, "key_expired", "API key expired");
     }
 
+    let fault = state.fault.clone();
     match route {
-        ("GET", KEY_PATH) => Reply::json(200, &key_info(kind, token, now)),
+        ("GET", KEY_PATH)
+            if minted.is_some() && fault == Some(ConnectFault::IntrospectMintedFails) =>
+        {
+            error(500, "internal", "Internal server error")
+        }
+        ("GET", KEY_PATH) => {
+            let mut info = key_info(kind, token, now);
+            if let Some(m) = &minted {
+                connect::describe_minted(&mut info, m);
+            }
+            Reply::json(200, &info)
+        }
         ("DELETE", KEY_PATH) if kind == Kind::ReadOnly => {
             permission_denied("revoke_keys", &["read_scenarios"])
         }
+        ("DELETE", KEY_PATH)
+            if minted.is_none() && fault == Some(ConnectFault::RevokeFixtureFails) =>
+        {
+            error(500, "internal", "Internal server error")
+        }
         ("DELETE", KEY_PATH) => {
-            revoked.push(token.to_string());
+            state.revoked.push(token.to_string());
             Reply::empty(204)
         }
+        ("POST", ROTATE_PATH) => connect::rotate(req, token, kind, state, now),
         _ if kind == Kind::ReadOnly => permission_denied("read_account", &["read_scenarios"]),
         _ => Reply::json(200, &whoami(kind, token)),
     }
@@ -119,7 +148,7 @@ fn key_in_url(target: &str, token: Option<&str>) -> bool {
     })
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -199,6 +199,15 @@ fn try_write(stream: &mut impl Write, reply: &Reply) -> io::Result<()> {
     for (name, value) in &reply.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
+    // As a real server does (RFC 9110, 6.6.1): `fluxloop auth doctor` compares it with the clock.
+    if !reply
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("date"))
+    {
+        let now = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT");
+        head.push_str(&format!("Date: {now}\r\n"));
+    }
     // RFC 9110 forbids Content-Length on 204.
     if reply.status != 204 {
         head.push_str(&format!("Content-Length: {length}\r\n"));

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod connect;
 mod faults;
 mod http;
 pub mod keys;
@@ -21,8 +22,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use connect::State;
 use tls::Conn;
 
+pub use connect::{ConnectFault, ConnectSettings, DEFAULT_KEY_DAYS, LoginView, MintedKey};
 pub use faults::{ESCAPES, HUGE_BODY_LEN};
 
 /// One request exactly as the platform received it, so tests can assert on what the CLI
@@ -158,12 +161,12 @@ pub struct LogEntry {
 /// Receives a [`LogEntry`] per request, from the connection's thread.
 pub type Logger = Arc<dyn Fn(&LogEntry) + Send + Sync>;
 
-#[derive(Default)]
 struct Shared {
     stopping: AtomicBool,
     requests: Mutex<Vec<RecordedRequest>>,
     fault: Mutex<Option<Fault>>,
-    revoked: Mutex<Vec<String>>,
+    /// Revocations, browser logins, minted keys.
+    state: Mutex<State>,
     /// Connections of unanswered ([`Fault::Silent`]) requests, closed on drop.
     held: Mutex<Vec<Conn>>,
     logger: Mutex<Option<Logger>>,
@@ -229,11 +232,18 @@ impl Platform {
     fn launch(port: u16, tls: Option<tls::Tls>) -> std::io::Result<Platform> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::default());
         let (config, ca_pem) = match tls {
             Some(t) => (Some(t.config), Some(t.ca_pem)),
             None => (None, None),
         };
+        let shared = Arc::new(Shared {
+            stopping: AtomicBool::new(false),
+            requests: Mutex::default(),
+            fault: Mutex::default(),
+            state: Mutex::new(State::new(base_url(addr, ca_pem.is_some()))),
+            held: Mutex::default(),
+            logger: Mutex::default(),
+        });
         let acceptor = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
@@ -251,10 +261,7 @@ impl Platform {
     /// Base URL without a trailing slash. Over TLS the host is `localhost`, the name a
     /// certificate is normally checked against.
     pub fn url(&self) -> String {
-        match self.ca_pem {
-            None => format!("http://{}", self.addr),
-            Some(_) => format!("https://localhost:{}", self.addr.port()),
-        }
+        base_url(self.addr, self.ca_pem.is_some())
     }
 
     /// The PEM certificate of the CA to trust for this instance; `None` for plain HTTP.
@@ -279,7 +286,56 @@ impl Platform {
 
     /// Keys revoked through `DELETE /api/auth/key` on this instance, in order.
     pub fn revoked(&self) -> Vec<String> {
-        lock(&self.shared.revoked).clone()
+        lock(&self.shared.state).revoked.clone()
+    }
+
+    /// Keys minted on this instance (browser logins and rotations), in order, revoked or not.
+    pub fn minted(&self) -> Vec<MintedKey> {
+        lock(&self.shared.state).minted.clone()
+    }
+
+    /// Minted keys not revoked: the live keys a login or rotation added.
+    pub fn live_minted(&self) -> Vec<MintedKey> {
+        let state = lock(&self.shared.state);
+        state
+            .minted
+            .iter()
+            .filter(|k| !state.revoked.contains(&k.api_key))
+            .cloned()
+            .collect()
+    }
+
+    /// Interval, lifetime and auto-approval of the browser logins started from now on.
+    pub fn set_connect(&self, settings: ConnectSettings) {
+        lock(&self.shared.state).settings = settings;
+    }
+
+    /// Applies a browser-login or rotation fault (counted ones only until used up); `None`
+    /// restores normal service.
+    pub fn set_connect_fault(&self, fault: Option<ConnectFault>) {
+        lock(&self.shared.state).fault = fault;
+    }
+
+    /// The device codes of the browser logins started here: secrets, which tests check that
+    /// the CLI never shows.
+    pub fn device_codes(&self) -> Vec<String> {
+        lock(&self.shared.state).device_codes()
+    }
+
+    /// Browser logins started on this instance, in order.
+    pub fn logins(&self) -> Vec<LoginView> {
+        lock(&self.shared.state).logins()
+    }
+
+    /// Approves the pending login with this user code, as the user would on the page; false
+    /// if no pending login has it.
+    pub fn approve(&self, user_code: &str) -> bool {
+        lock(&self.shared.state).decide(user_code, true)
+    }
+
+    /// Refuses the pending login with this user code.
+    pub fn deny(&self, user_code: &str) -> bool {
+        lock(&self.shared.state).decide(user_code, false)
     }
 
     /// Installs a per-request logger (the demo binary prints to stderr); `None` removes it.
@@ -301,6 +357,13 @@ impl Drop for Platform {
         for conn in lock(&self.shared.held).drain(..) {
             let _ = conn.tcp().shutdown(std::net::Shutdown::Both);
         }
+    }
+}
+
+fn base_url(addr: SocketAddr, tls: bool) -> String {
+    match tls {
+        false => format!("http://{addr}"),
+        true => format!("https://localhost:{}", addr.port()),
     }
 }
 
@@ -357,7 +420,7 @@ fn serve(shared: &Shared, mut stream: Conn) {
     let fault = shared.next_fault();
     let reply = match &fault {
         Some(fault) => faults::reply(fault, &req),
-        None => api::handle(&req, chrono::Utc::now(), &mut lock(&shared.revoked)),
+        None => api::handle(&req, chrono::Utc::now(), &mut lock(&shared.state)),
     };
     let silent = matches!(reply.body, http::Body::Silent);
 

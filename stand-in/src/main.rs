@@ -8,10 +8,11 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use fluxloop_stand_in::{Fault, LogEntry, Platform, keys};
+use fluxloop_stand_in::{ConnectSettings, Fault, LogEntry, Platform, keys};
 
 const USAGE: &str = "\
 usage: fluxloop-stand-in [--port N] [--fault NAME] [--retry-after SECS] [--times N] [--location URL]
+                         [--interval SECS] [--auto-approve-after SECS]
 
   --port N          port on 127.0.0.1 to listen on (default 0: any free port)
   --fault NAME      misbehave on every request: server-error, html-502, truncated,
@@ -19,11 +20,16 @@ usage: fluxloop-stand-in [--port N] [--fault NAME] [--retry-after SECS] [--times
   --retry-after N   Retry-After seconds for rate-limited (default 5)
   --times N         answer only the first N requests with rate-limited/unavailable
                     (default: all of them)
-  --location URL    target of the redirect fault (required with --fault redirect)";
+  --location URL    target of the redirect fault (required with --fault redirect)
+  --interval SECS   polling interval of browser logins (default 5)
+  --auto-approve-after SECS
+                    approve every browser login SECS seconds after it starts (default:
+                    only by hand, on the page at /cli-connect)";
 
 struct Args {
     port: u16,
     fault: Option<Fault>,
+    connect: ConnectSettings,
 }
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
@@ -32,6 +38,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
     let mut retry_after = 5;
     let mut times = u32::MAX;
     let mut location = None;
+    let mut connect = ConnectSettings::default();
 
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
@@ -44,7 +51,13 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
         };
         if !matches!(
             flag.as_str(),
-            "--port" | "--fault" | "--retry-after" | "--times" | "--location"
+            "--port"
+                | "--fault"
+                | "--retry-after"
+                | "--times"
+                | "--location"
+                | "--interval"
+                | "--auto-approve-after"
         ) {
             return Err(format!("unexpected argument '{flag}'"));
         }
@@ -57,6 +70,11 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
             "--retry-after" => retry_after = value.parse().map_err(|_| number("seconds"))?,
             "--times" => times = value.parse().map_err(|_| number("a count"))?,
             "--location" => location = Some(value),
+            "--interval" => connect.interval = value.parse().map_err(|_| number("seconds"))?,
+            "--auto-approve-after" => {
+                let secs: u64 = value.parse().map_err(|_| number("seconds"))?;
+                connect.auto_approve_after = Some(std::time::Duration::from_secs(secs));
+            }
             _ => fault_name = Some(value),
         }
     }
@@ -80,7 +98,11 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
     if location.is_some() {
         return Err("--location only goes with --fault redirect".into());
     }
-    Ok(Some(Args { port, fault }))
+    Ok(Some(Args {
+        port,
+        fault,
+        connect,
+    }))
 }
 
 fn log(entry: &LogEntry) {
@@ -120,6 +142,7 @@ fn main() -> ExitCode {
         .map(|f| format!(" with fault {f:?}"))
         .unwrap_or_default();
     platform.set_fault(args.fault);
+    platform.set_connect(args.connect);
     platform.set_logger(Some(Arc::new(log)));
 
     // Holding stderr until the table is out keeps early request log lines (from clients that
@@ -171,6 +194,14 @@ mod tests {
         );
         assert!(parse(&["--help"]).unwrap().is_none());
         assert_eq!(parse(&[]).unwrap().unwrap().fault, None);
+        let args = parse(&["--auto-approve-after", "3", "--interval=1"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            args.connect.auto_approve_after,
+            Some(std::time::Duration::from_secs(3))
+        );
+        assert_eq!(args.connect.interval, 1);
     }
 
     #[test]

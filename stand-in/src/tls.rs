@@ -56,8 +56,8 @@ pub(crate) fn generate(names: &[&str]) -> Result<Tls, String> {
         .map_err(|e| fail("server certificate", &e))?;
 
     // Chosen explicitly rather than relying on a process-wide default, which would panic
-    // when none (or more than one) is installed. aws-lc-rs is what the CLI's reqwest uses.
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    // when none (or more than one) is installed. ring is what the CLI uses.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain: Vec<CertificateDer<'static>> = vec![cert.der().clone(), ca_cert.der().clone()];
     let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     let mut config = ServerConfig::builder_with_provider(provider)

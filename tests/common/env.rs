@@ -265,8 +265,15 @@ impl TestEnv {
         }
     }
 
-    /// The keys the leak checks look for so far.
+    /// The keys the leak checks look for so far, with the secrets the stand-in has handed out
+    /// (keys minted by browser logins and rotations, device codes) learnt on the way.
     pub fn known_keys(&self) -> Vec<KnownKey> {
+        for minted in self.platform.minted() {
+            self.learn_key("a key the stand-in minted", &minted.api_key);
+        }
+        for code in self.platform.device_codes() {
+            self.learn_key("a device code of a browser login", &code);
+        }
         lock(&self.known_keys).clone()
     }
 
@@ -581,6 +588,12 @@ impl TestEnv {
     /// every `text` in snapshots becomes `replacement`. Applied before the standard filters.
     pub fn filter(&self, text: &str, replacement: &str) {
         lock(&self.extra_filters).push((regex_escape(text), replacement.to_owned()));
+    }
+
+    /// [`TestEnv::filter`] for a regular expression, for text that varies by more than one
+    /// value (a latency: `answered in \d+ ms`).
+    pub fn filter_pattern(&self, pattern: &str, replacement: &str) {
+        lock(&self.extra_filters).push((pattern.to_owned(), replacement.to_owned()));
     }
 
     /// The filters that make a run's text the same on every machine and every day, in the

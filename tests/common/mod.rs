@@ -7,6 +7,7 @@
 #![allow(unused_macros, unused_imports)]
 
 pub mod env;
+pub mod kernel_keyring;
 pub mod leak;
 pub mod schema;
 pub mod secret_service;

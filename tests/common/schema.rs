@@ -19,6 +19,8 @@ pub enum Schema {
     Whoami,
     /// `list --json`.
     List,
+    /// `auth doctor --json`.
+    Doctor,
     /// Any `--json` command that fails.
     Error,
 }
@@ -29,6 +31,7 @@ impl Schema {
             Schema::Status => "status.schema.json",
             Schema::Whoami => "whoami.schema.json",
             Schema::List => "list.schema.json",
+            Schema::Doctor => "doctor.schema.json",
             Schema::Error => "error.schema.json",
         }
     }

@@ -47,6 +47,20 @@
 //!   locked database. Each start costs about 0.5 s (gnome-keyring: under 0.1 s), plus 1 to 2 s of
 //!   python3 once per test process for the database every instance copies; under load, 10 to
 //!   20 s has been seen. Teardown SIGKILLs it (2.7.4 can wedge).
+//! * [`SecretService::start_kwallet`]: KDE's `kwalletd5` 5.103 instead of gnome-keyring,
+//!   headless (`QT_QPA_PLATFORM=offscreen`), started as pam_kwallet starts it at login
+//!   (`--pam-login` with the wallet key on a pipe, by `scripts/kwalletd-test-launch.py`), so it
+//!   opens its one wallet, `kdewallet`, with no dialog. Its collection
+//!   `/org/freedesktop/secrets/collection/kdewallet` is the `default` alias. That collection
+//!   reads `Locked` until a client unlocks it: `Unlock` returns a prompt, which completes with
+//!   no dialog while the wallet is open (`secret-tool store` does this; `lookup` of a missing
+//!   item exits 1 at once and `search` lists the items with empty secrets meanwhile). On a fresh home
+//!   the first start creates the wallet but does not list it as a collection, so the first
+//!   instance of a test process starts kwalletd5 twice and later ones start from a copy of
+//!   that wallet (about 0.4 s per start; 0.8 s for the first). [`SecretService::lock`] closes
+//!   the wallet through the Secret Service; reopening it needs its password dialog, which
+//!   nobody can answer offscreen: `secret-tool lookup` then waits (killed at 10 s), while
+//!   `secret-tool search --all` still lists the items, with empty secrets.
 //! * [`SecretService::stop_daemon`]: gnome-keyring is SIGSTOPped; the bus still queues calls
 //!   for it, so clients block until their own D-Bus timeout (libdbus default 25 s; the
 //!   `dbus-secret-service` crate uses 2 s per call).
@@ -102,13 +116,21 @@ pub const KEEPASSXC_COLLECTION: &str = "/org/freedesktop/secrets/collection/flux
 pub const KEEPASSXC_SECOND_COLLECTION: &str = "/org/freedesktop/secrets/collection/second";
 /// Password of the KeePassXC database made by [`SecretService::start_keepassxc`].
 pub const KEEPASSXC_PASSWORD: &str = "fluxloop-test-keepassxc-password";
+/// D-Bus object path of the collection of KWallet's one wallet, `kdewallet`.
+pub const KWALLET_COLLECTION: &str = "/org/freedesktop/secrets/collection/kdewallet";
 /// Deadline for the daemons to come up.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deadline for KeePassXC (a Qt application, and python3 making its database) to come up: it
 /// has been seen to need 10 to 20 s while several tests start one at once on 2 busy cores.
 const KEEPASSXC_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Deadline for kwalletd5 (a Qt application too, behind a python3 launcher) to come up.
+const KWALLET_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Deadline for every helper command (`secret-tool`, `dbus-send`, `kill`) run by this module.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the "person" of [`SecretService::answer_keepassxc_access_request`] takes to answer:
+/// well beyond the moment fluxloop says whom to approve (after 0.5 s of silence).
+const PERSON_READS_THE_DIALOG: Duration = Duration::from_secs(2);
 
 /// One private session bus, optionally with a private gnome-keyring on it.
 pub struct SecretService {
@@ -117,6 +139,10 @@ pub struct SecretService {
     /// `None` for [`SecretService::no_bus`].
     dbus: Option<Child>,
     keyring: Option<Child>,
+    /// Xvfb, for [`SecretService::start_keepassxc_on_display`].
+    display: Option<Child>,
+    /// Its X display, e.g. `:3`.
+    display_name: Option<String>,
     watchdog: Option<Child>,
     provider: Provider,
 }
@@ -128,6 +154,7 @@ pub enum Provider {
     None,
     GnomeKeyring,
     KeePassXC,
+    KWallet,
 }
 
 /// An item as seen by `secret-tool search --all`.
@@ -178,6 +205,9 @@ enum Keyring {
     KeePassXC,
     /// KeePassXC asking a person before each new client reads an item (`ConfirmAccessItem`).
     KeePassXCConfirmingAccess,
+    /// The same, on a virtual X display (Xvfb) where a script can answer the dialog.
+    KeePassXCConfirmingAccessOnDisplay,
+    KWallet,
 }
 
 impl SecretService {
@@ -216,6 +246,76 @@ impl SecretService {
         Self::launch(Keyring::KeePassXCConfirmingAccess)
     }
 
+    /// [`SecretService::start_keepassxc_confirming_access`] on a private virtual X display
+    /// (`Xvfb`, Qt's `xcb` platform), so that the test can answer the access dialog like a
+    /// person, with [`SecretService::answer_keepassxc_access_request`].
+    pub fn start_keepassxc_on_display() -> Self {
+        Self::launch(Keyring::KeePassXCConfirmingAccessOnDisplay)
+    }
+
+    /// Waits (up to [`KEEPASSXC_READY_TIMEOUT`]) for KeePassXC's "Access Request" dialog and
+    /// answers it as a person would: after [`PERSON_READS_THE_DIALOG`], presses `key`
+    /// (`Return`: its default button, allow; `Escape`: deny). Returns once the dialog is gone.
+    ///
+    /// Xvfb has no window manager, so nothing gives the dialog the keyboard: `xdotool` focuses
+    /// it (`windowfocus`) and then types through XTEST, as a real keyboard would. A key sent to
+    /// the window instead (`key --window`, an X SendEvent) was seen not to land.
+    pub fn answer_keepassxc_access_request(&self, key: &str) {
+        let display = self
+            .display_name
+            .as_deref()
+            .expect("answer_keepassxc_access_request: no display (start_keepassxc_on_display)");
+        let xdotool = |args: &[&str]| {
+            run_with_timeout(
+                Command::new("xdotool")
+                    .args(args)
+                    .env_clear()
+                    .env("PATH", path_var())
+                    .env("DISPLAY", display),
+                None,
+                COMMAND_TIMEOUT,
+            )
+        };
+        let dialogs = || {
+            let out = xdotool(&["search", "--onlyvisible", "--name", "Access Request"]);
+            out.stdout.lines().map(str::to_owned).collect::<Vec<_>>()
+        };
+        let deadline = Instant::now() + KEEPASSXC_READY_TIMEOUT;
+        while dialogs().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "no KeePassXC access dialog appeared\n{}",
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        thread::sleep(PERSON_READS_THE_DIALOG);
+        // Pressed again while the dialog is still open half a second later, so that one lost key
+        // press does not fail the test.
+        loop {
+            let open = dialogs();
+            if open.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the KeePassXC access dialog is still open after {key}\n{}",
+                self.logs()
+            );
+            for window in &open {
+                xdotool(&["windowfocus", "--sync", window]);
+            }
+            xdotool(&["key", "--clearmodifiers", key]);
+            thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// KWallet (`kwalletd5`, headless) with its one wallet, `kdewallet`, open and the
+    /// `default` alias, as after a KDE login with pam_kwallet.
+    pub fn start_kwallet() -> Self {
+        Self::launch(Keyring::KWallet)
+    }
+
     /// Only the session bus; nobody owns `org.freedesktop.secrets`.
     pub fn start_bus_only() -> Self {
         Self::launch(Keyring::None)
@@ -233,6 +333,8 @@ impl SecretService {
             address,
             dbus: None,
             keyring: None,
+            display: None,
+            display_name: None,
             watchdog: None,
             provider: Provider::None,
         };
@@ -258,6 +360,13 @@ impl SecretService {
     /// The temporary directory owned by this instance (removed on drop).
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Where a debug build of fluxloop looks for `/.dockerenv`, `/proc/version` and the like
+    /// (src/situation.rs), instead of `/`: empty unless a test plants files, so every test sees
+    /// a plain Linux machine, whatever machine runs it (the CI's container included).
+    pub fn system_root(&self) -> PathBuf {
+        self.dir().join("system-root")
     }
 
     /// Pid of gnome-keyring-daemon, if this variant runs one.
@@ -421,15 +530,17 @@ impl SecretService {
     fn ready_timeout(&self) -> Duration {
         match self.provider {
             Provider::KeePassXC => KEEPASSXC_READY_TIMEOUT,
+            Provider::KWallet => KWALLET_READY_TIMEOUT,
             _ => READY_TIMEOUT,
         }
     }
 
-    /// The object path of the collection keys are stored in: gnome-keyring's `login`, or
-    /// KeePassXC's `fluxloop.kdbx`.
+    /// The object path of the collection keys are stored in: gnome-keyring's `login`,
+    /// KeePassXC's `fluxloop.kdbx`, or KWallet's `kdewallet`.
     pub fn collection(&self) -> &'static str {
         match self.provider {
             Provider::KeePassXC => KEEPASSXC_COLLECTION,
+            Provider::KWallet => KWALLET_COLLECTION,
             _ => LOGIN_COLLECTION,
         }
     }
@@ -462,13 +573,15 @@ impl SecretService {
     }
 
     /// A command with a cleared environment plus PATH, HOME/XDG_* (inside our temp dir),
-    /// `LC_ALL=C.UTF-8` and our bus address.
+    /// `LC_ALL=C.UTF-8`, our bus address, and [`SecretService::system_root`] as the root that
+    /// fluxloop's machine detection looks at.
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
         cmd.env_clear()
             .env("PATH", path_var())
             .env("LC_ALL", "C.UTF-8")
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.address);
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("FLUXLOOP_DEBUG_SYSTEM_ROOT", self.system_root());
         for (k, v) in self.home_envs() {
             cmd.env(k, v);
         }
@@ -477,11 +590,25 @@ impl SecretService {
 
     /// Run `secret-tool <args>` against this instance, with [`COMMAND_TIMEOUT`].
     pub fn secret_tool(&self, args: &[&str], stdin: Option<&str>) -> Finished {
-        run_with_timeout(
-            self.command("secret-tool").args(args),
-            stdin.map(str::as_bytes),
-            COMMAND_TIMEOUT,
-        )
+        let run = || {
+            run_with_timeout(
+                self.command("secret-tool").args(args),
+                stdin.map(str::as_bytes),
+                COMMAND_TIMEOUT,
+            )
+        };
+        let mut out = run();
+        // kwalletd now and then forgets the session it has just opened for secret-tool ("Can't
+        // find session …", seen in CI): a fault of the test's tool and KWallet, not of fluxloop,
+        // so the tool asks again.
+        for _ in 0..5 {
+            if self.provider != Provider::KWallet || !out.stderr.contains("Can't find session") {
+                break;
+            }
+            thread::sleep(Duration::from_millis(50));
+            out = run();
+        }
+        out
     }
 
     /// All items whose `service` attribute is `service`, sorted by attributes then label.
@@ -530,6 +657,7 @@ impl SecretService {
     /// `username`, label `keyring:<user>@<service>`, in the default collection.
     pub fn store(&self, service: &str, user: &str, secret: &str) {
         let label = format!("--label=keyring:{user}@{service}");
+        let saved_before = self.keepassxc_saved_at();
         let out = self.secret_tool(
             &["store", &label, "service", service, "username", user],
             Some(secret),
@@ -539,6 +667,8 @@ impl SecretService {
             "secret-tool store failed: {out:?}\n{}",
             self.logs()
         );
+        self.wait_until_keepassxc_saved(saved_before);
+        self.wait_until_kwallet_serves(&["service", service, "username", user], secret);
     }
 
     /// Plant an item the way another program might: `label`, then these attributes (`service`
@@ -549,12 +679,78 @@ impl SecretService {
         for (name, value) in attributes {
             args.extend([*name, *value]);
         }
+        let saved_before = self.keepassxc_saved_at();
         let out = self.secret_tool(&args, Some(secret));
         assert!(
             out.success(),
             "secret-tool store failed: {out:?}\n{}",
             self.logs()
         );
+        self.wait_until_keepassxc_saved(saved_before);
+        let attrs: Vec<&str> = attributes.iter().flat_map(|(n, v)| [*n, *v]).collect();
+        self.wait_until_kwallet_serves(&attrs, secret);
+    }
+
+    /// kwalletd answers `CreateItem` before a lookup by the same attributes finds the item
+    /// (seen once in CI): a test that plants an item waits until it can be read back.
+    fn wait_until_kwallet_serves(&self, attributes: &[&str], secret: &str) {
+        if self.provider != Provider::KWallet {
+            return;
+        }
+        let mut args = vec!["lookup"];
+        args.extend_from_slice(attributes);
+        let deadline = Instant::now() + self.ready_timeout();
+        loop {
+            let out = self.secret_tool(&args, None);
+            if out.success() && out.stdout == secret {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "KWallet did not serve the planted item within {:?}: {out:?}\n{}",
+                self.ready_timeout(),
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// When KeePassXC last wrote its database file (`None` for other providers).
+    fn keepassxc_saved_at(&self) -> Option<std::time::SystemTime> {
+        if self.provider != Provider::KeePassXC {
+            return None;
+        }
+        fs::metadata(self.keepassxc_database())
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
+    /// KeePassXC saves a change to its file a moment after the D-Bus call that made it returns,
+    /// and a database locked before that moment loses the change. An item is several changes
+    /// (the entry, then its attributes and secret), each saved in turn, so a test that plants an
+    /// item and then locks waits here until the file has changed and then stayed unchanged for
+    /// [`KEEPASSXC_SETTLE`].
+    fn wait_until_keepassxc_saved(&self, before: Option<std::time::SystemTime>) {
+        let Some(before) = before else { return };
+        let deadline = Instant::now() + self.ready_timeout();
+        let mut last = before;
+        let mut unchanged_since = Instant::now();
+        loop {
+            let now = self.keepassxc_saved_at().unwrap_or(before);
+            if now != last {
+                last = now;
+                unchanged_since = Instant::now();
+            } else if last != before && unchanged_since.elapsed() >= KEEPASSXC_SETTLE {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "KeePassXC did not save the new item within {:?}\n{}",
+                self.ready_timeout(),
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The daemons' logs, for panic messages.
@@ -562,6 +758,7 @@ impl SecretService {
         let read = |name: &str| fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         let provider = match self.provider {
             Provider::KeePassXC => "keepassxc",
+            Provider::KWallet => "kwalletd5",
             _ => "gnome-keyring-daemon",
         };
         format!(
@@ -683,10 +880,15 @@ impl SecretService {
             address: String::new(),
             dbus: Some(dbus),
             keyring: None,
+            display: None,
+            display_name: None,
             watchdog: None,
             provider: match keyring {
                 Keyring::None => Provider::None,
-                Keyring::KeePassXC | Keyring::KeePassXCConfirmingAccess => Provider::KeePassXC,
+                Keyring::KeePassXC
+                | Keyring::KeePassXCConfirmingAccess
+                | Keyring::KeePassXCConfirmingAccessOnDisplay => Provider::KeePassXC,
+                Keyring::KWallet => Provider::KWallet,
                 Keyring::Unlocked | Keyring::WithoutLogin => Provider::GnomeKeyring,
             },
         };
@@ -705,48 +907,84 @@ impl SecretService {
             ),
         };
 
-        if keyring == Keyring::KeePassXC {
+        if keyring == Keyring::KWallet {
+            ss.start_kwallet_process();
+        } else if keyring == Keyring::KeePassXC {
             ss.start_keepassxc_process(KEEPASSXC_INI);
         } else if keyring == Keyring::KeePassXCConfirmingAccess {
             let ini = KEEPASSXC_INI.replace("ConfirmAccessItem=false", "ConfirmAccessItem=true");
             ss.start_keepassxc_process(&ini);
+        } else if keyring == Keyring::KeePassXCConfirmingAccessOnDisplay {
+            ss.start_display();
+            let ini = KEEPASSXC_INI.replace("ConfirmAccessItem=false", "ConfirmAccessItem=true");
+            ss.start_keepassxc_process(&ini);
         } else if keyring != Keyring::None {
             let unlock = keyring == Keyring::Unlocked;
-            let log = log_file(&root, "keyring.log");
-            let mut cmd = Command::new("gnome-keyring-daemon");
-            cmd.args(["--foreground", "--components=secrets"]);
-            if unlock {
-                // Reads the password from stdin, creates the `login` collection if needed,
-                // unlocks it and makes it the default.
-                cmd.arg("--unlock");
-            }
-            cmd.env_clear()
-                .env("PATH", path_var())
-                .env("DBUS_SESSION_BUS_ADDRESS", &ss.address)
-                .envs(ss.home_envs())
-                .stdin(if unlock {
-                    Stdio::piped()
-                } else {
-                    Stdio::null()
-                })
-                .stdout(log.try_clone().expect("dup log file"))
-                .stderr(log);
-            let mut child = cmd.spawn().unwrap_or_else(|e| {
-                panic!(
-                    "cannot run gnome-keyring-daemon ({e}); install the Debian package \
-                     `gnome-keyring`"
-                )
-            });
-            if let Some(mut stdin) = child.stdin.take() {
-                stdin
-                    .write_all(LOGIN_PASSWORD.as_bytes())
-                    .expect("write password to gnome-keyring-daemon");
-            }
-            ss.keyring = Some(child);
+            ss.spawn_gnome_keyring(unlock);
             ss.wait_until_ready(unlock);
         }
         ss.watchdog = Some(ss.spawn_watchdog());
         ss
+    }
+
+    /// Starts gnome-keyring-daemon on our bus (`unlock`: with the login password on stdin).
+    fn spawn_gnome_keyring(&mut self, unlock: bool) {
+        let log = log_file(self.dir.path(), "keyring.log");
+        let mut cmd = Command::new("gnome-keyring-daemon");
+        cmd.args(["--foreground", "--components=secrets"]);
+        if unlock {
+            // Reads the password from stdin, creates the `login` collection if needed,
+            // unlocks it and makes it the default.
+            cmd.arg("--unlock");
+        }
+        cmd.env_clear()
+            .env("PATH", path_var())
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .envs(self.home_envs())
+            .stdin(if unlock {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(log.try_clone().expect("dup log file"))
+            .stderr(log);
+        let mut child = cmd.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot run gnome-keyring-daemon ({e}); install the Debian package \
+                 `gnome-keyring`"
+            )
+        });
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(LOGIN_PASSWORD.as_bytes())
+                .expect("write password to gnome-keyring-daemon");
+        }
+        self.keyring = Some(child);
+    }
+
+    /// SIGKILL gnome-keyring: the bus name is released and calls fail at once. Its items are
+    /// on disk; [`SecretService::restart_daemon`] brings them back.
+    pub fn kill_daemon(&mut self) {
+        let mut child = self
+            .keyring
+            .take()
+            .expect("kill_daemon: this variant runs no gnome-keyring");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Starts gnome-keyring again after [`SecretService::kill_daemon`], on the same files,
+    /// unlocked, and waits until it answers.
+    pub fn restart_daemon(&mut self) {
+        assert!(self.keyring.is_none(), "restart_daemon: it still runs");
+        self.spawn_gnome_keyring(true);
+        self.wait_until_ready(true);
+        // The watchdog kills what it was given at start: give it the new daemon.
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
+        self.watchdog = Some(self.spawn_watchdog());
     }
 
     /// Makes the database and configuration, starts KeePassXC on our bus with the password on
@@ -760,13 +998,17 @@ impl SecretService {
         fs::write(config_dir.join("keepassxc.ini"), ini).expect("write keepassxc.ini");
 
         let log = log_file(&root, "keyring.log");
-        let mut child = Command::new("keepassxc")
+        let mut cmd = Command::new("keepassxc");
+        cmd.env_clear();
+        match &self.display_name {
+            Some(display) => cmd.env("QT_QPA_PLATFORM", "xcb").env("DISPLAY", display),
+            None => cmd.env("QT_QPA_PLATFORM", "offscreen"),
+        };
+        let mut child = cmd
             .arg("--pw-stdin")
             .arg(&db)
-            .env_clear()
             .env("PATH", path_var())
             .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
-            .env("QT_QPA_PLATFORM", "offscreen")
             .env("LC_ALL", "C.UTF-8")
             .envs(self.home_envs())
             .stdin(Stdio::piped())
@@ -800,6 +1042,154 @@ impl SecretService {
                 "keepassxc not ready after {KEEPASSXC_READY_TIMEOUT:?} (waiting for an unlocked \
                  {KEEPASSXC_COLLECTION} as the default alias)\n{}",
                 self.logs()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Starts Xvfb on a free display (it writes the number it chose to `-displayfd`).
+    fn start_display(&mut self) {
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-nolisten",
+                "tcp",
+                "-screen",
+                "0",
+                "1024x768x24",
+            ])
+            .env_clear()
+            .env("PATH", path_var())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file(self.dir.path(), "xvfb.log"))
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run Xvfb ({e}); install the Debian packages `xvfb` and `xdotool`")
+            });
+        let stdout = child.stdout.take().expect("Xvfb stdout");
+        self.display = Some(child);
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        match rx.recv_timeout(KEEPASSXC_READY_TIMEOUT) {
+            Ok(line) if !line.trim().is_empty() => {
+                self.display_name = Some(format!(":{}", line.trim()));
+            }
+            other => panic!("Xvfb did not say its display (got {other:?})"),
+        }
+    }
+
+    /// Starts kwalletd5 on our bus with its wallet open (see the module docs) and waits until
+    /// the wallet's collection is the unlocked `default`.
+    fn start_kwallet_process(&mut self) {
+        let config_dir = self.home().join(".config");
+        fs::create_dir_all(&config_dir).expect("create config dir");
+        fs::write(config_dir.join("kwalletrc"), KWALLETRC).expect("write kwalletrc");
+        let wallet_dir = self.home().join(".local/share/kwalletd");
+        let wallet = wallet_dir.join("kdewallet.kwl");
+        match KWALLET_TEMPLATE.get() {
+            Some(bytes) => {
+                fs::create_dir_all(&wallet_dir).expect("create kwalletd dir");
+                fs::write(&wallet, bytes).expect("write the KWallet test wallet");
+            }
+            None => {
+                // First start on a fresh home: kwalletd5 creates the wallet, then must be
+                // started again before it serves it.
+                self.spawn_kwalletd();
+                self.wait_for_kwallet(|_| wallet.metadata().is_ok_and(|m| m.len() > 0));
+                self.stop_kwalletd();
+            }
+        }
+        self.spawn_kwalletd();
+        self.wait_for_kwallet(|ss| {
+            ss.secrets_name_has_owner()
+                && ss.default_alias().as_deref() == Some(KWALLET_COLLECTION)
+                && ss.kwallet_open()
+        });
+        if let Ok(bytes) = fs::read(&wallet) {
+            let _ = KWALLET_TEMPLATE.set(bytes);
+        }
+    }
+
+    fn spawn_kwalletd(&mut self) {
+        let launcher =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kwalletd-test-launch.py");
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("keyring.log"))
+            .expect("open kwalletd log");
+        let child = Command::new("python3")
+            .arg(&launcher)
+            .env_clear()
+            .env("PATH", path_var())
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("QT_QPA_PLATFORM", "offscreen")
+            .env("LC_ALL", "C.UTF-8")
+            .env(
+                "PAM_KWALLET5_LOGIN",
+                self.runtime_dir().join("kwallet5.socket"),
+            )
+            .envs(self.home_envs())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run python3 {} ({e})", launcher.display()));
+        self.keyring = Some(child);
+    }
+
+    /// Waits until `ready`, failing if kwalletd5 exits or takes longer than
+    /// [`KWALLET_READY_TIMEOUT`].
+    fn wait_for_kwallet(&mut self, ready: impl Fn(&Self) -> bool) {
+        let started = Instant::now();
+        while !ready(self) {
+            let child = self.keyring.as_mut().expect("kwalletd child");
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "kwalletd5 exited early ({status}); it needs the Debian packages                      `libkf5wallet-bin` and `libqca-qt5-2-plugins`\n{}",
+                    self.logs()
+                );
+            }
+            assert!(
+                started.elapsed() < KWALLET_READY_TIMEOUT,
+                "kwalletd5 not ready after {KWALLET_READY_TIMEOUT:?} (waiting for an open \
+                 {KWALLET_COLLECTION} as the default alias)\n{}",
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Whether kwalletd5 has its wallet open (its own interface, `org.kde.KWallet.isOpen`).
+    /// The Secret Service's `Locked` says `true` until a client's `Unlock` (whose prompt an
+    /// open wallet completes with no dialog), so it cannot tell.
+    pub fn kwallet_open(&self) -> bool {
+        let out = self.dbus_send(&[
+            "--dest=org.kde.kwalletd5",
+            "/modules/kwalletd5",
+            "org.kde.KWallet.isOpen",
+            "string:kdewallet",
+        ]);
+        out.success() && out.stdout.contains("boolean true")
+    }
+
+    /// SIGKILLs kwalletd5 and waits until its name is off the bus.
+    fn stop_kwalletd(&mut self) {
+        if let Some(mut child) = self.keyring.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let deadline = Instant::now() + KWALLET_READY_TIMEOUT;
+        while self.secrets_name_has_owner() {
+            assert!(
+                Instant::now() < deadline,
+                "kwalletd5 still on the bus after SIGKILL"
             );
             thread::sleep(Duration::from_millis(5));
         }
@@ -865,6 +1255,7 @@ kill -s KILL "$@" 2>/dev/null
 rm -rf -- "$dir" 2>/dev/null || { sleep 1; rm -rf -- "$dir"; }"#;
         let mut pids: Vec<String> = self.dbus.iter().map(|c| c.id().to_string()).collect();
         pids.extend(self.keyring_pid().map(|p| p.to_string()));
+        pids.extend(self.display.iter().map(|c| c.id().to_string()));
         Command::new("sh")
             .args(["-c", SCRIPT, "fluxloop-secret-service-watchdog"])
             .arg(self.dir.path())
@@ -897,6 +1288,10 @@ impl Drop for SecretService {
         if let Some(mut dbus) = self.dbus.take() {
             let _ = dbus.kill();
             let _ = dbus.wait();
+        }
+        if let Some(mut display) = self.display.take() {
+            let _ = display.kill();
+            let _ = display.wait();
         }
         // `dir` is removed when the TempDir field drops.
     }
@@ -1078,6 +1473,10 @@ fn keepassxc_template() -> &'static Path {
 
 /// KeePassXC's settings for the tests: its Secret Service on, one instance per bus, and nothing
 /// that would need a person (notifications, confirmations, an unlock prompt on search).
+/// How long KeePassXC's database file must stay unchanged after a save before a planted item
+/// counts as saved (see `wait_until_keepassxc_saved`).
+const KEEPASSXC_SETTLE: Duration = Duration::from_millis(500);
+
 const KEEPASSXC_INI: &str = "[General]
 SingleInstance=false
 
@@ -1087,6 +1486,26 @@ ShowNotification=false
 ConfirmAccessItem=false
 ConfirmDeleteItem=false
 UnlockBeforeSearch=false
+";
+
+/// The wallet file the first [`SecretService::start_kwallet`] of this test process made (an
+/// empty wallet whose key is the launcher's all-zero hash); later instances start from a copy,
+/// which saves a start of kwalletd5 each.
+static KWALLET_TEMPLATE: OnceLock<Vec<u8>> = OnceLock::new();
+
+/// KWallet's settings for the tests: the Secret Service on, one wallet that stays open, and
+/// nothing that would need a person (first-use wizard, prompt on open).
+const KWALLETRC: &str = "[org.freedesktop.secrets]
+apiEnabled=true
+
+[Wallet]
+Enabled=true
+First Use=false
+Use One Wallet=true
+Default Wallet=kdewallet
+Close When Idle=false
+Prompt on Open=false
+Leave Open=true
 ";
 
 fn bus_config(listen_dir: &Path) -> String {

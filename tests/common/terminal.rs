@@ -24,10 +24,31 @@ pub struct Terminal<'a> {
 
 impl<'a> Terminal<'a> {
     /// Starts `fluxloop <args>` with the test's isolated environment plus `extra` variables.
+    /// Each start has its own server: one test may run several terminals in turn, and a server
+    /// that is still going away would refuse a new session on its socket.
     pub fn start(env: &'a TestEnv, args: &[&str], extra: &[(&str, &str)]) -> Self {
-        let script = env.ss.dir().join("interactive.sh");
-        std::fs::write(&script, wrapper_script(env, args, extra)).unwrap();
-        Self::run_script(env, &script, "tmux.sock")
+        Self::run_script_numbered(env, args, extra, "")
+    }
+
+    /// Like [`Terminal::start`], for a test that presses Ctrl-C as a signal (outside a raw-mode
+    /// prompt): the terminal sends SIGINT to the whole foreground group, and the wrapper shell
+    /// outlives it (a no-op trap, which the binary does not inherit) to print the exit status.
+    pub fn start_for_interrupt(env: &'a TestEnv, args: &[&str]) -> Self {
+        Self::run_script_numbered(env, args, &[], "trap : INT\n")
+    }
+
+    /// Writes the wrapper script under a name of its own and runs it on its own tmux server.
+    fn run_script_numbered(
+        env: &'a TestEnv,
+        args: &[&str],
+        extra: &[(&str, &str)],
+        prelude: &str,
+    ) -> Self {
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let script = env.ss.dir().join(format!("interactive-{n}.sh"));
+        std::fs::write(&script, wrapper_script(env, args, extra, prelude)).unwrap();
+        Self::run_script(env, &script, &format!("tmux-{n}.sock"))
     }
 
     /// Runs `sh <script>` in a fresh private tmux server (socket `socket` in the test's
@@ -61,6 +82,13 @@ impl<'a> Terminal<'a> {
     /// The whole pane, scrollback included, joined lines.
     pub fn screen(&self) -> String {
         let out = self.tmux(&["capture-pane", "-p", "-J", "-S", "-"]);
+        assert!(out.status.success(), "capture-pane failed: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The whole pane with its colours and attributes as escape sequences (`capture-pane -e`).
+    pub fn screen_with_escapes(&self) -> String {
+        let out = self.tmux(&["capture-pane", "-p", "-e", "-J", "-S", "-"]);
         assert!(out.status.success(), "capture-pane failed: {out:?}");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
@@ -122,7 +150,7 @@ impl Drop for Terminal<'_> {
 
 /// `sh` script that runs the binary with exactly the test's environment (plus the terminal
 /// type tmux gives the pane), then prints its exit status and stays alive to be read.
-fn wrapper_script(env: &TestEnv, args: &[&str], extra: &[(&str, &str)]) -> String {
+fn wrapper_script(env: &TestEnv, args: &[&str], extra: &[(&str, &str)], prelude: &str) -> String {
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
     let cmd = env.cmd();
     let mut line = String::from("env -i TERM=\"$TERM\"");
@@ -140,7 +168,7 @@ fn wrapper_script(env: &TestEnv, args: &[&str], extra: &[(&str, &str)]) -> Strin
         line.push(' ');
         line.push_str(&quote(a));
     }
-    format!("#!/bin/sh\n{line}\necho \"EXIT=$?\"\nsleep 30\n")
+    format!("#!/bin/sh\n{prelude}{line}\necho \"EXIT=$?\"\nsleep 30\n")
 }
 
 /// The screen as a snapshot holds it: `exit: <name> (<code>)` when the command has ended, then

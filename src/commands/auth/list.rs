@@ -76,6 +76,8 @@ fn document<'a>(
                 active: name == active,
                 account: profile.account.as_deref(),
                 environment: profile.environment.as_deref(),
+                key_name: profile.key_name.as_deref(),
+                key_created_at: profile.key_created,
                 expiry,
                 expires_at,
                 days_remaining: expires_at.map(|at| output::days_until(at, now)),
@@ -142,11 +144,12 @@ fn report(ctx: &Context, p: &Printer, doc: &ListDocument<'_>) {
 
 fn table(p: &Printer, doc: &ListDocument<'_>) {
     let now = Utc::now();
-    let mut lines: Vec<[String; 7]> = vec![[
+    let mut lines: Vec<[String; 8]> = vec![[
         String::new(),
         "PROFILE".into(),
         "ACCOUNT".into(),
         "ENV".into(),
+        "KEY (CREATED)".into(),
         "EXPIRES".into(),
         "KEY IN".into(),
         "API URL".into(),
@@ -156,8 +159,9 @@ fn table(p: &Printer, doc: &ListDocument<'_>) {
             "date" => output::expiry_text(row.expires_at, now),
             other => other.to_string(),
         };
-        let stored = match row.keychain_entry {
-            Some(false) if row.storage == "keychain" => "keychain (missing)".to_string(),
+        let stored = match (row.keychain_entry, row.storage) {
+            (Some(false), "keychain") => "keychain (missing)".to_string(),
+            (_, "keyutils") => super::KERNEL_KEYRING_TEXT.to_string(),
             _ => row.storage.to_string(),
         };
         lines.push([
@@ -165,6 +169,7 @@ fn table(p: &Printer, doc: &ListDocument<'_>) {
             row.name.into(),
             row.account.unwrap_or("-").into(),
             row.environment.unwrap_or("-").into(),
+            key_text(row.key_name, row.key_created_at),
             expires,
             stored,
             row.api_url.into(),
@@ -177,7 +182,7 @@ fn table(p: &Printer, doc: &ListDocument<'_>) {
             *cell = keys::redact(&api::neutralise_controls(cell));
         }
     }
-    let mut widths = [0usize; 7];
+    let mut widths = [0usize; 8];
     for line in &lines {
         for (w, cell) in widths.iter_mut().zip(line) {
             *w = (*w).max(cell.chars().count());
@@ -192,6 +197,18 @@ fn table(p: &Printer, doc: &ListDocument<'_>) {
             .join("  ");
         let text = text.trim_end();
         p.data(if i == 0 { bold(text) } else { text.to_string() });
+    }
+}
+
+/// `laptop (2024-01-16)`; `-` when nothing was recorded (profiles of earlier releases).
+fn key_text(name: Option<&str>, created: Option<DateTime<Utc>>) -> String {
+    match (name, created) {
+        (None, None) => "-".to_string(),
+        (name, created) => format!(
+            "{} ({})",
+            name.unwrap_or("-"),
+            created.map_or("?".to_string(), |t| t.format("%Y-%m-%d").to_string())
+        ),
     }
 }
 

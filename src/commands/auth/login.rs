@@ -23,6 +23,9 @@ use crate::terminal::{HiddenLine, MAX_LINE};
 const MAX_STDIN: u64 = 64 * 1024;
 
 pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
+    if args.web {
+        return super::web::run(&args, ctx, p).await;
+    }
     let save = args.should_save();
     let storage = args.storage.or(ctx.storage).unwrap_or(StoreKind::Keychain);
     // Check the places we will write before asking for a key, so nobody pastes one for nothing.
@@ -30,15 +33,10 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     if save {
         file.check_new_name(ctx.profile.as_str())?;
     }
-    if save && storage == StoreKind::Keychain {
-        ctx.keychain.check_ready()?;
+    if save && let Some(store) = ctx.store(storage) {
+        store.check_ready()?;
     }
-    if ctx.env_key.is_some() {
-        p.warn(format!(
-            "{} is set; it will keep taking precedence over the key saved here",
-            env::API_KEY
-        ));
-    }
+    warn_env_key(ctx, p);
 
     let key = read_key(args.api_key.take(), p)?;
     let used = KeyUsed::input(ctx.profile.as_str());
@@ -47,8 +45,11 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     let existing = file.profile(ctx.profile.as_str());
     let base = ctx.api_url(existing.as_ref())?;
     let client = ctx.client(base.clone())?;
-    let info = client
-        .introspect_key(&key)
+    let info = p
+        .while_waiting(
+            "Checking the key with FluxLoop…",
+            client.introspect_key(&key),
+        )
         .await
         .map_err(|e| CliError::for_key(e, &used))?;
 
@@ -59,25 +60,64 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
         warn_expiry(p, info.key.expires_at);
         return Ok(ExitStatus::Success);
     }
+    store(
+        ctx,
+        p,
+        ValidatedKey {
+            key,
+            info,
+            base,
+            existing,
+            storage,
+            minted: false,
+        },
+    )
+}
 
+pub(super) fn warn_env_key(ctx: &Context, p: &Printer) {
+    if ctx.env_key.is_some() {
+        p.warn(format!(
+            "{} is set; it will keep taking precedence over the key saved here",
+            env::API_KEY
+        ));
+    } else if ctx.env_key_empty {
+        p.warn(format!(
+            "{} is set but empty; commands refuse to run until it is unset or holds a key",
+            env::API_KEY
+        ));
+    }
+}
+
+/// A key the platform has vouched for, about to be saved to a profile.
+pub(super) struct ValidatedKey {
+    pub key: SecretString,
+    pub info: KeyInfo,
+    /// The platform that vouched for it.
+    pub base: url::Url,
+    /// The profile as it was before the login.
+    pub existing: Option<Profile>,
+    pub storage: StoreKind,
+    /// Minted for this device by a browser login (the output names the new key).
+    pub minted: bool,
+}
+
+/// Saves a validated key, pasted or minted, the one way: the account-change check, the store
+/// with its rollback, and the documented output.
+pub(super) fn store(ctx: &Context, p: &Printer, login: ValidatedKey) -> CliResult {
+    let ValidatedKey {
+        key,
+        info,
+        base,
+        existing,
+        storage,
+        minted,
+    } = login;
     let confirmed = confirm_account_change(ctx, existing.as_ref(), &info, p)?;
 
-    let meta = Profile {
-        account: Some(info.account.email.clone()),
-        expires: Some(Expiry::from_api(info.key.expires_at)),
-        api_url: Some(base.as_str().trim_end_matches('/').to_string()),
-        key_hint: Some(keys::mask(&key)),
-        key_id: info.key.id.clone(),
-        environment: Some(info.key.environment.clone()),
-        organizations: info.organizations.iter().map(|o| o.name.clone()).collect(),
-        storage: Some(storage),
-        saved_at: Some(Utc::now()),
-        api_key: (storage == StoreKind::File).then(|| key.clone()),
-        unknown: Default::default(),
-    };
+    let meta = profile_meta(&key, &info, &base, storage);
     let replaced = match storage {
-        StoreKind::Keychain => save_to_keychain(ctx, &key, meta, p)?,
         StoreKind::File => save_to_file(ctx, meta)?,
+        kind => save_to_store(ctx, kind, &key, meta, p)?,
     };
     // Said once the change is made (a failed save changes nothing), of the account the file held
     // under the lock, unless the question at the terminal already named it.
@@ -92,14 +132,26 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     }
 
     p.info(format!("✅ {}", green("Successfully authenticated!")));
+    let what = if minted { "New API key" } else { "API key" };
     match storage {
         StoreKind::Keychain => p.info(format!(
-            "   API key saved to {} (profile: {})",
+            "   {what} saved to {} (profile: {})",
             ctx.keychain.backend(),
             ctx.profile
         )),
+        StoreKind::Keyutils => {
+            p.info(format!(
+                "   API key saved to the kernel keyring (profile: {}, --storage keyutils)",
+                ctx.profile
+            ));
+            p.info(format!(
+                "   It is kept until this machine reboots{}; then run `{} --storage keyutils` again",
+                unused_limit(),
+                super::login_command(ctx)
+            ));
+        }
         StoreKind::File => p.info(format!(
-            "   API key saved IN PLAINTEXT to {} (profile: {}, --storage file)",
+            "   {what} saved IN PLAINTEXT to {} (profile: {}, --storage file)",
             ctx.profiles.path().display(),
             ctx.profile,
         )),
@@ -108,6 +160,13 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
         "   Profile metadata saved to {}",
         ctx.profiles.path().display()
     ));
+    if minted {
+        p.info(format!(
+            "   Key name: {}, expires {}",
+            info.key.name.as_deref().unwrap_or("(not named)"),
+            crate::output::expiry_text(info.key.expires_at, Utc::now())
+        ));
+    }
     print_account(p, &info);
     if storage == StoreKind::File {
         p.info("");
@@ -119,6 +178,30 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     }
     warn_expiry(p, info.key.expires_at);
     Ok(ExitStatus::Success)
+}
+
+/// The metadata saved with a key.
+pub(super) fn profile_meta(
+    key: &SecretString,
+    info: &KeyInfo,
+    base: &url::Url,
+    storage: StoreKind,
+) -> Profile {
+    Profile {
+        account: Some(info.account.email.clone()),
+        expires: Some(Expiry::from_api(info.key.expires_at)),
+        api_url: Some(base.as_str().trim_end_matches('/').to_string()),
+        key_hint: Some(keys::mask(key)),
+        key_id: info.key.id.clone(),
+        key_name: info.key.name.clone(),
+        key_created: info.key.created_at,
+        environment: Some(info.key.environment.clone()),
+        organizations: info.organizations.iter().map(|o| o.name.clone()).collect(),
+        storage: Some(storage),
+        saved_at: Some(Utc::now()),
+        api_key: (storage == StoreKind::File).then(|| key.clone()),
+        unknown: Default::default(),
+    }
 }
 
 /// A key of another account replacing a profile's is said (after saving, by `run`), and at a
@@ -168,20 +251,44 @@ fn print_account(p: &Printer, info: &KeyInfo) {
     }
 }
 
-/// Keychain entry and metadata change together under the file lock. If the metadata cannot be
-/// written, the keychain goes back to what it held, so a failed rotation loses nothing. Returns
+/// ", or after 3 days unused": how long the persistent keyring outlives its last use here.
+pub(super) fn unused_limit() -> String {
+    match crate::secrets::persistent_keyring_expiry() {
+        Some(d) if d.as_secs() >= 86_400 && d.as_secs() % 86_400 == 0 => {
+            let days = d.as_secs() / 86_400;
+            format!(
+                ", or after {days} {} unused",
+                if days == 1 { "day" } else { "days" }
+            )
+        }
+        Some(d) if d.as_secs() > 0 => format!(", or after {} s unused", d.as_secs()),
+        _ => String::new(),
+    }
+}
+
+/// Store entry and metadata change together under the file lock. If the metadata cannot be
+/// written, the store goes back to what it held, so a failed rotation loses nothing. Returns
 /// the account the replaced profile was for.
-fn save_to_keychain(
+pub(super) fn save_to_store(
     ctx: &Context,
+    kind: StoreKind,
     key: &SecretString,
     mut meta: Profile,
     p: &Printer,
 ) -> CliResult<Option<String>> {
     let name = ctx.profile.as_str();
+    let Some(store) = ctx.store(kind) else {
+        return save_to_file(ctx, meta);
+    };
     let mut tx = ctx.profiles.lock()?;
     keep_unknown_fields(&tx.file, name, &mut meta);
     let replaced = replaced_account(&tx.file, name);
-    let previous = match ctx.keychain.get(name) {
+    let moved_from = tx
+        .file
+        .profile(name)
+        .map(|p| p.store())
+        .filter(|old| *old != kind);
+    let previous = match store.get(name) {
         Ok(found) => found,
         // A new profile (no metadata): the default keyring was found unlocked before the
         // prompt, so the key can be stored; only another, locked keyring could not be searched.
@@ -195,25 +302,60 @@ fn save_to_keychain(
         }
         Err(e) => return Err(e.into()),
     };
-    ctx.keychain.set(name, key)?;
+    if let Some(found) = &previous
+        && unrecorded(tx.file.profile(name).as_ref(), found)
+    {
+        p.warn(format!(
+            "the {} held a key for profile '{name}' that its metadata did not record (left by an interrupted login, or stored outside fluxloop); it is replaced now",
+            store.backend()
+        ));
+    }
+    store.set(name, key)?;
     tx.file.insert(name, meta);
     let Err(e) = tx.commit() else {
+        // The key the profile kept in another store is no longer the profile's: best effort,
+        // as that store may not be reachable from here.
+        if let Some(old) = moved_from.and_then(|old| ctx.store(old)) {
+            let _ = old.delete(name);
+        }
         return Ok(replaced);
     };
     let restored = match &previous {
-        Some(old) => ctx.keychain.set(name, old),
-        None => ctx.keychain.delete(name).map(|_| ()),
+        Some(old) => store.set(name, old),
+        None => store.delete(name).map(|_| ()),
     };
     let err = CliError::from(e);
+    let what = if kind == StoreKind::Keyutils {
+        "kernel keyring"
+    } else {
+        "keychain"
+    };
     Err(match restored {
-        Ok(()) => err.detail("The keychain was restored to what it held before; nothing changed."),
-        Err(_) => err
-            .detail("The new key is in the keychain, but the metadata file could not be updated."),
+        Ok(()) => err.detail(format!(
+            "The {what} was restored to what it held before; nothing changed."
+        )),
+        Err(_) => err.detail(format!(
+            "The new key is in the {what}, but the metadata file could not be updated."
+        )),
     })
 }
 
+/// Whether the keychain's key for a profile is one its metadata does not know: no metadata at
+/// all, or a different key hint. A login killed between the keychain write and the file write
+/// leaves this; the next login repairs it and says so. (Profiles of releases before key hints
+/// have none to compare.)
+fn unrecorded(meta: Option<&Profile>, found: &SecretString) -> bool {
+    match meta {
+        None => true,
+        Some(meta) => meta
+            .key_hint
+            .as_deref()
+            .is_some_and(|hint| hint != keys::mask(found)),
+    }
+}
+
 /// Returns the account the replaced profile was for.
-fn save_to_file(ctx: &Context, mut meta: Profile) -> CliResult<Option<String>> {
+pub(super) fn save_to_file(ctx: &Context, mut meta: Profile) -> CliResult<Option<String>> {
     let name = ctx.profile.as_str();
     let mut tx = ctx.profiles.lock()?;
     keep_unknown_fields(&tx.file, name, &mut meta);
@@ -223,6 +365,7 @@ fn save_to_file(ctx: &Context, mut meta: Profile) -> CliResult<Option<String>> {
     // A keychain entry left from an earlier login would shadow nothing but confuse `logout`;
     // remove it if the keychain is reachable at all. Its absence is the point of file storage.
     let _ = ctx.keychain.delete(name);
+    let _ = ctx.kernel_keyring.delete(name);
     Ok(replaced)
 }
 

@@ -8,7 +8,7 @@ use crate::cli::{LogoutArgs, env};
 use crate::context::{Context, ProfileOrigin};
 use crate::error::{CliError, CliResult, ExitStatus, KEYS_PAGE, KeyUsed};
 use crate::output::{Printer, green};
-use crate::profiles::{CredentialsFile, Profile};
+use crate::profiles::{CredentialsFile, Profile, ProfileTx};
 use crate::secrets::{KeySource, Provider, Purge, StoreKind};
 
 pub async fn run(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult {
@@ -42,7 +42,6 @@ pub async fn run(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult {
 /// key deleted unrevoked, nor its metadata removed.
 async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult {
     let name = ctx.profile.as_str();
-    let backend = ctx.keychain.backend();
     let mut tx = ctx.profiles.lock()?;
     let profile = tx.file.profile(name);
     // A profile whose key is in the file may live on a machine without a keychain: an
@@ -50,6 +49,11 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     let in_file = profile
         .as_ref()
         .is_some_and(|pr| pr.store() == StoreKind::File);
+    let store = match profile.as_ref().map(Profile::store) {
+        Some(StoreKind::Keyutils) => &ctx.kernel_keyring,
+        _ => &ctx.keychain,
+    };
+    let backend = store.backend();
 
     let mut revoked = None;
     if args.revoke {
@@ -69,11 +73,11 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         }
     }
 
-    let removed_key = match ctx.keychain.delete(name) {
+    let removed_key = match store.delete(name) {
         // Secret Service reports a locked or missing collection as "no entry"; say that
         // rather than "not logged in" when the key would have been in the keychain.
         Ok(false) if !in_file => {
-            ctx.keychain.confirm_absent()?;
+            store.confirm_absent()?;
             false
         }
         Ok(removed) => removed,
@@ -81,8 +85,27 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         Err(e) => return Err(e.into()),
     };
     let removed_meta = tx.file.remove(name);
-    if removed_meta {
-        tx.commit()?;
+    if removed_meta && !removed_key && !in_file {
+        p.warn(format!(
+            "the key of profile '{name}' was already gone from the {backend} (removed by an interrupted logout, or outside fluxloop)"
+        ));
+    }
+    // A profile that is gone must not stay chosen: the next command would say "not logged in"
+    // instead of falling back to the next rule.
+    let (was_default, unbound) = tx.file.forget_choices_of(name);
+    if removed_meta || was_default || !unbound.is_empty() {
+        // The key goes first: a profile listed without its key is harmless, a key left in the
+        // keychain unlisted is not. The next logout finishes the job, and says so.
+        tx.commit().map_err(|e| {
+            let err = CliError::from(e);
+            if removed_key {
+                err.detail(format!(
+                    "The key was removed from the {backend}, but the profile's metadata could not be: run the command again once the file can be written."
+                ))
+            } else {
+                err
+            }
+        })?;
     } else {
         drop(tx);
     }
@@ -91,6 +114,7 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         p.info(format!(
             "Not logged in to profile '{name}'; nothing to remove."
         ));
+        forgotten_choices_note(name, was_default, &unbound, "", p);
         return Ok(ExitStatus::Success);
     }
     p.info(format!(
@@ -99,7 +123,9 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     ));
     if removed_key {
         p.info(format!("   Removed the API key from the {backend}"));
-        kept_by_provider_note(1, ctx, p);
+        if std::ptr::eq(store, &ctx.keychain) {
+            kept_by_provider_note(1, ctx, p);
+        }
     }
     if removed_meta {
         let what = if in_file {
@@ -112,6 +138,7 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
             ctx.profiles.path().display()
         ));
     }
+    forgotten_choices_note(name, was_default, &unbound, "   ", p);
     revocation_note(args.revoke, revoked.as_ref(), profile.as_ref(), false, p);
     Ok(ExitStatus::Success)
 }
@@ -142,18 +169,65 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         }
         Err(e) => return Err(e.into()),
     };
+    // The kernel keyring likewise: where keyctl is blocked, or off Linux, it holds nothing this
+    // run could reach, and is named only when a profile said its key was there.
+    let uses_kernel = names
+        .iter()
+        .any(|n| tx.file.profile(n).map(|pr| pr.store()) == Some(StoreKind::Keyutils));
+    let (in_kernel, kernel_unchecked) = match ctx.kernel_keyring.list() {
+        Ok(found) => (found, None),
+        Err(e) if e.kind.is_absent() => (Vec::new(), uses_kernel.then_some(e)),
+        Err(e) => return Err(e.into()),
+    };
     let orphans: Vec<&String> = in_keychain.iter().filter(|n| !names.contains(n)).collect();
+    let kernel_orphans: Vec<&String> = in_kernel.iter().filter(|n| !names.contains(n)).collect();
+    if unchecked.is_none() {
+        // Listed with their key in the keychain, but it is not there.
+        let keyless: Vec<&str> = names
+            .iter()
+            .filter(|n| {
+                !in_keychain.contains(n)
+                    && tx
+                        .file
+                        .profile(n)
+                        .is_some_and(|pr| pr.store() == StoreKind::Keychain)
+            })
+            .map(String::as_str)
+            .collect();
+        if !keyless.is_empty() {
+            p.warn(format!(
+                "the {} of {} already gone from the {backend} (removed by an interrupted logout, or outside fluxloop): {}",
+                if keyless.len() == 1 { "key" } else { "keys" },
+                count(keyless.len(), "profile was", "profiles were"),
+                keyless.join(", ")
+            ));
+        }
+    }
 
     let (mut revoked, mut refused, mut refused_count) = (0, None, 0);
     if args.revoke {
-        for name in names.iter().chain(orphans.iter().copied()) {
+        let kernel_only: Vec<&String> = kernel_orphans
+            .iter()
+            .copied()
+            .filter(|n| !orphans.contains(n))
+            .collect();
+        for name in names
+            .iter()
+            .chain(orphans.iter().copied())
+            .chain(kernel_only.iter().copied())
+        {
             let prof = tx.file.profile(name);
             // Only names the keychain listed are looked up there: the others have no entry.
-            let in_file = prof
+            let elsewhere = prof
                 .as_ref()
                 .is_some_and(|pr| pr.store() != StoreKind::Keychain);
-            let key = if in_file || in_keychain.contains(name) {
+            let key = if elsewhere || in_keychain.contains(name) {
                 stored_key(ctx, name, prof.as_ref())?
+            } else if kernel_only.contains(&name) {
+                // A kernel key without metadata: its store is known only from the listing.
+                ctx.kernel_keyring
+                    .get(name)?
+                    .map(|key| (key, KeySource::Store(StoreKind::Keyutils)))
             } else {
                 None
             };
@@ -186,21 +260,46 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
             left_foreign: 0,
         }
     } else {
-        ctx.keychain.delete_all()?
+        let (purge, back) = delete_one_by_one(ctx, &in_keychain, tx)?;
+        tx = back;
+        purge
     };
     let deleted = purge.removed;
+    let kernel_deleted = if kernel_unchecked.is_none() && !in_kernel.is_empty() {
+        ctx.kernel_keyring.delete_all()?.removed
+    } else {
+        0
+    };
     // No file, or an empty one, has nothing to clear: say so only when it had something.
-    let clears_file = !tx.file.is_empty();
+    // Choices left naming profiles that are gone are cleared too.
+    let was_default = tx.file.current_profile.clone();
+    let unbound: Vec<String> = tx.file.directories.keys().cloned().collect();
+    let clears_file =
+        !tx.file.is_empty() || was_default.is_some() || !tx.file.directories.is_empty();
     if clears_file {
         tx.file = CredentialsFile::default();
-        tx.commit()?;
+        tx.commit().map_err(|e| {
+            let err = CliError::from(e);
+            if deleted > 0 {
+                err.detail(format!(
+                    "Removed {} from the {backend}, but the file could not be cleared: run `fluxloop auth logout --all` again once it can be written.",
+                    count(deleted, "entry", "entries")
+                ))
+            } else {
+                err
+            }
+        })?;
     } else {
         drop(tx);
     }
 
-    if names.is_empty() && deleted == 0 {
+    if names.is_empty() && deleted == 0 && kernel_deleted == 0 {
         p.info("Not logged in to any profile; nothing to remove.");
         foreign_note(purge.left_foreign, "", ctx, p);
+        if let Some(name) = &was_default {
+            forgotten_choices_note(name, true, &[], "", p);
+        }
+        bindings_note(&unbound, "", p);
         return Ok(ExitStatus::Success);
     }
     let list = if names.is_empty() {
@@ -231,10 +330,30 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
             kept_by_provider_note(deleted, ctx, p);
         }
     }
+    if let Some(e) = &kernel_unchecked {
+        p.info(format!(
+            "   Did not check the kernel keyring, so any fluxloop keys in it are still there: {}",
+            e.kind
+        ));
+    } else if uses_kernel || kernel_deleted > 0 {
+        let orphan_note = match kernel_orphans.len() {
+            0 => String::new(),
+            1 => " (1 had no profile metadata)".to_string(),
+            n => format!(" ({n} had no profile metadata)"),
+        };
+        p.info(format!(
+            "   Removed {} from the kernel keyring{orphan_note}",
+            count(kernel_deleted, "key", "keys")
+        ));
+    }
     foreign_note(purge.left_foreign, "   ", ctx, p);
     if clears_file {
         p.info(format!("   Cleared {}", ctx.profiles.path().display()));
     }
+    if let Some(name) = &was_default {
+        forgotten_choices_note(name, true, &[], "   ", p);
+    }
+    bindings_note(&unbound, "   ", p);
     let outcome = if revoked > 0 {
         Some(Outcome::Revoked)
     } else {
@@ -242,6 +361,103 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     };
     revocation_note(args.revoke, outcome.as_ref(), None, names.len() > 1, p);
     Ok(ExitStatus::Success)
+}
+
+/// Says which choices of a removed profile were forgotten (`forget_choices_of`).
+fn forgotten_choices_note(
+    name: &str,
+    was_default: bool,
+    unbound: &[String],
+    indent: &str,
+    p: &Printer,
+) {
+    if was_default {
+        p.info(format!(
+            "{indent}'{name}' is no longer the default profile set by `fluxloop auth switch`; the default is 'default' again"
+        ));
+    }
+    bindings_note(unbound, indent, p);
+}
+
+/// Names the directories that were bound to a removed profile and are no longer.
+fn bindings_note(unbound: &[String], indent: &str, p: &Printer) {
+    if unbound.is_empty() {
+        return;
+    }
+    let dirs: Vec<String> = unbound
+        .iter()
+        .map(|dir| super::home_relative(std::path::Path::new(dir)))
+        .collect();
+    p.info(format!(
+        "{indent}{} {} no longer bound to a profile",
+        dirs.join(", "),
+        if dirs.len() == 1 { "is" } else { "are" }
+    ));
+}
+
+/// Deletes the keychain entries of `listed` one at a time, then whatever else of ours is there
+/// (counting the entries of other programs, which stay). When the keychain fails part way (its
+/// daemon killed, or stopped: each call is bounded), the profiles whose keys are gone lose their
+/// metadata too, so each profile is wholly there or wholly gone, and the error says which went
+/// and which remain; running the command again finishes the job.
+fn delete_one_by_one<'a>(
+    ctx: &'a Context,
+    listed: &[String],
+    mut tx: ProfileTx<'a>,
+) -> CliResult<(Purge, ProfileTx<'a>)> {
+    let mut removed: Vec<&str> = Vec::new();
+    let failure = listed
+        .iter()
+        .find_map(|name| match ctx.keychain.delete(name) {
+            Ok(true) => {
+                removed.push(name);
+                None
+            }
+            Ok(false) => None,
+            Err(e) => Some(e),
+        })
+        .map(Err)
+        .unwrap_or_else(|| ctx.keychain.delete_all());
+    let e = match failure {
+        Ok(rest) => {
+            let purge = Purge {
+                removed: removed.len() + rest.removed,
+                left_foreign: rest.left_foreign,
+            };
+            return Ok((purge, tx));
+        }
+        Err(e) => e,
+    };
+    let backend = ctx.keychain.backend();
+    for name in &removed {
+        tx.file.remove(name);
+    }
+    let remaining = tx.file.names();
+    let mut err = CliError::from(e);
+    if !removed.is_empty() {
+        let saved = tx.commit();
+        err = err.detail(format!(
+            "Removed from the {backend}: {} ({}).",
+            count(removed.len(), "profile", "profiles"),
+            removed.join(", ")
+        ));
+        if let Err(file_error) = saved {
+            err = err.detail(format!(
+                "Their metadata could not be removed: {file_error}."
+            ));
+        }
+    }
+    Err(err
+        .detail(if remaining.is_empty() {
+            "No profile remains; some keychain entries may.".to_string()
+        } else {
+            format!(
+                "Still logged in: {} ({}).",
+                count(remaining.len(), "profile", "profiles"),
+                remaining.join(", ")
+            )
+        })
+        .hint("Run `fluxloop auth logout --all` again once the keychain answers, to finish"))
 }
 
 /// A provider that keeps what was deleted: KeePassXC moves a deleted entry to its Recycle Bin
@@ -317,7 +533,10 @@ async fn revoke(
         (None, _) => ctx.api_url(None)?,
     };
     let client = ctx.client(base.clone())?;
-    match client.revoke_key(key).await {
+    match p
+        .while_waiting("Revoking the key on FluxLoop…", client.revoke_key(key))
+        .await
+    {
         Ok(Revocation::Revoked) => Ok(Outcome::Revoked),
         Ok(Revocation::NotAccepted) => Ok(Outcome::NotAccepted(base)),
         Err(e) => {

@@ -1,12 +1,15 @@
 //! `fluxloop auth ...`: orchestration and output only; the work is in api/, secrets/, profiles/.
 
+mod doctor;
 mod list;
 mod login;
 mod logout;
 mod migrate;
+mod rotate;
 mod status;
 mod switch;
 mod token;
+mod web;
 mod whoami;
 
 #[cfg(test)]
@@ -36,6 +39,8 @@ pub async fn run(command: AuthCommand, ctx: &Context, p: &Printer) -> CliResult 
         AuthCommand::Token(args) => token::run(&args, ctx, p),
         AuthCommand::List(args) => list::run(&args, ctx, p),
         AuthCommand::Switch(args) => switch::run(&args, ctx, p),
+        AuthCommand::Doctor(args) => doctor::run(&args, ctx, p).await,
+        AuthCommand::Rotate(args) => rotate::run(&args, ctx, p).await,
     }
 }
 
@@ -106,12 +111,16 @@ fn profiles_phrase(names: &[&str]) -> (&'static str, String) {
     (what, names.join(", "))
 }
 
+/// How `status` and `list` name the kernel keyring: what it is, and that a reboot empties it.
+pub(crate) const KERNEL_KEYRING_TEXT: &str = "kernel keyring, until reboot";
+
 /// Where a key came from, as `status` says it.
 pub(crate) fn describe_source(source: KeySource, ctx: &Context) -> String {
     match source {
         KeySource::Env => format!("{} environment variable", env::API_KEY),
         KeySource::Input => "input".to_string(),
         KeySource::Store(StoreKind::Keychain) => ctx.keychain.backend().to_string(),
+        KeySource::Store(StoreKind::Keyutils) => KERNEL_KEYRING_TEXT.to_string(),
         KeySource::Store(StoreKind::File) => format!(
             "plaintext file {} (--storage file)",
             ctx.profiles.path().display()
@@ -166,6 +175,12 @@ pub(crate) fn resolve_key(
     p: &Printer,
 ) -> CliResult<ResolvedKey> {
     let profile = file.profile(ctx.profile.as_str());
+    if ctx.env_key_empty {
+        return Err(CliError::empty_env_key(
+            &crate::situation::Situation::here(),
+            &login_command(ctx),
+        ));
+    }
     if let Some(key) = &ctx.env_key {
         let resolved = ResolvedKey {
             key: key.clone(),
@@ -188,6 +203,11 @@ pub(crate) fn resolve_key(
         ..resolved.used(ctx)
     };
     keys::check_format(&resolved.key).map_err(|e| CliError::for_key(e, &used))?;
+    tracing::info!(
+        "using the key of profile '{}' from the {}",
+        ctx.profile,
+        describe_source(source, ctx)
+    );
     if source == KeySource::Store(StoreKind::File) {
         p.warn(format!(
             "using the PLAINTEXT key of profile '{}' from {}",
@@ -199,7 +219,8 @@ pub(crate) fn resolve_key(
 }
 
 /// A profile's saved key, wherever its metadata says it is: the credentials file for
-/// `--storage file` and legacy profiles, the keychain otherwise. `None`: no key saved.
+/// `--storage file` and legacy profiles, the kernel keyring for `--storage keyutils`, the
+/// keychain otherwise. `None`: no key saved.
 pub(crate) fn stored_key(
     ctx: &Context,
     name: &str,
@@ -215,11 +236,38 @@ pub(crate) fn stored_key(
         };
         return Ok(Some((key.clone(), source)));
     }
-    let found = ctx.keychain.get(name)?;
-    Ok(found.map(|key| (key, KeySource::Store(StoreKind::Keychain))))
+    let kind = match profile.map(Profile::store) {
+        Some(StoreKind::Keyutils) => StoreKind::Keyutils,
+        _ => StoreKind::Keychain,
+    };
+    let store = ctx.store(kind).unwrap_or(&ctx.keychain);
+    let found = store.get(name)?;
+    Ok(found.map(|key| (key, KeySource::Store(kind))))
 }
 
 fn not_logged_in(ctx: &Context, file: &CredentialsFile, has_metadata: bool) -> CliError {
+    let in_kernel = file
+        .profile(ctx.profile.as_str())
+        .is_some_and(|p| p.store() == StoreKind::Keyutils);
+    if in_kernel {
+        // Not a missing login: the kernel keyring forgets at reboot, by design.
+        return CliError::new(
+            ExitStatus::Auth,
+            ErrorCode::NotLoggedIn,
+            format!(
+                "The key of profile '{}' was in the kernel keyring and is gone (reboot?); log in again",
+                ctx.profile
+            ),
+        )
+        .detail(
+            "The kernel keyring is emptied at every reboot, and its persistent keyring after some days unused.",
+        )
+        .hint(format!(
+            "Run `{} --storage keyutils`, or set {} for this shell or CI job",
+            login_command(ctx),
+            env::API_KEY
+        ));
+    }
     let mut err = CliError::new(
         ExitStatus::Auth,
         ErrorCode::NotLoggedIn,
@@ -274,6 +322,26 @@ pub(crate) fn warn_expiry(p: &Printer, expires: Option<DateTime<Utc>>) {
 
 /// Why the profile in use was chosen, for the rules `switch` adds; `None` for the others, whose
 /// outputs say it their own way.
+/// Why this run uses its profile, for `-v`: every rule, the flag and variable included.
+pub(crate) fn origin_reason(origin: &ProfileOrigin) -> String {
+    match origin {
+        ProfileOrigin::Flag => "--profile".to_string(),
+        ProfileOrigin::Env => env::PROFILE.to_string(),
+        ProfileOrigin::Default => "the default; no other rule applies".to_string(),
+        other => origin_text(other).unwrap_or_default(),
+    }
+}
+
+/// One line (`-v`) saying which profile this run uses and why, and which credentials file.
+pub(crate) fn log_profile_choice(ctx: &Context) {
+    tracing::info!(
+        "profile '{}' ({}); credentials file {}",
+        ctx.profile,
+        origin_reason(&ctx.profile_origin),
+        ctx.profiles.path().display()
+    );
+}
+
 pub(crate) fn origin_text(origin: &ProfileOrigin) -> Option<String> {
     match origin {
         ProfileOrigin::Directory(dir) => Some(format!(

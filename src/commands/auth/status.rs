@@ -51,9 +51,12 @@ async fn check(ctx: &Context, p: &Printer) -> CliResult<(ResolvedKey, KeyInfo, u
     let file = load_profiles(ctx, p)?;
     let resolved = resolve_key(ctx, &file, p)?;
     let url = resolved.api_url(ctx)?;
-    let info = ctx
-        .client(url.clone())?
-        .introspect_key(&resolved.key)
+    let client = ctx.client(url.clone())?;
+    let info = p
+        .while_waiting(
+            "Checking the key with FluxLoop…",
+            client.introspect_key(&resolved.key),
+        )
         .await
         .map_err(|e| CliError::for_key(e, &resolved.used(ctx)))?;
     if let Some(at) = info.key.expires_at
@@ -96,6 +99,14 @@ fn report(ctx: &Context, p: &Printer, r: &ResolvedKey, info: &KeyInfo, url: &url
         "{}{}",
         label("Key source:"),
         describe_source(r.source, ctx)
+    ));
+    p.data(format!(
+        "{}{}, created {}",
+        label("Key name:"),
+        info.key.name.as_deref().unwrap_or("(not named)"),
+        info.key.created_at.map_or("(not stated)".to_string(), |t| t
+            .format("%Y-%m-%d")
+            .to_string())
     ));
     p.data(format!(
         "{}{}",

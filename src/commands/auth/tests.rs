@@ -12,13 +12,15 @@ use crate::context::{Context, Settings};
 use crate::error::{ErrorCode, ExitStatus};
 use crate::output::{Capture, Printer};
 use crate::profiles::ProfileStore;
-use crate::secrets::{Keychain, MemoryStore, Op, SecretStoreError};
+use crate::secrets::{Keychain, MemoryStore, Op, SecretStore, SecretStoreError};
 
 struct World {
     _dir: tempfile::TempDir,
     home: std::path::PathBuf,
     platform: Platform,
     store: Arc<MemoryStore>,
+    /// Stands in for the kernel keyring (`--storage keyutils`).
+    kernel: Arc<MemoryStore>,
     failing_writes: bool,
 }
 
@@ -38,6 +40,7 @@ impl World {
             home,
             platform: Platform::start(),
             store: Arc::new(store),
+            kernel: Arc::new(MemoryStore::new()),
             failing_writes: false,
         }
     }
@@ -76,6 +79,7 @@ impl World {
             settings,
             self.profiles(),
             Keychain::new(Box::new(self.store.clone())),
+            Keychain::new(Box::new(self.kernel.clone())),
         );
         let (out, err) = (Capture::default(), Capture::default());
         let printer = Printer::new(Box::new(out.clone()), Box::new(err.clone()));
@@ -192,13 +196,48 @@ fn logout_all_keeps_the_metadata_when_the_keychain_fails() {
     let world = World::new(MemoryStore::with(&[("default", keys::VALID)]));
     world.write_credentials("profiles:\n  default: {}\n");
     let before = world.credentials();
-    world.store.fail_from(Op::DeleteAll, 1, locked);
+    world.store.fail_from(Op::Delete, 1, locked);
 
     let out = world.run(&["auth", "logout", "--all"]);
 
     assert_eq!(out.status, ExitStatus::Keychain, "{}", out.stderr);
     assert_eq!(world.credentials(), before);
     assert_eq!(world.store.hint("default"), Some(hint(keys::VALID)));
+}
+
+/// A keychain that fails part way: the profiles whose keys went lose their metadata too, the
+/// others keep both, and the error names each group.
+#[test]
+fn logout_all_that_fails_part_way_leaves_whole_profiles_and_names_them() {
+    let world = World::new(MemoryStore::with(&[
+        ("a", keys::VALID),
+        ("b", keys::READ_ONLY),
+        ("c", keys::EXPIRING_SOON),
+    ]));
+    world.write_credentials("profiles:\n  a: {}\n  b: {}\n  c: {}\n");
+    world.store.fail_from(Op::Delete, 2, locked);
+
+    let out = world.run(&["auth", "logout", "--all"]);
+
+    assert_eq!(out.status, ExitStatus::Keychain, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("Removed from the in-memory store: 1 profile (a)."),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("Still logged in: 2 profiles (b, c)."),
+        "{}",
+        out.stderr
+    );
+    let left = world.credentials().unwrap();
+    assert!(
+        !left.contains("a:") && left.contains("b:") && left.contains("c:"),
+        "{left}"
+    );
+    assert_eq!(world.store.hint("a"), None);
+    assert_eq!(world.store.hint("b"), Some(hint(keys::READ_ONLY)));
 }
 
 #[test]
@@ -260,4 +299,277 @@ fn a_failed_write_to_stdout_is_a_failure() {
         "{}",
         err.text()
     );
+}
+
+#[test]
+fn a_blocked_keyctl_is_named_and_nothing_is_saved() {
+    let world = World::new(MemoryStore::new());
+    world.kernel.fail_from(Op::CheckReady, 1, || {
+        SecretStoreError::KeyctlBlocked("EPERM".into())
+    });
+
+    let out = world.run(&[
+        "auth",
+        "login",
+        "--storage",
+        "keyutils",
+        "--api-key",
+        keys::VALID,
+    ]);
+
+    assert_eq!(out.status, ExitStatus::Keychain, "{}", out.stderr);
+    assert_eq!(out.code, Some(ErrorCode::KeychainUnavailable));
+    assert!(
+        out.stderr
+            .contains("the keyctl system call is blocked here (EPERM)"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("seccomp"), "{}", out.stderr);
+    assert!(world.kernel.profiles().is_empty());
+    assert!(world.store.profiles().is_empty());
+    assert_eq!(world.credentials(), None);
+}
+
+#[test]
+fn login_to_the_kernel_keyring_puts_the_old_key_back_when_the_metadata_cannot_be_written() {
+    let mut world = World::new(MemoryStore::new());
+    world.write_credentials(
+        "profiles:\n  default:\n    account: old@example.com\n    storage: keyutils\n",
+    );
+    world
+        .kernel
+        .set("default", &secrecy::SecretString::from(keys::READ_ONLY))
+        .unwrap();
+    let before = world.credentials();
+    world.failing_writes = true;
+
+    let out = world.run(&[
+        "auth",
+        "login",
+        "--storage",
+        "keyutils",
+        "--api-key",
+        keys::VALID,
+    ]);
+
+    assert_eq!(out.status, ExitStatus::Failure, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("The kernel keyring was restored to what it held before; nothing changed."),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(world.kernel.hint("default"), Some(hint(keys::READ_ONLY)));
+    assert!(world.store.profiles().is_empty());
+    assert_eq!(world.credentials(), before);
+}
+
+fn kernel_world() -> World {
+    let world = World::new(MemoryStore::with(&[("default", keys::VALID)]));
+    world.write_credentials(
+        "profiles:\n  default:\n    account: john@example.com\n    storage: keychain\n",
+    );
+    world
+}
+
+#[test]
+fn migrate_to_moves_the_key_reads_it_back_then_empties_the_source() {
+    let world = kernel_world();
+
+    let out = world.run(&["auth", "migrate", "--to", "keyutils"]);
+
+    assert_eq!(out.status, ExitStatus::Success, "{}", out.stderr);
+    assert_eq!(world.kernel.hint("default"), Some(hint(keys::VALID)));
+    assert!(world.store.profiles().is_empty());
+    assert!(world.credentials().unwrap().contains("storage: keyutils"));
+    assert!(
+        out.stderr
+            .contains("Moved 1 key to the kernel keyring: default"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A failure at any step before the metadata changes leaves the source as it was and the
+/// destination as it was.
+#[test]
+fn migrate_to_leaves_the_source_as_it_was_when_any_step_fails() {
+    let steps: [(&str, Op, usize); 4] = [
+        ("reading the source", Op::Get, 1),
+        ("writing the destination", Op::Set, 1),
+        ("reading the destination back", Op::Get, 2),
+        ("checking the destination", Op::CheckReady, 1),
+    ];
+    for (what, op, n) in steps {
+        let world = kernel_world();
+        let before = world.credentials();
+        // The source is the keychain for the first step, the kernel keyring for the others.
+        if what == "reading the source" {
+            world.store.fail_from(op, n, locked);
+        } else {
+            world.kernel.fail_from(op, n, locked);
+        }
+
+        let out = world.run(&["auth", "migrate", "--to", "keyutils"]);
+
+        assert_ne!(out.status, ExitStatus::Success, "{what}: {}", out.stderr);
+        assert_eq!(
+            world.store.hint("default"),
+            Some(hint(keys::VALID)),
+            "{what}"
+        );
+        assert!(world.kernel.profiles().is_empty(), "{what}");
+        assert_eq!(world.credentials(), before, "{what}");
+    }
+}
+
+#[test]
+fn migrate_to_undoes_the_destination_when_the_metadata_cannot_be_written() {
+    let mut world = kernel_world();
+    let before = world.credentials();
+    world.failing_writes = true;
+
+    let out = world.run(&["auth", "migrate", "--to", "keyutils"]);
+
+    assert_eq!(out.status, ExitStatus::Failure, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Every source is as it was"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(world.store.hint("default"), Some(hint(keys::VALID)));
+    assert!(world.kernel.profiles().is_empty());
+    assert_eq!(world.credentials(), before);
+}
+
+#[test]
+fn migrate_to_says_so_when_the_old_copy_cannot_be_removed() {
+    let world = kernel_world();
+    world.store.fail_from(Op::Delete, 1, locked);
+
+    let out = world.run(&["auth", "migrate", "--to", "keyutils"]);
+
+    assert_eq!(out.status, ExitStatus::Success, "{}", out.stderr);
+    assert_eq!(world.kernel.hint("default"), Some(hint(keys::VALID)));
+    assert!(world.credentials().unwrap().contains("storage: keyutils"));
+    assert!(out.stderr.contains("is still in the"), "{}", out.stderr);
+}
+
+#[test]
+fn migrate_all_is_all_or_nothing() {
+    let world = World::new(MemoryStore::with(&[
+        ("a", keys::VALID),
+        ("b", keys::READ_ONLY),
+    ]));
+    world
+        .write_credentials("profiles:\n  a:\n    storage: keychain\n  b:\n    storage: keychain\n");
+    let before = world.credentials();
+    // The second profile's write fails: the first one's is undone.
+    world.kernel.fail_from(Op::Set, 2, locked);
+
+    let out = world.run(&["auth", "migrate", "--to", "keyutils", "--all"]);
+
+    assert_ne!(out.status, ExitStatus::Success);
+    assert!(
+        world.kernel.profiles().is_empty(),
+        "{:?}",
+        world.kernel.profiles()
+    );
+    assert_eq!(
+        world.store.profiles(),
+        vec!["a".to_string(), "b".to_string()]
+    );
+    assert_eq!(world.credentials(), before);
+}
+
+#[test]
+fn migrate_between_the_file_and_the_kernel_keyring_both_ways() {
+    let world = World::new(MemoryStore::new());
+    world.write_credentials(&format!(
+        "profiles:\n  default:\n    storage: file\n    api_key: {}\n",
+        keys::VALID
+    ));
+
+    let out = world.run(&["auth", "migrate", "--to", "keyutils"]);
+    assert_eq!(out.status, ExitStatus::Success, "{}", out.stderr);
+    assert_eq!(world.kernel.hint("default"), Some(hint(keys::VALID)));
+    let text = world.credentials().unwrap();
+    assert!(
+        !text.contains(keys::VALID) && text.contains("storage: keyutils"),
+        "{text}"
+    );
+
+    let out = world.run(&["auth", "migrate", "--to", "file"]);
+    assert_eq!(out.status, ExitStatus::Success, "{}", out.stderr);
+    assert!(world.kernel.profiles().is_empty());
+    assert!(world.credentials().unwrap().contains(keys::VALID));
+}
+
+#[test]
+fn migrate_dry_run_changes_nothing() {
+    let world = kernel_world();
+    let before = world.credentials();
+
+    let out = world.run(&["auth", "migrate", "--to", "keyutils", "--dry-run"]);
+
+    assert_eq!(out.status, ExitStatus::Success, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "Would move the key of profile 'default' from the in-memory store to the kernel keyring"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(world.store.hint("default"), Some(hint(keys::VALID)));
+    assert!(world.kernel.profiles().is_empty());
+    assert_eq!(world.credentials(), before);
+}
+
+#[test]
+fn logout_all_revokes_and_removes_a_kernel_key_without_metadata() {
+    let world = World::new(MemoryStore::new());
+    world
+        .kernel
+        .set("lost", &secrecy::SecretString::from(keys::VALID))
+        .unwrap();
+
+    let out = world.run(&["auth", "logout", "--all", "--revoke"]);
+
+    assert_eq!(out.status, ExitStatus::Success, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Revoked 1 key on the platform."),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("Removed 1 key from the kernel keyring (1 had no profile metadata)"),
+        "{}",
+        out.stderr
+    );
+    assert!(world.kernel.profiles().is_empty());
+}
+
+#[test]
+fn login_to_the_kernel_keyring_removes_the_profiles_old_keychain_entry() {
+    let world = kernel_world();
+
+    let out = world.run(&[
+        "auth",
+        "login",
+        "--storage",
+        "keyutils",
+        "--api-key",
+        keys::READ_ONLY,
+    ]);
+
+    assert_eq!(out.status, ExitStatus::Success, "{}", out.stderr);
+    assert_eq!(world.kernel.hint("default"), Some(hint(keys::READ_ONLY)));
+    assert!(
+        world.store.profiles().is_empty(),
+        "{:?}",
+        world.store.profiles()
+    );
+    assert!(world.credentials().unwrap().contains("storage: keyutils"));
 }

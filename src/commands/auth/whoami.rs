@@ -29,7 +29,11 @@ pub async fn run(args: &WhoamiArgs, ctx: &Context, p: &Printer) -> CliResult {
             None => client.introspect_key(&resolved.key).await.ok(),
         }
     };
-    let (who, info) = tokio::join!(client.whoami(&resolved.key), expiry_lookup);
+    let (who, info) = p
+        .while_waiting("Asking FluxLoop…", async {
+            tokio::join!(client.whoami(&resolved.key), expiry_lookup)
+        })
+        .await;
     let who = who.map_err(|e| CliError::for_key(e, &resolved.used(ctx)))?;
     let expires = match saved {
         Some(e) => e.at(),

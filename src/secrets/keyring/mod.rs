@@ -10,7 +10,8 @@ use tracing::info;
 use zeroize::Zeroize;
 
 use super::{
-    Backend, KeychainScope, Provider, Purge, Result, SecretStore, SecretStoreError, bounded,
+    Backend, KeychainScope, PENDING_LOGIN_PREFIX, Provider, Purge, Result, SecretStore,
+    SecretStoreError, bounded,
 };
 
 /// How long finding the Secret Service's program may take before the hints go generic.
@@ -74,6 +75,7 @@ impl KeyringStore {
         let scope = self.scope.clone();
         let started = Instant::now();
         let service = self.scope.service.clone();
+        let prompted = std::cell::Cell::new(false);
         // Checked only once the call is slow: nothing is asked of a keychain that answers.
         let extend = || {
             let pending = bounded::call(PROVIDER_TIMEOUT, move || {
@@ -83,6 +85,7 @@ impl KeyringStore {
             if !pending {
                 return None;
             }
+            prompted.set(true);
             if let Some(notice) = &self.prompt_notice {
                 notice(self.provider(), PROMPT_TIMEOUT);
             }
@@ -93,10 +96,26 @@ impl KeyringStore {
             PROMPT_PATIENCE,
             move || {
                 let store = {
-                    // A previous call that timed out may still hold the lock; fail rather than wait.
-                    let mut guard = slot
-                        .try_lock()
-                        .map_err(|_| SecretStoreError::Timeout(Duration::ZERO))?;
+                    // A previous call that timed out may still hold the connection for a
+                    // while: wait for it within this call's own bound (a busy machine was seen
+                    // to fail here at once, "did not answer within 1 s"), and never start `op`
+                    // once the caller has given up on it.
+                    let mut guard = loop {
+                        match slot.try_lock() {
+                            Ok(guard) => break guard,
+                            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                                break poisoned.into_inner();
+                            }
+                            Err(std::sync::TryLockError::WouldBlock)
+                                if started.elapsed() < budget =>
+                            {
+                                std::thread::sleep(Duration::from_millis(2));
+                            }
+                            Err(std::sync::TryLockError::WouldBlock) => {
+                                return Err(SecretStoreError::Timeout(started.elapsed()));
+                            }
+                        }
+                    };
                     match guard.as_ref() {
                         Some(store) => store.clone(),
                         None => {
@@ -114,6 +133,14 @@ impl KeyringStore {
             // Say how long we really waited: our bound, or D-Bus's own reply timeout if that
             // came first.
             SecretStoreError::Timeout(_) => SecretStoreError::Timeout(started.elapsed()),
+            // The access prompt was dismissed: the items stay locked to us while no collection
+            // is, so the person said no (a database locked meanwhile stays "locked").
+            SecretStoreError::Locked
+                if prompted.get()
+                    && bounded::call(PROVIDER_TIMEOUT, platform::check_none_locked).is_ok() =>
+            {
+                SecretStoreError::AccessDenied
+            }
             other => other,
         })
     }
@@ -146,7 +173,10 @@ impl KeyringStore {
     }
 
     fn entry(store: &Arc<CredentialStore>, service: &str, profile: &str) -> Result<Entry> {
-        let label = format!("FluxLoop API key ({profile})");
+        let label = match profile.strip_prefix(PENDING_LOGIN_PREFIX) {
+            Some(name) => format!("FluxLoop pending browser login ({name})"),
+            None => format!("FluxLoop API key ({profile})"),
+        };
         let mods = HashMap::from([("label", label.as_str())]);
         platform::entry(store, service, profile, &mods).map_err(map_error)
     }
@@ -171,7 +201,14 @@ impl SecretStore for KeyringStore {
                 other => break other,
             }
         };
-        log(&self.scope.service, "check", None, &result, started);
+        log(
+            &self.scope.service,
+            "check",
+            None,
+            &result,
+            |()| Some("ready".into()),
+            started,
+        );
         result
     }
 
@@ -182,7 +219,8 @@ impl SecretStore for KeyringStore {
             &self.scope.service,
             "get",
             Some(profile),
-            &result.as_ref().map(Option::is_some),
+            &result,
+            |key| Some(if key.is_some() { "found" } else { "no entry" }.into()),
             started,
         );
         result
@@ -202,7 +240,14 @@ impl SecretStore for KeyringStore {
             // On every write, so that an earlier release's entry gains the marker too.
             platform::mark(&entry, scope).map_err(|e| map_profile_error(e, &p))
         });
-        log(&self.scope.service, "set", Some(profile), &result, started);
+        log(
+            &self.scope.service,
+            "set",
+            Some(profile),
+            &result,
+            |()| Some("saved".into()),
+            started,
+        );
         result
     }
 
@@ -214,6 +259,7 @@ impl SecretStore for KeyringStore {
             "delete",
             Some(profile),
             &result,
+            |removed| Some(if *removed { "deleted" } else { "no entry" }.into()),
             started,
         );
         result
@@ -223,7 +269,12 @@ impl SecretStore for KeyringStore {
         let started = Instant::now();
         let result = self.run(self.timeout, |store, scope| {
             let (ours, _) = Self::search_ours(store, scope)?;
-            let mut names: Vec<String> = ours.into_iter().map(|(_, name)| name).collect();
+            // Pending browser logins are not profiles' keys.
+            let mut names: Vec<String> = ours
+                .into_iter()
+                .map(|(_, name)| name)
+                .filter(|name| !name.starts_with(PENDING_LOGIN_PREFIX))
+                .collect();
             names.sort();
             names.dedup();
             Ok(names)
@@ -232,7 +283,8 @@ impl SecretStore for KeyringStore {
             &self.scope.service,
             "search",
             None,
-            &result.as_ref().map(Vec::len),
+            &result,
+            |names| Some(format!("{} profiles with an entry", names.len())),
             started,
         );
         result
@@ -243,6 +295,7 @@ impl SecretStore for KeyringStore {
         let result = self.run(self.timeout, |store, scope| {
             let (ours, foreign) = Self::search_ours(store, scope)?;
             for (e, _) in &ours {
+                crate::crash_points::step(crate::crash_points::Step::KeychainDeleteOfAll);
                 match e.delete_credential() {
                     Ok(()) | Err(keyring_core::Error::NoEntry) => {}
                     Err(err) => return Err(map_error(err)),
@@ -253,7 +306,19 @@ impl SecretStore for KeyringStore {
                 left_foreign: foreign,
             })
         });
-        log(&self.scope.service, "delete all", None, &result, started);
+        log(
+            &self.scope.service,
+            "delete all",
+            None,
+            &result,
+            |purge| {
+                Some(format!(
+                    "{} deleted, {} not ours left",
+                    purge.removed, purge.left_foreign
+                ))
+            },
+            started,
+        );
         result
     }
 
@@ -265,6 +330,7 @@ impl SecretStore for KeyringStore {
             "check none locked",
             None,
             &result,
+            |()| Some("none locked".into()),
             started,
         );
         result
@@ -425,30 +491,28 @@ fn windows_search_pattern(service: &str) -> String {
 /// Part of the timeout kept back for asking why a read timed out.
 const PROBE_RESERVE: Duration = Duration::from_secs(1);
 
-/// One line per keychain operation (`-v`): the service name, what, for which profile, the
-/// outcome and how long it took. Outcomes are counts and booleans, never secrets.
-fn log<T: std::fmt::Debug, E: std::fmt::Display>(
+/// One line per keychain operation (`-v`): what, for which profile, what came of it in words,
+/// how long it took, the backend and the service name. Never a secret.
+fn log<T, E: std::fmt::Display>(
     service: &str,
     op: &str,
     profile: Option<&str>,
     result: &std::result::Result<T, E>,
+    outcome: impl FnOnce(&T) -> Option<String>,
     started: Instant,
 ) {
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    let profile = profile.unwrap_or("-");
     let backend = super::Backend::for_this_os().id();
+    let of = profile
+        .map(|p| format!(" of profile '{p}'"))
+        .unwrap_or_default();
     match result {
-        Ok(outcome) => info!(
-            op,
-            profile,
-            ?outcome,
-            elapsed_ms,
-            backend,
-            service,
-            "keychain"
-        ),
+        Ok(value) => {
+            let what = outcome(value).map(|o| format!(": {o}")).unwrap_or_default();
+            info!(op, elapsed_ms, backend, service, "keychain {op}{of}{what}");
+        }
         Err(e) => {
-            info!(op, profile, error = %e, elapsed_ms, backend, service, "keychain call failed")
+            info!(op, error = %e, elapsed_ms, backend, service, "keychain {op}{of} failed");
         }
     }
 }

@@ -77,6 +77,7 @@ pub fn check_none_locked() -> Result<()> {
     for collection in ss.get_all_collections().map_err(|e| store_error(&e))? {
         match collection.is_locked() {
             Ok(false) => {}
+            Ok(true) if unlock_open_kwallet(&collection) => {}
             Ok(true) => return Err(SecretStoreError::Locked),
             // Deleted since it was listed: it holds nothing.
             Err(dbus_secret_service::Error::Dbus(e))
@@ -85,6 +86,40 @@ pub fn check_none_locked() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// KWallet lists the collection of an open wallet as locked until a client unlocks it (so it
+/// is, right after a KDE login), and its `Unlock` prompt then completes with no dialog. Unlocks
+/// `collection` when KWallet serves it and kwalletd says its wallet is open; a closed wallet
+/// stays locked, since opening it would show its password dialog. Whether it is now unlocked.
+fn unlock_open_kwallet(collection: &dbus_secret_service::Collection<'_>) -> bool {
+    if provider() != Some(Provider::KWallet) {
+        return false;
+    }
+    // KWallet names a wallet's collection by the wallet's name.
+    let Ok(wallet) = collection.get_label() else {
+        return false;
+    };
+    kwallet_is_open(&wallet)
+        && collection.unlock().is_ok()
+        && matches!(collection.is_locked(), Ok(false))
+}
+
+/// Whether kwalletd (KDE Frameworks 6 or 5) has `wallet` open, by its own interface.
+fn kwallet_is_open(wallet: &str) -> bool {
+    let Ok(bus) = dbus::blocking::Connection::new_session() else {
+        return false;
+    };
+    [
+        ("org.kde.kwalletd6", "/modules/kwalletd6"),
+        ("org.kde.kwalletd5", "/modules/kwalletd5"),
+    ]
+    .into_iter()
+    .any(|(name, path)| {
+        bus.with_proxy(name, path, std::time::Duration::from_secs(1))
+            .method_call("org.kde.KWallet", "isOpen", (wallet,))
+            .is_ok_and(|(open,): (bool,)| open)
+    })
 }
 
 fn store_error(e: &dbus_secret_service::Error) -> SecretStoreError {
@@ -107,6 +142,7 @@ pub fn check_ready() -> Result<()> {
     })?;
     match collection.is_locked() {
         Ok(false) => Ok(()),
+        Ok(true) if unlock_open_kwallet(&collection) => Ok(()),
         Ok(true) => Err(SecretStoreError::Locked),
         // The default alias may point at a collection that no longer exists.
         Err(dbus_secret_service::Error::Dbus(e))

@@ -1,0 +1,545 @@
+//! Deterministic crash points (issue 11, part 1): each command runs once with
+//! `FLUXLOOP_DEBUG_CRASH_TRACE` to count its steps (every keychain call, every file operation of
+//! the atomic write, every HTTP request; src/crash_points.rs), then once per step with
+//! `FLUXLOOP_DEBUG_CRASH_AT=N`, which SIGKILLs it just before step N. After each kill:
+//! * the credentials file parses;
+//! * no plaintext key is on disk where there was none before;
+//! * every profile is wholly as before the command or wholly as after it (its metadata and its
+//!   keychain entry), or else the next run of the same command repairs it and says so;
+//! * after that next run the state is the uninterrupted run's, and no temp file is left.
+//!
+//! Every kill point is enumerated and, for the small commands, taken; of `logout --all` with 50
+//! profiles every 4th (`FLUXLOOP_CRASH_STRIDE`, 1 in scripts/reliability) and the file's write.
+//! With `FLUXLOOP_CRASH_TALLY=<file>` each command appends `<command>\t<points>\t<runs>` there,
+//! for the figures in docs/reliability.md.
+#![allow(
+    clippy::print_stderr,
+    reason = "prints the figures of docs/reliability.md"
+)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use common::env::{Platform, Run, SERVICE, TestEnv, keys, walk};
+
+/// A key in the keychain, compared whole but never printed.
+#[derive(Clone, PartialEq, Eq)]
+struct Secret(String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A fingerprint that shows no piece of the key.
+        let sum: u32 = self.0.bytes().map(u32::from).sum();
+        write!(f, "<key of {} chars, sum {sum}>", self.0.len())
+    }
+}
+
+/// One profile as a command sees it: what its metadata says, and what the keychain holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ProfileState {
+    /// account, key hint, storage and whether a plaintext key is in the file; `None`: no
+    /// metadata.
+    meta: Option<String>,
+    secret: Option<Secret>,
+}
+
+/// Everything a command may change: the profiles, and the file's own fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct World {
+    profiles: BTreeMap<String, ProfileState>,
+    /// `current_profile` and whether a top-level (legacy) key is present.
+    top: String,
+}
+
+fn text_of(value: Option<&serde_json::Value>) -> String {
+    match value {
+        None | Some(serde_json::Value::Null) => "-".to_owned(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Reads the credentials file (which must parse) and our keychain entries.
+fn world(env: &TestEnv) -> World {
+    let file: serde_json::Value = match env.credentials() {
+        None => serde_json::Value::Null,
+        Some(text) => serde_saphyr::from_str(&text)
+            .unwrap_or_else(|e| panic!("the credentials file does not parse after a kill: {e}")),
+    };
+    let mut profiles: BTreeMap<String, ProfileState> = BTreeMap::new();
+    if let Some(map) = file.get("profiles").and_then(|p| p.as_object()) {
+        for (name, p) in map {
+            let meta = format!(
+                "account={} hint={} storage={} plaintext={}",
+                text_of(p.get("account")),
+                text_of(p.get("key_hint")),
+                text_of(p.get("storage")),
+                p.get("api_key").is_some(),
+            );
+            profiles.insert(
+                name.clone(),
+                ProfileState {
+                    meta: Some(meta),
+                    secret: None,
+                },
+            );
+        }
+    }
+    for item in env.keychain() {
+        let name = item.attributes.get("username").cloned().unwrap_or_default();
+        let entry = profiles.entry(name).or_insert(ProfileState {
+            meta: None,
+            secret: None,
+        });
+        assert!(
+            entry.secret.is_none(),
+            "two keychain entries for one profile"
+        );
+        entry.secret = item.secret.map(Secret);
+    }
+    World {
+        profiles,
+        top: format!(
+            "current_profile={} legacy_key={}",
+            text_of(file.get("current_profile")),
+            file.get("api_key").is_some()
+        ),
+    }
+}
+
+/// Deletes every entry of ours and the credentials directory.
+fn reset(env: &TestEnv) {
+    let out = env.ss.secret_tool(&["clear", "service", SERVICE], None);
+    assert!(out.success() || out.code() == Some(1), "{out:?}");
+    let _ = std::fs::remove_dir_all(env.fluxloop_dir());
+    assert!(env.keychain().is_empty());
+}
+
+fn temp_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(".credentials.tmp-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Files under HOME and TMPDIR that hold one of `keys` in plain text.
+fn plaintext_files(env: &TestEnv, keys: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    for root in [env.home(), env.tmp()] {
+        for file in walk(&root) {
+            let Ok(bytes) = std::fs::read(&file) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&bytes);
+            if keys.iter().any(|k| text.contains(k.as_str())) {
+                found.push(file.display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// `n` well-formed keys the stand-in does not know (enough for commands that never ask it).
+fn made_up_keys(n: usize) -> Vec<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    (0..n)
+        .map(|i| {
+            let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ (i as u64 + 1).wrapping_mul(0xBF58_476D);
+            let secret: String = (0..32)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    ALPHABET[(state % ALPHABET.len() as u64) as usize] as char
+                })
+                .collect();
+            format!("flux_dev_{secret}")
+        })
+        .collect()
+}
+
+/// Writes the credentials file by hand, as fluxloop would (0700 directory, 0600 file).
+fn plant(env: &TestEnv, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = env.fluxloop_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(env.credentials_path(), text).unwrap();
+    std::fs::set_permissions(
+        env.credentials_path(),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+}
+
+/// `n` profiles with their keys in the keychain: planted in the file, then moved by `migrate`
+/// (one process for all of them).
+fn keychain_profiles(env: &TestEnv, keys: &[String]) {
+    let mut text = String::from("profiles:\n");
+    for (i, key) in keys.iter().enumerate() {
+        text.push_str(&format!(
+            "  p{i:02}:\n    account: p{i:02}@example.com\n    storage: file\n    api_key: {key}\n"
+        ));
+    }
+    plant(env, &text);
+    env.run(&["auth", "migrate"]).assert_ok();
+}
+
+/// One command to kill at every step.
+struct Case {
+    name: &'static str,
+    args: &'static [&'static str],
+    stdin: Option<&'static str>,
+    /// Brings a clean world (no file, no entries) to the state before the command, logging in
+    /// (if it does) to the stand-in at the given URL.
+    setup: fn(&TestEnv, &Ctx, &str),
+    /// Keys that may be on disk before the command (migrate's plaintext).
+    plaintext_before: bool,
+    /// Run every kill point even under FLUXLOOP_CRASH_STRIDE.
+    small: bool,
+}
+
+/// What setups need: the made-up keys of the 50-profile and migrate cases.
+struct Ctx {
+    many: Vec<String>,
+}
+
+fn login(env: &TestEnv, url: &str, key: &str, profile: &str) {
+    env.run_with(
+        &["auth", "login", "--profile", profile],
+        Some(&format!("{key}\n")),
+        &[("FLUXLOOP_API_URL", url)],
+    )
+    .assert_ok();
+}
+
+fn setup_nothing(_: &TestEnv, _: &Ctx, _: &str) {}
+
+fn setup_one(env: &TestEnv, _: &Ctx, url: &str) {
+    login(env, url, keys::VALID, "default");
+}
+
+fn setup_two(env: &TestEnv, _: &Ctx, url: &str) {
+    login(env, url, keys::VALID, "default");
+    login(env, url, keys::EXPIRING_SOON, "work");
+}
+
+fn setup_fifty(env: &TestEnv, ctx: &Ctx, _: &str) {
+    keychain_profiles(env, &ctx.many[..50]);
+}
+
+fn setup_plaintext(env: &TestEnv, ctx: &Ctx, _: &str) {
+    plant(
+        env,
+        &format!(
+            "api_key: {}\nprofiles:\n  work:\n    account: work@example.com\n    storage: file\n    api_key: {}\n  ci:\n    account: ci@example.com\n    storage: file\n    api_key: {}\n",
+            ctx.many[50], ctx.many[51], ctx.many[52]
+        ),
+    );
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "login (new profile)",
+        args: &["auth", "login", "--profile", "work"],
+        stdin: Some(keys::VALID),
+        setup: setup_nothing,
+        plaintext_before: false,
+        small: true,
+    },
+    Case {
+        name: "login (rotation)",
+        args: &["auth", "login"],
+        stdin: Some(keys::EXPIRING_SOON),
+        setup: setup_one,
+        plaintext_before: false,
+        small: true,
+    },
+    Case {
+        name: "logout",
+        args: &["auth", "logout", "--profile", "work"],
+        stdin: None,
+        setup: setup_two,
+        plaintext_before: false,
+        small: true,
+    },
+    Case {
+        name: "logout --revoke",
+        args: &["auth", "logout", "--revoke"],
+        stdin: None,
+        setup: setup_two,
+        plaintext_before: false,
+        small: true,
+    },
+    Case {
+        name: "logout --all (50 profiles)",
+        args: &["auth", "logout", "--all"],
+        stdin: None,
+        setup: setup_fifty,
+        plaintext_before: false,
+        small: false,
+    },
+    Case {
+        name: "migrate",
+        args: &["auth", "migrate"],
+        stdin: None,
+        setup: setup_plaintext,
+        plaintext_before: true,
+        small: true,
+    },
+    Case {
+        name: "switch",
+        args: &["auth", "switch", "work"],
+        stdin: None,
+        setup: setup_two,
+        plaintext_before: false,
+        small: true,
+    },
+];
+
+/// Runs `case` against `platform`.
+fn run_case(env: &TestEnv, case: &Case, platform: &Platform, envs: &[(&str, &str)]) -> Run {
+    let url = platform.url();
+    let mut all = vec![("FLUXLOOP_API_URL", url.as_str())];
+    all.extend_from_slice(envs);
+    let stdin = case.stdin.map(|k| format!("{k}\n"));
+    env.run_with(case.args, stdin.as_deref(), &all)
+}
+
+/// A clean world brought to the state before `case`, with a stand-in of its own (a key
+/// revoked on one stays revoked there).
+fn setup(env: &TestEnv, case: &Case, ctx: &Ctx) -> (World, Platform) {
+    reset(env);
+    let platform = Platform::start();
+    (case.setup)(env, ctx, &platform.url());
+    (world(env), platform)
+}
+
+/// The kill points of `case`, then a kill at each; returns (points, runs).
+fn crash_at_every_step(env: &TestEnv, case: &Case, ctx: &Ctx, stride: usize) -> (usize, usize) {
+    let all_keys: Vec<String> = ctx
+        .many
+        .iter()
+        .cloned()
+        .chain(keys::ALL.iter().map(|(_, k)| (*k).to_owned()))
+        .collect();
+
+    let (before, platform) = setup(env, case, ctx);
+    let trace = env.tmp().join("crash-trace");
+    let _ = std::fs::remove_file(&trace);
+    let clean = run_case(
+        env,
+        case,
+        &platform,
+        &[("FLUXLOOP_DEBUG_CRASH_TRACE", trace.to_str().unwrap())],
+    );
+    clean.assert_ok();
+    let after = world(env);
+    assert_ne!(before, after, "{}: the command changed nothing", case.name);
+    let steps: Vec<String> = std::fs::read_to_string(&trace)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split_once('\t').map_or(l, |(_, s)| s).to_owned())
+        .collect();
+    assert!(
+        !steps.is_empty(),
+        "{}: no crash points were taken",
+        case.name
+    );
+
+    let stride = if case.small { 1 } else { stride.max(1) };
+    let mut runs = 0;
+    // With a stride, the last steps (the file's write) are always taken.
+    let tail = steps.len().saturating_sub(6);
+    for point in (1..=steps.len()).filter(|p| (p - 1) % stride == 0 || *p > tail) {
+        let step = &steps[point - 1];
+        let what = format!("{}: killed before step {point} ({step})", case.name);
+        let (_, platform) = setup(env, case, ctx);
+        let killed = run_case(
+            env,
+            case,
+            &platform,
+            &[("FLUXLOOP_DEBUG_CRASH_AT", &point.to_string())],
+        );
+        runs += 1;
+        assert_eq!(
+            killed.code, None,
+            "{what}: the process was not killed\n{}",
+            killed.stderr
+        );
+        let mid = world(env);
+        if !case.plaintext_before {
+            let on_disk = plaintext_files(env, &all_keys);
+            assert!(
+                on_disk.is_empty(),
+                "{what}: a key is on disk in {on_disk:?}"
+            );
+        }
+        // Profiles neither wholly before nor wholly after.
+        let names: std::collections::BTreeSet<&String> = before
+            .profiles
+            .keys()
+            .chain(after.profiles.keys())
+            .chain(mid.profiles.keys())
+            .collect();
+        let absent = ProfileState {
+            meta: None,
+            secret: None,
+        };
+        let torn: Vec<&String> = names
+            .into_iter()
+            .filter(|n| {
+                let state = mid.profiles.get(*n).unwrap_or(&absent);
+                state != before.profiles.get(*n).unwrap_or(&absent)
+                    && state != after.profiles.get(*n).unwrap_or(&absent)
+            })
+            .collect();
+        assert!(
+            mid.top == before.top || mid.top == after.top,
+            "{what}: the file's own fields are torn: {mid:?}"
+        );
+
+        let next = run_case(env, case, &platform, &[]);
+        assert_eq!(
+            next.code,
+            Some(0),
+            "{what}: the next run failed\n{}",
+            next.stderr
+        );
+        let repaired = world(env);
+        assert_eq!(
+            repaired, after,
+            "{what}: the next run did not finish the job\n{}",
+            next.stderr
+        );
+        if !torn.is_empty() {
+            assert!(
+                next.stderr.contains("interrupted"),
+                "{what}: profiles {torn:?} were torn ({mid:?}) and the next run did not say it repaired them:\n{}",
+                next.stderr
+            );
+        }
+        assert_eq!(
+            temp_files(&env.fluxloop_dir()),
+            Vec::<String>::new(),
+            "{what}: a temp file survived the next run"
+        );
+        let on_disk = plaintext_files(env, &all_keys);
+        if !after_has_plaintext(&after) {
+            assert!(
+                on_disk.is_empty(),
+                "{what}: a key is on disk in {on_disk:?}"
+            );
+        }
+    }
+    reset(env);
+    if let Some(path) = std::env::var_os("FLUXLOOP_CRASH_TALLY") {
+        let line = format!("{}\t{}\t{runs}\n", case.name, steps.len());
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+    }
+    (steps.len(), runs)
+}
+
+fn after_has_plaintext(after: &World) -> bool {
+    after.top.contains("legacy_key=true")
+        || after.profiles.values().any(|p| {
+            p.meta
+                .as_deref()
+                .is_some_and(|m| m.contains("plaintext=true"))
+        })
+}
+
+/// Every kill point of the small commands is always taken; of `logout --all` of 50 profiles
+/// (one step per profile), every 4th by default, every one with FLUXLOOP_CRASH_STRIDE=1
+/// (scripts/reliability).
+fn stride() -> usize {
+    std::env::var("FLUXLOOP_CRASH_STRIDE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4)
+}
+
+fn run_cases(names: &[&str]) {
+    let env = TestEnv::new();
+    let ctx = Ctx {
+        many: made_up_keys(53),
+    };
+    for key in &ctx.many {
+        env.know_key(key);
+    }
+    for case in CASES.iter().filter(|c| names.contains(&c.name)) {
+        let (points, runs) = crash_at_every_step(&env, case, &ctx, stride());
+        eprintln!("{}: {points} kill points, {runs} runs", case.name);
+    }
+}
+
+#[test]
+fn login_survives_a_kill_at_every_step() {
+    run_cases(&["login (new profile)", "login (rotation)"]);
+}
+
+#[test]
+fn logout_survives_a_kill_at_every_step() {
+    run_cases(&["logout", "logout --revoke"]);
+}
+
+#[test]
+fn logout_all_of_fifty_profiles_survives_a_kill_at_every_step() {
+    run_cases(&["logout --all (50 profiles)"]);
+}
+
+#[test]
+fn migrate_and_switch_survive_a_kill_at_every_step() {
+    env_allow_plaintext_then(|env| {
+        let ctx = Ctx {
+            many: made_up_keys(53),
+        };
+        for key in &ctx.many {
+            env.know_key(key);
+        }
+        for case in CASES
+            .iter()
+            .filter(|c| ["migrate", "switch"].contains(&c.name))
+        {
+            let (points, runs) = crash_at_every_step(env, case, &ctx, stride());
+            eprintln!("{}: {points} kill points, {runs} runs", case.name);
+        }
+    });
+}
+
+/// Migrate starts from plaintext keys on purpose; they are gone at the end (reset), and the
+/// checks above look for them where they must not be.
+fn env_allow_plaintext_then(f: impl FnOnce(&TestEnv)) {
+    let env = TestEnv::new();
+    env.allow_plaintext_on_disk();
+    f(&env);
+}
+
+/// Every case is in one of the tests above.
+#[test]
+fn every_case_is_run() {
+    let covered = [
+        "login (new profile)",
+        "login (rotation)",
+        "logout",
+        "logout --revoke",
+        "logout --all (50 profiles)",
+        "migrate",
+        "switch",
+    ];
+    let names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
+    assert_eq!(names, covered);
+}
