@@ -13,6 +13,7 @@ apt_updated=""
 apt_install() {
     local wanted=() package
     for package in "$@"; do
+        [[ " ${wanted[*]} " == *" $package "* ]] && continue
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" ||
             wanted+=("$package")
     done
