@@ -93,6 +93,7 @@ pub struct Settings {
     /// `fluxloop`), scoped to `home` unless it is `~/.fluxloop`.
     pub keychain_scope: KeychainScope,
     /// Debug builds: `FLUXLOOP_DEBUG_FAIL_METADATA_WRITE` makes every credentials-file write fail.
+    /// Always false, and never read, in a release build.
     #[cfg_attr(not(debug_assertions), allow(dead_code))]
     pub fail_metadata_writes: bool,
     /// Whether `login --web` may open a browser.

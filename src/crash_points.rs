@@ -65,6 +65,8 @@ mod armed {
     struct Plan {
         crash_at: Option<u32>,
         trace: Option<PathBuf>,
+        // SIGSTOP instead of SIGKILL: Unix only.
+        #[cfg_attr(not(unix), allow(dead_code))]
         stop: bool,
     }
 

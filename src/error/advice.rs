@@ -6,7 +6,7 @@ use crate::api::{ApiError, ProxyRoute};
 use crate::cli::env;
 use crate::context::SettingsError;
 use crate::keys::KeyFormatError;
-use crate::profiles::{DEFAULT_PROFILE, ProfileError, ProfileNameError};
+use crate::profiles::{DEFAULT_PROFILE, ProfileCaseClash, ProfileError, ProfileNameError};
 use crate::secrets::{KeySource, Provider, SecretStoreError, StoreError};
 use crate::situation::{Ci, Container, Kind, Situation};
 use crate::terminal::TerminalError;
@@ -859,6 +859,17 @@ impl From<ProfileNameError> for CliError {
         CliError::usage(capitalise(&e.to_string()))
             .detail("A profile name is 1 to 64 characters: letters, digits, `-`, `_` and `.`.")
             .hint("Example: --profile work")
+    }
+}
+
+impl From<ProfileCaseClash> for CliError {
+    fn from(e: ProfileCaseClash) -> Self {
+        CliError::usage(capitalise(&e.to_string()))
+            .detail(
+                "Windows Credential Manager does not tell names apart by case, so two such \
+                 profiles would share one key there; fluxloop refuses them everywhere.",
+            )
+            .hint(format!("Use --profile {}, or another name", e.existing))
     }
 }
 

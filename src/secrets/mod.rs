@@ -142,7 +142,9 @@ impl fmt::Display for Backend {
 }
 
 /// The program that serves the Secret Service (the owner of `org.freedesktop.secrets`), so
-/// that hints can name the app a person actually uses. Found only when a message needs it.
+/// that hints can name the app a person actually uses. Found only when a message needs it, and
+/// only on Linux (`keyring/secret_service.rs`); error/advice.rs names them on every platform.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
     GnomeKeyring,
@@ -153,6 +155,7 @@ pub enum Provider {
     Other,
 }
 
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 impl Provider {
     /// The provider a program name stands for: `/proc/<pid>/comm` (cut to 15 bytes, so
     /// `gnome-keyring-daemon` reads `gnome-keyring-d`) or the file name of `/proc/<pid>/exe`.

@@ -84,7 +84,8 @@
 //!   `PlatformFailure(Dbus(...))`, "... Did not receive a reply ... (NoReply)".
 //! * No bus at all (`DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent`): `Store::new()` fails
 //!   at once, "Failed to connect to socket /nonexistent: No such file or directory"; with
-//!   the variable unset: "Unable to autolaunch a dbus-daemon without a $DISPLAY for X11".
+//!   the variable unset: "Using X11 for dbus-daemon autolaunch was disabled at compile time, set
+//!   your DBUS_SESSION_BUS_ADDRESS instead" (libdbus is built from source, without X11).
 //!
 //! Every external command run here has a deadline (see [`run_with_timeout`]), so a broken
 //! daemon makes a test fail, never hang. If the test process dies without running `Drop`

@@ -62,7 +62,8 @@ impl Severity {
 /// moves a key: the user runs it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Fix {
-    /// chmod 600 a credentials file that others can read but not write.
+    /// chmod 600 a credentials file that others can read but not write (Unix modes only).
+    #[cfg_attr(not(unix), allow(dead_code))]
     OwnerOnly(PathBuf),
     /// chmod 700 the encrypted-file store's keys folder.
     OwnerOnlyDir(PathBuf),

@@ -32,6 +32,9 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     check_cache_flag(args.cache, storage)?;
     // Check the places we will write before asking for a key, so nobody pastes one for nothing.
     let file = load_profiles(ctx, p)?;
+    if save {
+        file.check_new_name(ctx.profile.as_str())?;
+    }
     if save && let Some(store) = ctx.store(storage) {
         store.check_ready()?;
     }

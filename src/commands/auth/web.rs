@@ -58,6 +58,8 @@ pub async fn run(args: &LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     let storage = args.storage.or(ctx.storage).unwrap_or(StoreKind::Keychain);
     login::check_cache_flag(args.cache, storage)?;
     let file = load_profiles(ctx, p)?;
+    // Windows Credential Manager would give `Work` and `work` one entry (login.rs).
+    file.check_new_name(ctx.profile.as_str())?;
     // The key goes there at the end, and a pending login lives there: check before starting.
     if let Some(store) = ctx.store(storage) {
         store.check_ready()?;
