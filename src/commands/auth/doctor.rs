@@ -65,7 +65,8 @@ enum Fix {
     /// chmod 600 a credentials file that others can read but not write (Unix modes only).
     #[cfg_attr(not(unix), allow(dead_code))]
     OwnerOnly(PathBuf),
-    /// chmod 700 the encrypted-file store's keys folder.
+    /// chmod 700 the encrypted-file store's keys folder (Unix modes only).
+    #[cfg_attr(not(unix), allow(dead_code))]
     OwnerOnlyDir(PathBuf),
     /// Remove temp files that an interrupted write left (the writer is gone).
     RemoveStaleTempFiles,
