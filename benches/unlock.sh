@@ -10,27 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-command -v hyperfine >/dev/null || { echo "benches/unlock.sh: needs hyperfine" >&2; exit 1; }
-
-cargo build --quiet --release -p fluxloop -p fluxloop-stand-in
-target="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)"
-
-work="$(mktemp -d "${TMPDIR:-/tmp}/fluxloop-bench.XXXXXX")"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
-"$target/fluxloop-stand-in" >"$work/url" 2>/dev/null &
-pids+=($!)
-for _ in $(seq 100); do [[ -s "$work/url" ]] && break; sleep 0.05; done
+source benches/lib.sh
+bench_start unlock.sh
 
 key="flux_dev_abc123def456ghi789jkl012mno34"
 mkdir -p "$work/home"
-export HOME="$work/home" FLUXLOOP_API_URL="$(head -n 1 "$work/url")"
+export HOME="$work/home" FLUXLOOP_API_URL="$url"
 export FLUXLOOP_PASSPHRASE="a passphrase for the benchmark only"
 unset FLUXLOOP_API_KEY FLUXLOOP_PROFILE FLUXLOOP_HOME FLUXLOOP_STORAGE
 printf '%s\n' "$key" | "$target/fluxloop" auth login --storage encrypted-file >/dev/null 2>&1
