@@ -299,20 +299,8 @@ fn migrate_moves_a_key_between_the_kernel_keyring_and_an_encrypted_file_both_way
 
     let env = TestEnv::new();
     let kr = KernelKeyrings::start();
-    kr.run_stdin(
-        &env,
-        &["auth", "login", "--storage", "keyutils", "--profile", "a"],
-        Some(&key_line(keys::VALID)),
-        &[],
-    )
-    .assert_ok();
-    kr.run_stdin(
-        &env,
-        &["auth", "login", "--storage", "keyutils", "--profile", "b"],
-        Some(&key_line(keys::READ_ONLY)),
-        &[],
-    )
-    .assert_ok();
+    kr.login(&env, keys::VALID, Some("a"));
+    kr.login(&env, keys::READ_ONLY, Some("b"));
     // Both profiles, one passphrase asked once.
     kr.run(
         &env,

@@ -17,13 +17,7 @@ fn key_line(key: &str) -> String {
 fn a_key_saved_in_one_login_session_is_read_in_the_next() {
     let env = TestEnv::new();
     let kr = KernelKeyrings::start();
-    let login = kr.run_stdin(
-        &env,
-        &["auth", "login", "--storage", "keyutils"],
-        Some(&key_line(keys::VALID)),
-        &[],
-    );
-    login.assert_ok();
+    let login = kr.login(&env, keys::VALID, None);
     assert_run_snapshot!("login", env, login);
     assert_eq!(
         kr.descriptions(&env),
@@ -94,13 +88,7 @@ fn fluxloop_storage_chooses_the_kernel_keyring_and_empty_is_unset() {
 fn a_key_the_kernel_forgot_is_named_as_gone_not_as_a_missing_login() {
     let env = TestEnv::new();
     let kr = KernelKeyrings::start();
-    kr.run_stdin(
-        &env,
-        &["auth", "login", "--storage", "keyutils"],
-        Some(&key_line(keys::VALID)),
-        &[],
-    )
-    .assert_ok();
+    kr.login(&env, keys::VALID, None);
     // What a reboot does: the keyrings start empty.
     kr.shell(
         &env,
@@ -118,13 +106,7 @@ fn a_key_the_kernel_forgot_is_named_as_gone_not_as_a_missing_login() {
 fn logout_all_purges_the_kernel_keyring_and_says_what_it_removed() {
     let env = TestEnv::new();
     let kr = KernelKeyrings::start();
-    kr.run_stdin(
-        &env,
-        &["auth", "login", "--storage", "keyutils"],
-        Some(&key_line(keys::VALID)),
-        &[],
-    )
-    .assert_ok();
+    kr.login(&env, keys::VALID, None);
     kr.run_stdin(
         &env,
         &["auth", "login", "--profile", "desk"],
@@ -211,13 +193,7 @@ fn migrate_moves_a_key_keychain_to_kernel_keyring_to_file_and_back() {
 fn list_check_names_kernel_keys_without_a_profile_and_logout_profile_removes_one() {
     let env = TestEnv::new();
     let kr = KernelKeyrings::start();
-    kr.run_stdin(
-        &env,
-        &["auth", "login", "--storage", "keyutils"],
-        Some(&key_line(keys::VALID)),
-        &[],
-    )
-    .assert_ok();
+    kr.login(&env, keys::VALID, None);
     // A key of ours whose metadata was lost.
     kr.shell(
         &env,
