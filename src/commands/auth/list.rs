@@ -287,11 +287,15 @@ fn check_report(ctx: &Context, p: &Printer, check: &KeychainCheck<'_>) {
     } else {
         p.data(format!("Keychain check ({backend}):"));
     }
-    for name in &check.entries_without_profile {
-        p.data(format!(
-            "  ! entry '{name}' has no profile in {}; remove it with `fluxloop auth logout --profile {name}`",
+    // A key of ours that no profile names, and how to remove it.
+    let orphan = |what: String, name: &str| {
+        format!(
+            "  ! {what} has no profile in {}; remove it with `fluxloop auth logout --profile {name}`",
             ctx.profiles.path().display()
-        ));
+        )
+    };
+    for name in &check.entries_without_profile {
+        p.data(orphan(format!("entry '{name}'"), name));
     }
     for name in &check.profiles_without_entry {
         p.data(format!(
@@ -305,16 +309,10 @@ fn check_report(ctx: &Context, p: &Printer, check: &KeychainCheck<'_>) {
         .as_deref()
         .unwrap_or_default();
     for name in kernel_orphans {
-        p.data(format!(
-            "  ! kernel keyring key '{name}' has no profile in {}; remove it with `fluxloop auth logout --profile {name}`",
-            ctx.profiles.path().display()
-        ));
+        p.data(orphan(format!("kernel keyring key '{name}'"), name));
     }
     for name in &check.encrypted_files_without_profile {
-        p.data(format!(
-            "  ! {} has no profile in {}; remove it with `fluxloop auth logout --profile {name}`",
-            ctx.encrypted_file_store.path(name).display(),
-            ctx.profiles.path().display()
-        ));
+        let file = ctx.encrypted_file_store.path(name);
+        p.data(orphan(file.display().to_string(), name));
     }
 }
