@@ -14,27 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for tool in hyperfine secret-tool gnome-keyring-daemon dbus-daemon; do
-    command -v "$tool" >/dev/null || { echo "benches/exec.sh: needs $tool" >&2; exit 1; }
-done
-
-cargo build --quiet --release -p fluxloop -p fluxloop-stand-in
-target="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)"
-
-work="$(mktemp -d "${TMPDIR:-/tmp}/fluxloop-bench.XXXXXX")"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
-# Login validates the key once against the stand-in; exec itself never calls the platform.
-"$target/fluxloop-stand-in" >"$work/url" 2>/dev/null &
-pids+=($!)
-for _ in $(seq 100); do [[ -s "$work/url" ]] && break; sleep 0.05; done
-url="$(head -n 1 "$work/url")"
+source benches/lib.sh
+bench_start exec.sh secret-tool gnome-keyring-daemon dbus-daemon
 
 source scripts/lib/private-secret-service.sh
 unset DBUS_SESSION_BUS_ADDRESS

@@ -15,6 +15,9 @@ pub mod env {
     pub const HOME: &str = "FLUXLOOP_HOME";
     pub const TIMEOUT: &str = "FLUXLOOP_TIMEOUT";
     pub const STORAGE: &str = "FLUXLOOP_STORAGE";
+    /// The encrypted-file store's passphrase, for containers and CI (never a flag: argv is
+    /// visible to every user of the machine).
+    pub const PASSPHRASE: &str = "FLUXLOOP_PASSPHRASE";
     /// Seconds a keychain call may take before fluxloop gives up (an unlock prompt needs longer).
     pub const KEYCHAIN_TIMEOUT: &str = "FLUXLOOP_KEYCHAIN_TIMEOUT";
     /// Keychain service name; lets the demo and tests keep their entries apart from real ones.
@@ -271,10 +274,16 @@ pub struct LoginArgs {
     #[arg(long)]
     pub no_save: bool,
 
-    /// Where to keep the key: the OS keychain, or (opt-in, plaintext) the credentials file
-    /// [env: FLUXLOOP_STORAGE] [default: keychain]
+    /// Where to keep the key: the OS keychain, the kernel keyring, a passphrase-encrypted file,
+    /// or (opt-in, plaintext) the credentials file [env: FLUXLOOP_STORAGE] [default: keychain]
     #[arg(long, value_enum, value_name = "STORE", conflicts_with = "no_save")]
     pub storage: Option<StoreKind>,
+
+    /// With --storage encrypted-file: after the passphrase is typed once, keep the opened key in
+    /// the kernel keyring this long (e.g. 15m, 1h, 90s; at most 24h), so commands in that time do
+    /// not ask again [default: off]
+    #[arg(long, value_name = "DURATION", conflicts_with = "no_save", value_parser = cache_duration)]
+    pub cache: Option<std::time::Duration>,
 
     /// Log in through the browser: the platform mints a new key for this device, which goes
     /// straight into the store, never shown
@@ -305,6 +314,28 @@ pub struct LoginArgs {
     /// With --no-wait: print a JSON document (schema in docs/schema/login-pending.schema.json)
     #[arg(long, requires = "no_wait")]
     pub json: bool,
+}
+
+/// `90`, `90s`, `15m`, `1h`: 1 second to 24 hours.
+fn cache_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err("a duration is a whole number with s, m or h, e.g. 15m".into()),
+    };
+    let seconds = number
+        .parse::<u64>()
+        .ok()
+        .map(|n| n.saturating_mul(scale))
+        .filter(|s| (1..=86_400).contains(s))
+        .ok_or("a duration is 1 s to 24 h, e.g. 15m")?;
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 /// 1 to 128 characters, none of them control characters.

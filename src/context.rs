@@ -5,6 +5,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -28,8 +29,11 @@ pub enum SettingsError {
     #[error("cannot find your home directory")]
     NoHome,
 }
+use crate::passphrase::PassphraseFromEnvOrTerminal;
 use crate::profiles::{Profile, ProfileName, ProfileStore};
-use crate::secrets::{self, Keychain, KeychainScope, KeyringStore, KeyutilsStore, StoreKind};
+use crate::secrets::{
+    self, EncryptedFileStore, Keychain, KeychainScope, KeyringStore, KeyutilsStore, StoreKind,
+};
 
 /// Which rule chose the profile in use, first to last. `status`, `list` and `-v` say it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +83,8 @@ pub struct Settings {
     pub keychain_timeout: Duration,
     /// `FLUXLOOP_API_KEY` is set but empty (or blank): an error of its own, not "unset".
     pub env_key_empty: bool,
+    /// `FLUXLOOP_PASSPHRASE`: the encrypted-file store's passphrase, where no one can type it.
+    pub passphrase: Option<SecretString>,
     /// The credentials directory (`FLUXLOOP_HOME`, else `~/.fluxloop`).
     pub home: PathBuf,
     /// `home` came from FLUXLOOP_HOME: the user's directory, never chmod-ed by us.
@@ -87,6 +93,7 @@ pub struct Settings {
     /// `fluxloop`), scoped to `home` unless it is `~/.fluxloop`.
     pub keychain_scope: KeychainScope,
     /// Debug builds: `FLUXLOOP_DEBUG_FAIL_METADATA_WRITE` makes every credentials-file write fail.
+    /// Always false, and never read, in a release build.
     #[cfg_attr(not(debug_assertions), allow(dead_code))]
     pub fail_metadata_writes: bool,
     /// Whether `login --web` may open a browser.
@@ -112,6 +119,15 @@ pub struct Context {
     pub keychain: Keychain,
     /// `--storage keyutils`: the Linux kernel keyring, under the same service name.
     pub kernel_keyring: Keychain,
+    /// `--storage encrypted-file`: the same store as [`Context::encrypted_files`], for what only
+    /// it has (file paths, the passphrase asked before a login's key).
+    pub encrypted_file_store: Arc<EncryptedFileStore>,
+    /// `--storage encrypted-file`, as the other stores are used.
+    pub encrypted_files: Keychain,
+    /// `FLUXLOOP_PASSPHRASE` is set: no prompt.
+    pub passphrase_from_env: bool,
+    /// `login --cache`: keys opened from encrypted files, kept in the kernel keyring a while.
+    pub unlock_cache: KeyutilsStore,
     /// A desktop session a browser can be opened in: not over SSH, not in CI.
     pub desktop: bool,
 }
@@ -143,7 +159,17 @@ impl Context {
         let kernel_keyring = Keychain::new(Box::new(KeyutilsStore::new(
             settings.keychain_scope.clone(),
         )));
-        Ok(Self::new(settings, profiles, keychain, kernel_keyring))
+        let passphrase = Arc::new(PassphraseFromEnvOrTerminal::new(
+            settings.passphrase.clone(),
+        ));
+        let encrypted_file_store = Arc::new(EncryptedFileStore::new(&settings.home, passphrase));
+        Ok(Self::new(
+            settings,
+            profiles,
+            keychain,
+            kernel_keyring,
+            encrypted_file_store,
+        ))
     }
 
     pub fn new(
@@ -151,6 +177,7 @@ impl Context {
         profiles: ProfileStore,
         keychain: Keychain,
         kernel_keyring: Keychain,
+        encrypted_file_store: Arc<EncryptedFileStore>,
     ) -> Self {
         Self {
             profile: settings.profile,
@@ -163,6 +190,10 @@ impl Context {
             profiles,
             keychain,
             kernel_keyring,
+            encrypted_files: Keychain::new(Box::new(encrypted_file_store.clone())),
+            passphrase_from_env: settings.passphrase.is_some(),
+            unlock_cache: KeyutilsStore::unlock_cache(&settings.keychain_scope),
+            encrypted_file_store,
             desktop: settings.desktop,
         }
     }
@@ -172,6 +203,7 @@ impl Context {
         match kind {
             StoreKind::Keychain => Some(&self.keychain),
             StoreKind::Keyutils => Some(&self.kernel_keyring),
+            StoreKind::EncryptedFile => Some(&self.encrypted_files),
             StoreKind::File => None,
         }
     }
@@ -235,6 +267,12 @@ impl Settings {
         // The exception to the one rule: in CI an empty key is a secret that was withheld (a
         // pull request from a fork), and treating it as unset would fall back to a saved key.
         let env_key_empty = env_key.is_none() && std::env::var_os(env::API_KEY).is_some();
+        // Trimmed as the prompt trims what is typed, so the two give the same passphrase.
+        let passphrase = var(env::PASSPHRASE)?.and_then(|v| {
+            let v = zeroize::Zeroizing::new(v);
+            let trimmed = v.trim();
+            (!trimmed.is_empty()).then(|| SecretString::from(trimmed))
+        });
         let cert_file = var_os(env::SSL_CERT_FILE);
         // OpenSSL's variables, not ours: the platform verifier skips the system store whenever
         // SSL_CERT_FILE is present, even empty, so its presence is what counts here. Empty
@@ -264,6 +302,7 @@ impl Settings {
             keychain_timeout,
             env_key,
             env_key_empty,
+            passphrase,
             home,
             home_chosen,
             keychain_scope,
@@ -298,6 +337,7 @@ impl Settings {
             keychain_timeout: secrets::CALL_TIMEOUT,
             env_key: None,
             env_key_empty: false,
+            passphrase: None,
             keychain_scope: KeychainScope::new(secrets::DEFAULT_SERVICE, &home, Some(&home)),
             home,
             home_chosen: true,

@@ -24,6 +24,10 @@ pub enum Step {
     Rename,
     DirSync,
     HttpRequest,
+    /// `--storage encrypted-file`: the key file's temp file created, written and synced.
+    KeyFileWrite,
+    /// `--storage encrypted-file`: the temp file renamed over the key file.
+    KeyFileRename,
 }
 
 impl Step {
@@ -43,6 +47,8 @@ impl Step {
             Step::Rename => "rename over credentials",
             Step::DirSync => "fsync directory",
             Step::HttpRequest => "http request",
+            Step::KeyFileWrite => "write key file temp",
+            Step::KeyFileRename => "rename over key file",
         }
     }
 }
@@ -59,6 +65,8 @@ mod armed {
     struct Plan {
         crash_at: Option<u32>,
         trace: Option<PathBuf>,
+        // SIGSTOP instead of SIGKILL: Unix only.
+        #[cfg_attr(not(unix), allow(dead_code))]
         stop: bool,
     }
 

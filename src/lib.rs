@@ -12,6 +12,7 @@ pub(crate) mod error;
 pub mod keys;
 pub(crate) mod logging;
 pub(crate) mod output;
+pub(crate) mod passphrase;
 pub mod profiles;
 pub(crate) mod secrets;
 pub(crate) mod situation;

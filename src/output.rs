@@ -320,6 +320,18 @@ pub fn thousands(n: u64) -> String {
 }
 
 /// Whole days left before `at`, rounded down; negative once passed.
+/// `15 min`, `2 s`, `1 h 30 min`: a cache duration as people read it.
+pub fn duration_text(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, s % 3600 / 60, s % 60) {
+        (0, 0, sec) => format!("{sec} s"),
+        (0, min, 0) => format!("{min} min"),
+        (h, 0, 0) => format!("{h} h"),
+        (h, min, 0) => format!("{h} h {min} min"),
+        _ => format!("{s} s"),
+    }
+}
+
 pub fn days_until(at: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
     (at - now).num_days()
 }

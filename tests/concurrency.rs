@@ -161,6 +161,8 @@ fn sixty_four_processes_at_once_leave_a_state_some_serial_order_would() {
     assert_eq!(racers.len(), 64);
 
     let mut codes: BTreeMap<String, usize> = BTreeMap::new();
+    // Which commands succeeded: what a serial order must explain.
+    let mut succeeded: Vec<String> = Vec::new();
     for mut racer in racers {
         let status = loop {
             if let Some(status) = racer.child.try_wait().unwrap() {
@@ -192,6 +194,9 @@ fn sixty_four_processes_at_once_leave_a_state_some_serial_order_would() {
         }
         for key in keys::ALL.iter().map(|(_, k)| *k) {
             assert!(!stderr.contains(key), "`{}` printed a key", racer.what);
+        }
+        if code == Some(0) {
+            succeeded.push(racer.what.clone());
         }
         *codes
             .entry(format!(
@@ -242,9 +247,60 @@ fn sixty_four_processes_at_once_leave_a_state_some_serial_order_would() {
     if let Some(current) = file.get("current_profile").and_then(|c| c.as_str()) {
         assert_eq!(current, "shared");
     }
+    assert_explained_by_a_serial_order(&succeeded, &listed);
     eprintln!(
         "after the race: {} profiles, {} keychain entries",
         listed.len(),
         in_keychain.len()
+    );
+}
+
+/// Whether the profiles left after the race are what some serial order of the commands that
+/// succeeded would leave (the failed ones changed nothing). The 12 `old` profiles existed before
+/// the race, so a `logout --all` that succeeded, whenever it ran, removed them all; a `new` or
+/// `shared` profile can exist only if a login to it succeeded, and must exist if one did and no
+/// `logout --all` succeeded (a later one may have removed it).
+fn assert_explained_by_a_serial_order(
+    succeeded: &[String],
+    listed: &BTreeMap<String, serde_json::Value>,
+) {
+    let ok = |what: &str| succeeded.iter().any(|s| s == what);
+    let logout_all = ok("logout --all");
+    for i in 0..12 {
+        let name = format!("old{i:02}");
+        let removable = logout_all || ok(&format!("logout --profile {name}"));
+        assert_eq!(
+            listed.contains_key(&name),
+            !removable,
+            "profile {name}: listed = {}, yet its logout succeeded = {}, a logout --all \
+             succeeded = {logout_all}",
+            listed.contains_key(&name),
+            ok(&format!("logout --profile {name}"))
+        );
+    }
+    let logged_in = |name: &str| ok(&format!("login --profile {name}"));
+    for name in (0..24)
+        .map(|i| format!("new{i:02}"))
+        .chain(["shared".to_owned()])
+    {
+        let present = listed.contains_key(&name);
+        if present {
+            assert!(
+                logged_in(&name),
+                "profile {name} is listed, but no login to it succeeded"
+            );
+        } else {
+            assert!(
+                !logged_in(&name) || logout_all,
+                "a login to {name} succeeded and no logout --all did, yet it is not listed"
+            );
+        }
+    }
+    assert!(
+        listed
+            .keys()
+            .all(|name| name.starts_with("old") || name.starts_with("new") || name == "shared"),
+        "a profile nobody logged in to: {:?}",
+        listed.keys().collect::<Vec<_>>()
     );
 }

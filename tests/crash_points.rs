@@ -37,13 +37,36 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// One profile as a command sees it: what its metadata says, and what the keychain holds.
+/// One profile as a command sees it: what its metadata says, and what the keychain and its
+/// encrypted key file hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct ProfileState {
     /// account, key hint, storage and whether a plaintext key is in the file; `None`: no
     /// metadata.
     meta: Option<String>,
     secret: Option<Secret>,
+    /// `--storage encrypted-file`: the key in `keys/<profile>.age`, opened with [`PASSPHRASE`].
+    encrypted: Option<Secret>,
+}
+
+/// The passphrase of the encrypted-file cases.
+const PASSPHRASE: &str = "correct-horse-battery-staple";
+
+/// The key in an encrypted key file; a file the passphrase does not open fails the test.
+fn open_key_file(path: &Path) -> Secret {
+    use std::io::Read;
+    let bytes = std::fs::read(path).unwrap();
+    let decryptor = age::Decryptor::new_buffered(&bytes[..])
+        .unwrap_or_else(|e| panic!("{} is not an age file after a kill: {e}", path.display()));
+    let identity = age::scrypt::Identity::new(age::secrecy::SecretString::from(PASSPHRASE));
+    let mut reader = decryptor
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .unwrap_or_else(|e| panic!("{} does not open after a kill: {e}", path.display()));
+    let mut key = String::new();
+    reader
+        .read_to_string(&mut key)
+        .unwrap_or_else(|e| panic!("{} is torn after a kill: {e}", path.display()));
+    Secret(key.trim().to_owned())
 }
 
 /// Everything a command may change: the profiles, and the file's own fields.
@@ -84,6 +107,7 @@ fn world(env: &TestEnv) -> World {
                 ProfileState {
                     meta: Some(meta),
                     secret: None,
+                    encrypted: None,
                 },
             );
         }
@@ -93,12 +117,29 @@ fn world(env: &TestEnv) -> World {
         let entry = profiles.entry(name).or_insert(ProfileState {
             meta: None,
             secret: None,
+            encrypted: None,
         });
         assert!(
             entry.secret.is_none(),
             "two keychain entries for one profile"
         );
         entry.secret = item.secret.map(Secret);
+    }
+    let keys_dir = env.fluxloop_dir().join("keys");
+    for entry in std::fs::read_dir(&keys_dir).into_iter().flatten().flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(name) = file_name
+            .strip_suffix(".age")
+            .filter(|n| !n.starts_with('.'))
+        else {
+            continue;
+        };
+        let state = profiles.entry(name.to_owned()).or_insert(ProfileState {
+            meta: None,
+            secret: None,
+            encrypted: None,
+        });
+        state.encrypted = Some(open_key_file(&entry.path()));
     }
     World {
         profiles,
@@ -124,7 +165,7 @@ fn temp_files(dir: &Path) -> Vec<String> {
             entries
                 .flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with(".credentials.tmp-"))
+                .filter(|n| n.starts_with(".credentials.tmp-") || n.contains(".age.tmp-"))
                 .collect()
         })
         .unwrap_or_default()
@@ -206,6 +247,8 @@ struct Case {
     plaintext_before: bool,
     /// Run every kill point even under FLUXLOOP_CRASH_STRIDE.
     small: bool,
+    /// Variables of every run of the case (setup excluded).
+    envs: &'static [(&'static str, &'static str)],
 }
 
 /// What setups need: the made-up keys of the 50-profile and migrate cases.
@@ -223,6 +266,18 @@ fn login(env: &TestEnv, url: &str, key: &str, profile: &str) {
 }
 
 fn setup_nothing(_: &TestEnv, _: &Ctx, _: &str) {}
+
+fn setup_one_encrypted(env: &TestEnv, _: &Ctx, url: &str) {
+    env.run_with(
+        &["auth", "login", "--storage", "encrypted-file"],
+        Some(&format!("{}\n", keys::VALID)),
+        &[
+            ("FLUXLOOP_API_URL", url),
+            ("FLUXLOOP_PASSPHRASE", PASSPHRASE),
+        ],
+    )
+    .assert_ok();
+}
 
 fn setup_one(env: &TestEnv, _: &Ctx, url: &str) {
     login(env, url, keys::VALID, "default");
@@ -255,6 +310,7 @@ const CASES: &[Case] = &[
         setup: setup_nothing,
         plaintext_before: false,
         small: true,
+        envs: &[],
     },
     Case {
         name: "login (rotation)",
@@ -263,6 +319,7 @@ const CASES: &[Case] = &[
         setup: setup_one,
         plaintext_before: false,
         small: true,
+        envs: &[],
     },
     Case {
         name: "logout",
@@ -271,6 +328,7 @@ const CASES: &[Case] = &[
         setup: setup_two,
         plaintext_before: false,
         small: true,
+        envs: &[],
     },
     Case {
         name: "logout --revoke",
@@ -279,6 +337,7 @@ const CASES: &[Case] = &[
         setup: setup_two,
         plaintext_before: false,
         small: true,
+        envs: &[],
     },
     Case {
         name: "logout --all (50 profiles)",
@@ -287,6 +346,7 @@ const CASES: &[Case] = &[
         setup: setup_fifty,
         plaintext_before: false,
         small: false,
+        envs: &[],
     },
     Case {
         name: "migrate",
@@ -295,6 +355,7 @@ const CASES: &[Case] = &[
         setup: setup_plaintext,
         plaintext_before: true,
         small: true,
+        envs: &[],
     },
     Case {
         name: "switch",
@@ -303,6 +364,25 @@ const CASES: &[Case] = &[
         setup: setup_two,
         plaintext_before: false,
         small: true,
+        envs: &[],
+    },
+    Case {
+        name: "migrate --to encrypted-file",
+        args: &["auth", "migrate", "--to", "encrypted-file", "--all"],
+        stdin: None,
+        setup: setup_one,
+        plaintext_before: false,
+        small: true,
+        envs: &[("FLUXLOOP_PASSPHRASE", PASSPHRASE)],
+    },
+    Case {
+        name: "migrate encrypted-file --to keychain",
+        args: &["auth", "migrate", "--to", "keychain", "--all"],
+        stdin: None,
+        setup: setup_one_encrypted,
+        plaintext_before: false,
+        small: true,
+        envs: &[("FLUXLOOP_PASSPHRASE", PASSPHRASE)],
     },
 ];
 
@@ -310,6 +390,7 @@ const CASES: &[Case] = &[
 fn run_case(env: &TestEnv, case: &Case, platform: &Platform, envs: &[(&str, &str)]) -> Run {
     let url = platform.url();
     let mut all = vec![("FLUXLOOP_API_URL", url.as_str())];
+    all.extend_from_slice(case.envs);
     all.extend_from_slice(envs);
     let stdin = case.stdin.map(|k| format!("{k}\n"));
     env.run_with(case.args, stdin.as_deref(), &all)
@@ -394,6 +475,7 @@ fn crash_at_every_step(env: &TestEnv, case: &Case, ctx: &Ctx, stride: usize) -> 
         let absent = ProfileState {
             meta: None,
             secret: None,
+            encrypted: None,
         };
         let torn: Vec<&String> = names
             .into_iter()
@@ -520,6 +602,14 @@ fn migrate_and_switch_survive_a_kill_at_every_step() {
     });
 }
 
+#[test]
+fn migrate_to_and_from_encrypted_files_survives_a_kill_at_every_step() {
+    run_cases(&[
+        "migrate --to encrypted-file",
+        "migrate encrypted-file --to keychain",
+    ]);
+}
+
 /// Migrate starts from plaintext keys on purpose; they are gone at the end (reset), and the
 /// checks above look for them where they must not be.
 fn env_allow_plaintext_then(f: impl FnOnce(&TestEnv)) {
@@ -539,6 +629,8 @@ fn every_case_is_run() {
         "logout --all (50 profiles)",
         "migrate",
         "switch",
+        "migrate --to encrypted-file",
+        "migrate encrypted-file --to keychain",
     ];
     let names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
     assert_eq!(names, covered);

@@ -14,6 +14,12 @@ use common::{assert_run_snapshot, fluxloop_snapshot};
 /// The keychain's answer time varies from run to run.
 fn doctor_env(env: TestEnv) -> TestEnv {
     env.filter_pattern(r"answered in \d+ ms", "answered in [N] ms");
+    // How long this host's kernel keeps a persistent keyring unused is the host's setting
+    // (/proc/sys/kernel/keys/persistent_keyring_expiry), not fluxloop's behaviour.
+    env.filter_pattern(
+        r"kept until this machine reboots, or after \d+ (days?|s) unused",
+        "kept until this machine reboots, or after [HOST'S EXPIRY] unused",
+    );
     env
 }
 
@@ -333,4 +339,58 @@ fn hand_made_dangers_are_errors_that_fix_leaves_alone() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o664);
+}
+
+/// The encrypted-file store's findings: a key file no profile uses, a keys folder others can
+/// reach (fixed by --fix), and a profile whose file cannot be opened here for want of a
+/// passphrase source. The files are never opened: doctor asks no passphrase.
+#[test]
+fn encrypted_file_findings_and_the_keys_folder_fix() {
+    let env = doctor_env(TestEnv::new());
+    env.run_with(
+        &["auth", "login", "--storage", "encrypted-file"],
+        Some(&format!("{}\n", keys::VALID)),
+        &[("FLUXLOOP_PASSPHRASE", "correct-horse-battery-staple")],
+    )
+    .assert_ok();
+    let keys_dir = env.fluxloop_dir().join("keys");
+    std::fs::copy(keys_dir.join("default.age"), keys_dir.join("gone.age")).unwrap();
+    set_mode(&keys_dir, 0o755);
+
+    let run = env.run(&["auth", "doctor"]);
+    run.assert_code(1);
+    assert_run_snapshot!(env, run);
+    let json = env.run(&["auth", "doctor", "--json"]);
+    let found = findings(&json);
+    for id in [
+        "no_passphrase_source",
+        "encrypted_file_without_profile",
+        "keys_dir_permissions",
+    ] {
+        assert!(found.iter().any(|f| f == id), "{id} not in {found:?}");
+    }
+
+    // With the variable set the store is usable; --fix tightens the folder and keeps the file.
+    let fixed = env.run_with(
+        &["auth", "doctor", "--fix", "--json"],
+        None,
+        &[("FLUXLOOP_PASSPHRASE", "correct-horse-battery-staple")],
+    );
+    let doc = fixed.json_valid(Schema::Doctor);
+    assert_eq!(doc["fixed"][0], format!("chmod 700 {}", keys_dir.display()));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&keys_dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+    assert!(keys_dir.join("gone.age").exists());
+    let found = findings(&fixed);
+    assert!(
+        !found.iter().any(|f| f == "no_passphrase_source"),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|f| f == "encrypted_file_without_profile"),
+        "{found:?}"
+    );
 }

@@ -232,7 +232,6 @@ fn core_lifecycle_on_keepassxc() {
     core_lifecycle(&TestEnv::with(SecretService::start_keepassxc()));
 }
 
-#[cfg(feature = "kwallet-tests")]
 #[test]
 fn core_lifecycle_on_kwallet() {
     core_lifecycle(&TestEnv::with(SecretService::start_kwallet()));

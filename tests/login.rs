@@ -614,6 +614,25 @@ fn invalid_profile_names_are_usage_errors_that_touch_nothing() {
 }
 
 #[test]
+fn a_new_profile_named_like_another_but_for_case_is_refused_and_touches_nothing() {
+    // Windows Credential Manager would give `Work` and `work` one entry.
+    let env = TestEnv::new();
+    env.login(keys::VALID, Some("work"));
+    let before = env.snapshot();
+    let requests = env.platform.requests().len();
+    let run = env.run_with(
+        &["auth", "login", "--profile", "Work"],
+        Some(&format!("{}\n", keys::VALID)),
+        &[],
+    );
+    assert_eq!(run.code, Some(2));
+    assert_untouched(&env, &before, requests);
+    assert_run_snapshot!(env, run);
+    // The profile itself can log in again.
+    env.login(keys::VALID, Some("work"));
+}
+
+#[test]
 fn env_api_key_at_login_warns_that_it_takes_precedence() {
     let env = TestEnv::new();
     let warned = env.run_with(

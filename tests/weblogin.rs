@@ -150,6 +150,21 @@ fn the_browser_opens_only_on_a_desktop_not_over_ssh_nor_in_ci_nor_with_no_browse
 }
 
 #[test]
+fn a_web_login_to_a_profile_named_like_another_but_for_case_is_refused_before_starting() {
+    // Windows Credential Manager would give `Work` and `work` one entry.
+    let env = TestEnv::new();
+    quick(&env, true);
+    env.login(keys::VALID, Some("work"));
+    let run = env.run(&["auth", "login", "--web", "--profile", "Work"]);
+    run.assert_code(2)
+        .stderr_has("Profile 'Work' differs from the existing profile 'work' only in case");
+    assert!(env.platform.logins().is_empty());
+    assert!(env.platform.minted().is_empty());
+    assert_eq!(stored_key(&env, "Work"), None);
+    assert_eq!(pending_entry(&env, "Work"), None);
+}
+
+#[test]
 fn a_refused_login_stores_nothing() {
     let env = TestEnv::new();
     quick(&env, false);

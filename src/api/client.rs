@@ -307,10 +307,7 @@ impl ApiClient {
         request: &StartRequest,
         idempotency_key: &str,
     ) -> Result<BrowserLogin> {
-        let json = serde_json::to_vec(request).map_err(|e| ApiError::InvalidResponse {
-            status: 0,
-            reason: format!("cannot encode the request: {e}"),
-        })?;
+        let json = encode(request)?;
         // Nothing secret is sent; the answer's text is masked against nothing of ours.
         let nothing = SecretString::from("");
         let body = Zeroizing::new(
@@ -371,10 +368,7 @@ impl ApiClient {
         request: &RotateRequest,
         idempotency_key: &str,
     ) -> Result<NewKey> {
-        let json = serde_json::to_vec(request).map_err(|e| ApiError::InvalidResponse {
-            status: 0,
-            reason: format!("cannot encode the request: {e}"),
-        })?;
+        let json = encode(request)?;
         let body = Zeroizing::new(
             self.call(Call {
                 json: Some(Zeroizing::new(json)),
@@ -931,6 +925,14 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         cur = err.source();
     }
     crate::keys::redact(&parts.join(": "))
+}
+
+/// A request body as JSON; our own types always encode, but a failure is an answer, not a panic.
+fn encode<T: serde::Serialize>(request: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(request).map_err(|e| ApiError::InvalidResponse {
+        status: 0,
+        reason: format!("cannot encode the request: {e}"),
+    })
 }
 
 #[cfg(test)]

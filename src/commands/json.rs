@@ -99,7 +99,8 @@ pub struct StatusKey<'a> {
     pub id: Option<&'a str>,
     pub name: Option<&'a str>,
     pub environment: &'a str,
-    /// Where the key came from: `keychain`, `keyutils` (the Linux kernel keyring), `env`
+    /// Where the key came from: `keychain`, `keyutils` (the Linux kernel keyring),
+    /// `encrypted-file` (a passphrase-encrypted file under the credentials directory), `env`
     /// (`FLUXLOOP_API_KEY`), `file` (the `--storage file` opt-in) or `plaintext-file` (a legacy
     /// `api_key:`).
     #[schemars(extend("enum" = key_source_ids()))]
@@ -220,9 +221,10 @@ pub struct ListedProfile<'a> {
     /// `expiry` is `date`.
     pub days_remaining: Option<i64>,
     /// Where the key is kept: the OS keychain, the Linux kernel keyring (`keyutils`, emptied at
-    /// reboot), the credentials file (`--storage file`), or the credentials file's plaintext
-    /// `api_key:` of an earlier release (`legacy`).
-    #[schemars(extend("enum" = ["keychain", "keyutils", "file", "legacy"]))]
+    /// reboot), a passphrase-encrypted file (`encrypted-file`), the credentials file
+    /// (`--storage file`), or the credentials file's plaintext `api_key:` of an earlier release
+    /// (`legacy`).
+    #[schemars(extend("enum" = ["keychain", "keyutils", "encrypted-file", "file", "legacy"]))]
     pub storage: &'static str,
     /// The platform the profile's key is for: the URL saved at login, else the default.
     pub api_url: &'a str,
@@ -256,6 +258,11 @@ pub struct KeychainCheck<'a> {
     pub entries_without_profile: Vec<&'a str>,
     /// Profiles whose key should be in the keychain but is not (they cannot authenticate).
     pub profiles_without_entry: Vec<&'a str>,
+    /// Keys of ours in the Linux kernel keyring with no profile (`fluxloop auth logout
+    /// --profile NAME` removes one); `null` where the kernel keyring cannot be searched.
+    pub kernel_keyring_entries_without_profile: Option<Vec<&'a str>>,
+    /// Encrypted key files (`~/.fluxloop/keys/<profile>.age`) with no profile.
+    pub encrypted_files_without_profile: Vec<&'a str>,
 }
 
 /// `fluxloop auth doctor --json`: what the checks found. Printed whatever they found; `ok` (and
@@ -476,6 +483,7 @@ fn key_source_ids() -> Vec<&'static str> {
     [
         KeySource::Store(StoreKind::Keychain),
         KeySource::Store(StoreKind::Keyutils),
+        KeySource::Store(StoreKind::EncryptedFile),
         KeySource::Env,
         KeySource::Store(StoreKind::File),
         KeySource::LegacyFile,

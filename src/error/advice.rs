@@ -6,7 +6,7 @@ use crate::api::{ApiError, ProxyRoute};
 use crate::cli::env;
 use crate::context::SettingsError;
 use crate::keys::KeyFormatError;
-use crate::profiles::{DEFAULT_PROFILE, ProfileError, ProfileNameError};
+use crate::profiles::{DEFAULT_PROFILE, ProfileCaseClash, ProfileError, ProfileNameError};
 use crate::secrets::{KeySource, Provider, SecretStoreError, StoreError};
 use crate::situation::{Ci, Container, Kind, Situation};
 use crate::terminal::TerminalError;
@@ -116,7 +116,8 @@ impl CliError {
                 self.hints.clear();
                 let mut hints = vec![format!(
                     "Keep the key encrypted with a passphrase: `fluxloop auth login --storage \
-                     encrypted-file` (the passphrase from the terminal, or {PASSPHRASE_VARIABLE})"
+                     encrypted-file` (the passphrase from the terminal, or {})",
+                    env::PASSPHRASE
                 )];
                 if offers_env {
                     hints.push(env_hint(&format!(
@@ -257,9 +258,6 @@ impl CliError {
         .hint_new_key()
     }
 }
-
-/// The encrypted-file store's passphrase variable (issue 9; the store is added on its own branch).
-const PASSPHRASE_VARIABLE: &str = "FLUXLOOP_PASSPHRASE";
 
 /// How the "use FLUXLOOP_API_KEY instead" hint starts, so it can be found and removed.
 const ENV_HINT_START: &str = "Or skip the keychain:";
@@ -515,6 +513,9 @@ impl From<StoreError> for CliError {
         if let SecretStoreError::AccessDenied = kind {
             return access_denied(provider).hint(env_hint);
         }
+        if let Some(err) = encrypted_file_error(&kind) {
+            return err;
+        }
         let mut err = CliError::new(
             ExitStatus::Keychain,
             ErrorCode::KeychainUnavailable,
@@ -580,6 +581,73 @@ impl From<StoreError> for CliError {
             _ => err.hint(env_hint),
         }
     }
+}
+
+/// The encrypted-file store's own failures; `None` for the others. None of them deletes anything.
+fn encrypted_file_error(kind: &SecretStoreError) -> Option<CliError> {
+    // The file is named after its profile: `<profile>.age`.
+    let login_again = |path: &std::path::Path| {
+        let profile = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        let flag = match profile.as_deref() {
+            Some(name) if name != DEFAULT_PROFILE => format!(" --profile {name}"),
+            _ => String::new(),
+        };
+        format!("log in again to replace it: `fluxloop auth login{flag} --storage encrypted-file`")
+    };
+    Some(match kind {
+        SecretStoreError::WrongPassphrase(path) => CliError::new(
+            ExitStatus::WrongPassphrase,
+            ErrorCode::WrongPassphrase,
+            format!("Wrong passphrase for {}", path.display()),
+        )
+        .detail("The file is unchanged.")
+        .hint(format!(
+            "Try again, or check {} if it is set",
+            env::PASSPHRASE
+        ))
+        .hint(format!(
+            "Forgot it? The key cannot be recovered; {}",
+            login_again(path)
+        )),
+        SecretStoreError::Damaged { path, reason } => CliError::new(
+            ExitStatus::Failure,
+            ErrorCode::KeyFileDamaged,
+            format!("The key file {} is damaged: {reason}", path.display()),
+        )
+        .detail("It was cut short or altered after it was written; nothing was deleted.")
+        .hint(capitalise(&login_again(path))),
+        SecretStoreError::NoPassphrase => CliError::new(
+            ExitStatus::Keychain,
+            ErrorCode::NoPassphrase,
+            "No passphrase for the encrypted-file store: there is no terminal to ask at",
+        )
+        .detail(format!(
+            "Keys kept with --storage encrypted-file are opened with a passphrase, typed at a \
+             prompt or read from {}; never from the command line.",
+            env::PASSPHRASE
+        ))
+        .hint(format!(
+            "Run the command in a terminal, or set {} (from your CI's or container's secrets)",
+            env::PASSPHRASE
+        )),
+        SecretStoreError::PassphraseMismatch => CliError::new(
+            ExitStatus::Failure,
+            ErrorCode::PassphraseMismatch,
+            "The two passphrases differ; nothing was stored",
+        )
+        .hint("Run the command again and type the same passphrase twice"),
+        SecretStoreError::PassphraseCancelled => CliError::new(
+            ExitStatus::Failure,
+            ErrorCode::Cancelled,
+            "Passphrase prompt cancelled; nothing was changed",
+        ),
+        SecretStoreError::File { path, reason } => CliError::new(
+            ExitStatus::Failure,
+            ErrorCode::Failure,
+            format!("Could not use the key file {}: {reason}", path.display()),
+        ),
+        _ => return None,
+    })
 }
 
 /// Said on stderr while fluxloop waits for a person to answer the keychain's prompt.
@@ -791,6 +859,17 @@ impl From<ProfileNameError> for CliError {
         CliError::usage(capitalise(&e.to_string()))
             .detail("A profile name is 1 to 64 characters: letters, digits, `-`, `_` and `.`.")
             .hint("Example: --profile work")
+    }
+}
+
+impl From<ProfileCaseClash> for CliError {
+    fn from(e: ProfileCaseClash) -> Self {
+        CliError::usage(capitalise(&e.to_string()))
+            .detail(
+                "Windows Credential Manager does not tell names apart by case, so two such \
+                 profiles would share one key there; fluxloop refuses them everywhere.",
+            )
+            .hint(format!("Use --profile {}, or another name", e.existing))
     }
 }
 

@@ -27,8 +27,11 @@ pub enum ExitStatus {
     Permission = 4,
     /// The platform could not be reached or answered with something unusable.
     Network = 5,
-    /// The OS keychain is missing, locked or not answering.
+    /// The OS keychain is missing, locked or not answering (or, for `--storage encrypted-file`,
+    /// no passphrase can be had: no terminal and no `FLUXLOOP_PASSPHRASE`).
     Keychain = 6,
+    /// `--storage encrypted-file`: the passphrase does not open the key's file.
+    WrongPassphrase = 7,
 }
 
 impl ExitStatus {
@@ -102,6 +105,14 @@ pub enum ErrorCode {
     NoPendingLogin,
     /// `rotate`: the new key is in place, but the old one could not be revoked and still works.
     OldKeyNotRevoked,
+    /// `--storage encrypted-file`: the passphrase does not open the key's file.
+    WrongPassphrase,
+    /// `--storage encrypted-file`: the key's file is cut short, altered or not a key file.
+    KeyFileDamaged,
+    /// `--storage encrypted-file`: no terminal to ask at and no `FLUXLOOP_PASSPHRASE`.
+    NoPassphrase,
+    /// `--storage encrypted-file`: the passphrase typed twice differed.
+    PassphraseMismatch,
 }
 
 impl ErrorCode {
@@ -138,6 +149,10 @@ impl ErrorCode {
             ErrorCode::LoginExpired => "login_expired",
             ErrorCode::NoPendingLogin => "no_pending_login",
             ErrorCode::OldKeyNotRevoked => "old_key_not_revoked",
+            ErrorCode::WrongPassphrase => "wrong_passphrase",
+            ErrorCode::KeyFileDamaged => "key_file_damaged",
+            ErrorCode::NoPassphrase => "no_passphrase",
+            ErrorCode::PassphraseMismatch => "passphrase_mismatch",
         }
     }
 }

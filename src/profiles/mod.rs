@@ -5,7 +5,8 @@ mod secure_fs;
 mod store;
 
 pub use model::{
-    CredentialsFile, DEFAULT_PROFILE, Expiry, PlaintextKey, Profile, ProfileName, ProfileNameError,
+    CredentialsFile, DEFAULT_PROFILE, Expiry, PlaintextKey, Profile, ProfileCaseClash, ProfileName,
+    ProfileNameError,
 };
 pub(crate) use store::{ProfileStore, ProfileTx};
 // For the fuzz target: the credentials file's parser, and its error.

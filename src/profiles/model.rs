@@ -71,6 +71,10 @@ pub struct Profile {
     pub storage: Option<StoreKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saved_at: Option<DateTime<Utc>>,
+    /// `--storage encrypted-file` with `login --cache`: how many seconds an opened key is kept
+    /// in the kernel keyring. Absent: no cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlock_cache_seconds: Option<u64>,
     /// A plaintext key: legacy, or opt-in file storage. Never written for keychain profiles.
     #[serde(
         default,
@@ -91,6 +95,7 @@ impl Profile {
         match self.storage {
             _ if self.api_key.is_some() => StoreKind::File,
             Some(StoreKind::Keyutils) => StoreKind::Keyutils,
+            Some(StoreKind::EncryptedFile) => StoreKind::EncryptedFile,
             _ => StoreKind::Keychain,
         }
     }
@@ -190,6 +195,15 @@ pub struct ProfileNameError {
     pub shown: String,
 }
 
+/// A new profile name that differs from an existing one only in case (see
+/// [`CredentialsFile::check_new_name`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("profile '{name}' differs from the existing profile '{existing}' only in case")]
+pub struct ProfileCaseClash {
+    pub name: String,
+    pub existing: String,
+}
+
 impl ProfileName {
     pub fn parse(name: &str) -> Result<Self, ProfileNameError> {
         let ok_len = (1..=64).contains(&name.chars().count());
@@ -278,6 +292,23 @@ impl CredentialsFile {
         names
     }
 
+    /// Fails when `name` is new but another profile has the same name but for case: Windows
+    /// Credential Manager compares target names without case, so the two would share one
+    /// entry there. Refused on every system, so a credentials file means the same everywhere.
+    pub fn check_new_name(&self, name: &str) -> Result<(), ProfileCaseClash> {
+        let names = self.names();
+        if names.iter().any(|n| n == name) {
+            return Ok(());
+        }
+        match names.into_iter().find(|n| n.eq_ignore_ascii_case(name)) {
+            Some(existing) => Err(ProfileCaseClash {
+                name: name.to_string(),
+                existing,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Saves a profile; a login to `default` supersedes the legacy top-level key.
     pub fn insert(&mut self, name: &str, profile: Profile) {
         if name == DEFAULT_PROFILE {
@@ -335,6 +366,19 @@ impl CredentialsFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_name_may_not_differ_from_another_only_in_case() {
+        let mut file = CredentialsFile::default();
+        file.insert("work", Profile::default());
+        assert_eq!(file.check_new_name("work"), Ok(()));
+        assert_eq!(file.check_new_name("home"), Ok(()));
+        let clash = file.check_new_name("WORK").unwrap_err();
+        assert_eq!(
+            (clash.name.as_str(), clash.existing.as_str()),
+            ("WORK", "work")
+        );
+    }
 
     #[test]
     fn expiry_reads_a_date_as_the_end_of_that_day_utc() {

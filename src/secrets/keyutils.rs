@@ -29,6 +29,79 @@ impl KeyutilsStore {
     pub fn new(scope: KeychainScope) -> Self {
         Self { scope }
     }
+
+    /// The encrypted-file store's unlock cache (`login --cache`): opened keys in the same kernel
+    /// keyring, under a service name of their own (`<service>.unlocked`), each with a timeout.
+    pub fn unlock_cache(scope: &KeychainScope) -> Self {
+        let mut scope = scope.clone();
+        scope.service = format!("{}{UNLOCKED_SUFFIX}", scope.service);
+        Self { scope }
+    }
+
+    /// Stores `key` for `ttl`: the kernel drops it then, whatever becomes of this process.
+    pub fn set_expiring(&self, profile: &str, key: &SecretString, ttl: Duration) -> Result<()> {
+        let started = Instant::now();
+        let result = platform::set(&self.scope.service, profile, key)
+            .and_then(|()| platform::set_timeout(&self.scope.service, profile, ttl));
+        if result.is_err() {
+            // Never a cached key without its timeout.
+            let _ = platform::delete(&self.scope.service, profile);
+        }
+        log(
+            &self.scope.service,
+            "set with timeout",
+            Some(profile),
+            &result,
+            started,
+        );
+        result
+    }
+
+    /// How long the profile's key has left, as `/proc/keys` says (to the minute past the
+    /// first); `None` without one, or without a timeout.
+    #[cfg(target_os = "linux")]
+    pub fn expires_in(&self, profile: &str) -> Option<Duration> {
+        let text = std::fs::read_to_string("/proc/keys").ok()?;
+        let uid = rustix::process::getuid().as_raw();
+        let wanted = description(&self.scope.service, profile);
+        timeout_of(&text, uid, &wanted)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn expires_in(&self, _profile: &str) -> Option<Duration> {
+        None
+    }
+}
+
+/// The suffix of the unlock cache's service name.
+const UNLOCKED_SUFFIX: &str = ".unlocked";
+
+// Used by the Linux store only.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+/// The timeout column of our user key `description` in `/proc/keys` text: `perm`, `expd`, or a
+/// number with a unit (s, m, h, d, w).
+fn timeout_of(proc_keys: &str, uid: u32, description: &str) -> Option<Duration> {
+    proc_keys.lines().find_map(|line| {
+        // id flags usage timeout perms uid gid type description: summary
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (timeout, owner, kind) = (fields.get(3)?, fields.get(5)?, fields.get(7)?);
+        let desc = fields.get(8)?.strip_suffix(':')?;
+        if *kind != "user" || owner.parse::<u32>().ok()? != uid || desc != description {
+            return None;
+        }
+        let unit_at = timeout.find(|c: char| !c.is_ascii_digit())?;
+        let (n, unit) = timeout.split_at(unit_at);
+        let n: u64 = n.parse().ok()?;
+        let scale = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 604_800,
+            _ => return None,
+        };
+        Some(Duration::from_secs(n * scale))
+    })
 }
 
 /// How long the persistent keyring is kept without use, as this kernel is set; `None` off
@@ -265,6 +338,19 @@ mod platform {
         Ok(())
     }
 
+    /// Gives the profile's key a timeout: the kernel removes it after `ttl`.
+    pub fn set_timeout(service: &str, profile: &str, ttl: std::time::Duration) -> Result<()> {
+        let wanted = description(service, profile);
+        let session =
+            KeyRing::from_special_id(KeyRingIdentifier::Session, false).map_err(classify)?;
+        let key = match session.search(&wanted) {
+            Ok(key) => key,
+            Err(_) => user_keyring()?.search(&wanted).map_err(classify)?,
+        };
+        let seconds = usize::try_from(ttl.as_secs().max(1)).unwrap_or(usize::MAX);
+        key.set_timeout(seconds).map_err(classify)
+    }
+
     pub fn delete(service: &str, profile: &str) -> Result<bool> {
         let removed = match entry(service, profile)?.delete_credential() {
             Ok(()) => true,
@@ -399,6 +485,9 @@ mod platform {
     pub fn delete(_service: &str, _profile: &str) -> Result<bool> {
         Err(SecretStoreError::Unsupported(ONLY_LINUX))
     }
+    pub fn set_timeout(_service: &str, _profile: &str, _ttl: std::time::Duration) -> Result<()> {
+        Err(SecretStoreError::Unsupported(ONLY_LINUX))
+    }
     pub fn list(_service: &str) -> Result<Vec<String>> {
         Err(SecretStoreError::Unsupported(ONLY_LINUX))
     }
@@ -433,6 +522,27 @@ mod tests {
         ] {
             assert_eq!(profile_of(other, "fluxloop"), None, "{other}");
         }
+    }
+
+    #[test]
+    fn the_timeout_column_of_proc_keys_is_read_for_our_key_only() {
+        let text = "\
+1c02f4c8 I--Q---     1   14m 3f010000  1000  1000 user      keyring:default@fluxloop.unlocked: 40
+1c02f4c9 I--Q---     1   2s 3f010000  1000  1000 user      keyring:work@fluxloop.unlocked: 40
+1c02f4ca I--Q---     1 perm 3f010000  1000  1000 user      keyring:perm@fluxloop.unlocked: 40
+1c02f4cb I--Q---     1   5h 3f010000  1001  1001 user      keyring:default@fluxloop.unlocked: 40
+";
+        let of = |d| timeout_of(text, 1000, d);
+        assert_eq!(
+            of("keyring:default@fluxloop.unlocked"),
+            Some(Duration::from_secs(840))
+        );
+        assert_eq!(
+            of("keyring:work@fluxloop.unlocked"),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(of("keyring:perm@fluxloop.unlocked"), None);
+        assert_eq!(of("keyring:other@fluxloop.unlocked"), None);
     }
 
     #[test]

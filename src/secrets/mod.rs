@@ -2,6 +2,7 @@
 //! Nothing here prints; errors say precisely which part of the keychain is missing.
 
 mod bounded;
+mod encrypted_file;
 mod keyring;
 mod keyutils;
 #[cfg(test)]
@@ -15,6 +16,9 @@ use secrecy::SecretString;
 
 use crate::crash_points::{self, Step};
 
+#[cfg(test)]
+pub use self::encrypted_file::NoPassphrase;
+pub use self::encrypted_file::{EncryptedFileStore, PassphrasePurpose, PassphraseSource};
 pub use self::keyring::KeyringStore;
 pub use self::keyutils::{KeyutilsStore, persistent_keyring_expiry};
 #[cfg(test)]
@@ -40,6 +44,8 @@ pub enum StoreKind {
     Keychain,
     /// The Linux kernel keyring (keyutils): no daemon needed, but emptied at reboot.
     Keyutils,
+    /// A file per profile under the credentials directory, encrypted with a passphrase (age).
+    EncryptedFile,
     /// PLAINTEXT in the credentials file (mode 0600), for machines without a keychain.
     File,
 }
@@ -50,6 +56,7 @@ impl StoreKind {
         match self {
             StoreKind::Keychain => "keychain",
             StoreKind::Keyutils => "keyutils",
+            StoreKind::EncryptedFile => "encrypted-file",
             StoreKind::File => "file",
         }
     }
@@ -88,6 +95,8 @@ pub enum Backend {
     SecretService,
     /// The Linux kernel key retention service (`--storage keyutils`).
     KernelKeyring,
+    /// Passphrase-encrypted files (`--storage encrypted-file`).
+    EncryptedFile,
     /// The in-memory store of in-process tests.
     #[cfg(test)]
     Memory,
@@ -111,6 +120,7 @@ impl Backend {
             Backend::WindowsCredentialManager => "windows-credential-manager",
             Backend::SecretService => "secret-service",
             Backend::KernelKeyring => "kernel-keyring",
+            Backend::EncryptedFile => "encrypted-file",
             #[cfg(test)]
             Backend::Memory => "memory",
         }
@@ -124,6 +134,7 @@ impl fmt::Display for Backend {
             Backend::WindowsCredentialManager => "Windows Credential Manager",
             Backend::SecretService => "Secret Service",
             Backend::KernelKeyring => "kernel keyring",
+            Backend::EncryptedFile => "encrypted file store",
             #[cfg(test)]
             Backend::Memory => "in-memory store",
         })
@@ -131,7 +142,9 @@ impl fmt::Display for Backend {
 }
 
 /// The program that serves the Secret Service (the owner of `org.freedesktop.secrets`), so
-/// that hints can name the app a person actually uses. Found only when a message needs it.
+/// that hints can name the app a person actually uses. Found only when a message needs it, and
+/// only on Linux (`keyring/secret_service.rs`); error/advice.rs names them on every platform.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
     GnomeKeyring,
@@ -142,6 +155,7 @@ pub enum Provider {
     Other,
 }
 
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 impl Provider {
     /// The provider a program name stands for: `/proc/<pid>/comm` (cut to 15 bytes, so
     /// `gnome-keyring-daemon` reads `gnome-keyring-d`) or the file name of `/proc/<pid>/exe`.
@@ -187,10 +201,39 @@ pub enum SecretStoreError {
     NoAccess(String),
     #[error("the keychain failed: {0}")]
     Platform(String),
+    /// The Secret Service turned down or could not use this connection's encrypted session
+    /// (KWallet's "Client public key size is invalid" and "Can't find session", or a secret
+    /// that does not decrypt): a fresh connection, with a fresh key pair, gets past it.
+    #[error("the keychain refused fluxloop's encrypted session ({0})")]
+    SessionRefused(String),
     /// The kernel refuses every `keyctl` call: a seccomp filter (a container's) or a kernel
     /// built without keys. Holds the errno's name.
     #[error("the keyctl system call is blocked here ({0})")]
     KeyctlBlocked(String),
+    /// `--storage encrypted-file`: the passphrase does not open the file.
+    #[error("the passphrase does not open {}", .0.display())]
+    WrongPassphrase(std::path::PathBuf),
+    /// `--storage encrypted-file`: the file is cut short, altered or not ours.
+    #[error("{} is damaged: {reason}", path.display())]
+    Damaged {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    /// `--storage encrypted-file`: no terminal to ask at and no passphrase in the environment.
+    #[error("no passphrase can be asked for or read here")]
+    NoPassphrase,
+    /// `--storage encrypted-file`: the passphrase typed twice differed.
+    #[error("the two passphrases differ")]
+    PassphraseMismatch,
+    /// `--storage encrypted-file`: the passphrase prompt was cancelled (or was given nothing).
+    #[error("the passphrase prompt was cancelled")]
+    PassphraseCancelled,
+    /// `--storage encrypted-file`: a key file or its folder could not be read or written.
+    #[error("{}: {reason}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     /// The store does not exist on this operating system (the kernel keyring off Linux).
     #[cfg_attr(target_os = "linux", allow(dead_code))]
     #[error("{0}")]

@@ -83,6 +83,7 @@ pub fn exit_name(code: i32) -> &'static str {
         4 => "permission",
         5 => "network",
         6 => "keychain",
+        7 => "wrong passphrase",
         101 => "crash",
         _ => "undocumented",
     }
@@ -408,7 +409,12 @@ impl TestEnv {
             .filter(|e| !base.contains(e))
             .map(|(k, v)| {
                 let v = v.map(|v| v.to_string_lossy().into_owned());
-                let v = v.map_or_else(|| "(unset)".to_owned(), |v| hide_keys(&v));
+                let v = match v {
+                    None => "(unset)".to_owned(),
+                    // Shown in snapshots' command lines: a secret like a key.
+                    Some(_) if k == "FLUXLOOP_PASSPHRASE" => "[PASSPHRASE]".to_owned(),
+                    Some(v) => hide_keys(&v),
+                };
                 (k.to_string_lossy().into_owned(), v)
             })
             .collect();
@@ -429,6 +435,11 @@ impl TestEnv {
             let value = value.to_string_lossy();
             for key in leak::keys_in(&value) {
                 self.learn_key(&format!("a key in ${}", name.to_string_lossy()), &key);
+            }
+            // The encrypted-file store's passphrase is a secret like a key: no output may show
+            // a piece of it either.
+            if name == "FLUXLOOP_PASSPHRASE" && value.trim().len() >= 8 {
+                self.learn_key("the passphrase in $FLUXLOOP_PASSPHRASE", value.trim());
             }
             if name == "FLUXLOOP_KEYRING_SERVICE" && !value.is_empty() {
                 lock(&self.services).insert(value.into_owned());

@@ -67,6 +67,18 @@ impl KernelKeyrings {
         self.run_stdin(env, args, None, envs)
     }
 
+    /// `fluxloop auth login --storage keyutils [--profile NAME]` with `key` on stdin, in these
+    /// keyrings; asserts success.
+    pub fn login(&self, env: &TestEnv, key: &str, profile: Option<&str>) -> Run {
+        let mut args = vec!["auth", "login", "--storage", "keyutils"];
+        if let Some(name) = profile {
+            args.extend(["--profile", name]);
+        }
+        let run = self.run_stdin(env, &args, Some(&format!("{key}\n")), &[]);
+        run.assert_ok();
+        run
+    }
+
     pub fn run_stdin(
         &self,
         env: &TestEnv,

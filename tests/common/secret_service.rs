@@ -84,7 +84,8 @@
 //!   `PlatformFailure(Dbus(...))`, "... Did not receive a reply ... (NoReply)".
 //! * No bus at all (`DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent`): `Store::new()` fails
 //!   at once, "Failed to connect to socket /nonexistent: No such file or directory"; with
-//!   the variable unset: "Unable to autolaunch a dbus-daemon without a $DISPLAY for X11".
+//!   the variable unset: "Using X11 for dbus-daemon autolaunch was disabled at compile time, set
+//!   your DBUS_SESSION_BUS_ADDRESS instead" (libdbus is built from source, without X11).
 //!
 //! Every external command run here has a deadline (see [`run_with_timeout`]), so a broken
 //! daemon makes a test fail, never hang. If the test process dies without running `Drop`
@@ -123,6 +124,25 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deadline for KeePassXC (a Qt application, and python3 making its database) to come up: it
 /// has been seen to need 10 to 20 s while several tests start one at once on 2 busy cores.
 const KEEPASSXC_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many more times a `secret-tool` run on KWallet is made when kwalletd could not use its
+/// encrypted session (see [`kwallet_session_fault`]): about one session in 60 fails, so five
+/// in a row is as good as never.
+const KWALLET_SESSION_TRIES: usize = 5;
+
+/// Whether libsecret's output tells of an encrypted session kwalletd 5.103 could not use: its
+/// public key refused (127 bytes, sent without leading zeros), or the two sides' AES keys
+/// different (kwalletd says "Can't find session" when it cannot decrypt what it was sent, and
+/// libsecret "Received invalid secret" when it cannot decrypt what kwalletd sent).
+fn kwallet_session_fault(output: &str) -> bool {
+    [
+        "Client public key size is invalid",
+        "Can't find session",
+        "Received invalid secret",
+    ]
+    .iter()
+    .any(|fault| output.contains(fault))
+}
+
 /// Deadline for kwalletd5 (a Qt application too, behind a python3 launcher) to come up.
 const KWALLET_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Deadline for every helper command (`secret-tool`, `dbus-send`, `kill`) run by this module.
@@ -208,6 +228,8 @@ enum Keyring {
     /// The same, on a virtual X display (Xvfb) where a script can answer the dialog.
     KeePassXCConfirmingAccessOnDisplay,
     KWallet,
+    /// kwalletd5 on first use: no wallet yet, so no collection and no `default` alias.
+    KWalletWithoutWallet,
 }
 
 impl SecretService {
@@ -314,6 +336,12 @@ impl SecretService {
     /// `default` alias, as after a KDE login with pam_kwallet.
     pub fn start_kwallet() -> Self {
         Self::launch(Keyring::KWallet)
+    }
+
+    /// KWallet before its first use: kwalletd5 running with no wallet (none was made at a KDE
+    /// login, nor in KWallet's dialog), so it serves no collection and `default` is `/`.
+    pub fn start_kwallet_without_wallet() -> Self {
+        Self::launch(Keyring::KWalletWithoutWallet)
     }
 
     /// Only the session bus; nobody owns `org.freedesktop.secrets`.
@@ -598,14 +626,19 @@ impl SecretService {
             )
         };
         let mut out = run();
-        // kwalletd now and then forgets the session it has just opened for secret-tool ("Can't
-        // find session …", seen in CI): a fault of the test's tool and KWallet, not of fluxloop,
-        // so the tool asks again.
-        for _ in 0..5 {
-            if self.provider != Provider::KWallet || !out.stderr.contains("Can't find session") {
+        // kwalletd 5.103 cannot use about one encrypted session in 60 that libsecret opens
+        // (docs/design.md, "KWallet's encrypted sessions"): a fault of the test's tool and
+        // KWallet, not of fluxloop, and each run opens a fresh session, so the tool asks again.
+        // A lookup whose secret did not decrypt finds "nothing" without a word, so on KWallet a
+        // lookup that finds nothing is asked again too (an absent item costs a few runs).
+        let lookup = args.first() == Some(&"lookup");
+        for _ in 0..KWALLET_SESSION_TRIES {
+            let silent_miss = lookup && !out.success() && out.stdout.is_empty();
+            if self.provider != Provider::KWallet
+                || !(kwallet_session_fault(&out.stderr) || silent_miss)
+            {
                 break;
             }
-            thread::sleep(Duration::from_millis(50));
             out = run();
         }
         out
@@ -633,7 +666,14 @@ impl SecretService {
         }
         // Attributes go to stderr, everything else to stdout; both are flushed per line,
         // so one shared pipe keeps them in order.
-        let out = run(&mut cmd, None, COMMAND_TIMEOUT, true);
+        let mut out = run(&mut cmd, None, COMMAND_TIMEOUT, true);
+        // See `secret_tool`: a secret that did not decrypt is left out, with libsecret's word.
+        for _ in 0..KWALLET_SESSION_TRIES {
+            if self.provider != Provider::KWallet || !kwallet_session_fault(&out.stdout) {
+                break;
+            }
+            out = run(&mut cmd, None, COMMAND_TIMEOUT, true);
+        }
         if !out.success() {
             return Err(out);
         }
@@ -888,7 +928,7 @@ impl SecretService {
                 Keyring::KeePassXC
                 | Keyring::KeePassXCConfirmingAccess
                 | Keyring::KeePassXCConfirmingAccessOnDisplay => Provider::KeePassXC,
-                Keyring::KWallet => Provider::KWallet,
+                Keyring::KWallet | Keyring::KWalletWithoutWallet => Provider::KWallet,
                 Keyring::Unlocked | Keyring::WithoutLogin => Provider::GnomeKeyring,
             },
         };
@@ -909,6 +949,8 @@ impl SecretService {
 
         if keyring == Keyring::KWallet {
             ss.start_kwallet_process();
+        } else if keyring == Keyring::KWalletWithoutWallet {
+            ss.start_kwallet_without_wallet_process();
         } else if keyring == Keyring::KeePassXC {
             ss.start_keepassxc_process(KEEPASSXC_INI);
         } else if keyring == Keyring::KeePassXCConfirmingAccess {
@@ -1114,6 +1156,33 @@ impl SecretService {
         if let Ok(bytes) = fs::read(&wallet) {
             let _ = KWALLET_TEMPLATE.set(bytes);
         }
+    }
+
+    /// Starts kwalletd5 on our bus as a desktop's first D-Bus call would, not at a login: it
+    /// opens no wallet, and has none to open. Waits until it serves the Secret Service.
+    fn start_kwallet_without_wallet_process(&mut self) {
+        let config_dir = self.home().join(".config");
+        fs::create_dir_all(&config_dir).expect("create config dir");
+        fs::write(config_dir.join("kwalletrc"), KWALLETRC).expect("write kwalletrc");
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("keyring.log"))
+            .expect("open kwalletd log");
+        let child = Command::new("kwalletd5")
+            .env_clear()
+            .env("PATH", path_var())
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("QT_QPA_PLATFORM", "offscreen")
+            .env("LC_ALL", "C.UTF-8")
+            .envs(self.home_envs())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run kwalletd5 ({e})"));
+        self.keyring = Some(child);
+        self.wait_for_kwallet(|ss| ss.secrets_name_has_owner());
     }
 
     fn spawn_kwalletd(&mut self) {

@@ -19,7 +19,7 @@ use crate::context::Context;
 use crate::error::{CliError, CliResult, ExitStatus};
 use crate::output::{self, Printer, bold, dim};
 use crate::profiles::{CredentialsFile, Expiry};
-use crate::secrets::{Provider, StoreKind};
+use crate::secrets::{Provider, StoreError, StoreKind};
 use crate::situation::{Ci, Container, Kind, Situation};
 
 /// A keychain call slower than this is worth a warning: every command pays it.
@@ -62,8 +62,12 @@ impl Severity {
 /// moves a key: the user runs it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Fix {
-    /// chmod 600 a credentials file that others can read but not write.
+    /// chmod 600 a credentials file that others can read but not write (Unix modes only).
+    #[cfg_attr(not(unix), allow(dead_code))]
     OwnerOnly(PathBuf),
+    /// chmod 700 the encrypted-file store's keys folder (Unix modes only).
+    #[cfg_attr(not(unix), allow(dead_code))]
+    OwnerOnlyDir(PathBuf),
     /// Remove temp files that an interrupted write left (the writer is gone).
     RemoveStaleTempFiles,
 }
@@ -286,6 +290,7 @@ fn stores(
                 check
             }
             StoreKind::Keyutils => kernel_keyring(ctx, situation, file, report),
+            StoreKind::EncryptedFile => encrypted_files(ctx, file, report),
             StoreKind::File => StoreCheck {
                 kind: *kind,
                 usable: true,
@@ -341,6 +346,107 @@ fn kernel_keyring(
         }
     }
 }
+
+/// The encrypted-file store: usable where a passphrase can be had (a terminal to ask at, or
+/// FLUXLOOP_PASSPHRASE). Also finds key files no profile names, and a keys folder others can
+/// read. Never asks for the passphrase: the files are not opened.
+fn encrypted_files(ctx: &Context, file: &CredentialsFile, report: &mut Report) -> StoreCheck {
+    let kind = StoreKind::EncryptedFile;
+    let store = &ctx.encrypted_file_store;
+    let users: Vec<String> = file
+        .names()
+        .into_iter()
+        .filter(|n| file.profile(n).is_some_and(|p| p.store() == kind))
+        .collect();
+    let usable = ctx.encrypted_files.check_ready();
+    if let Err(e) = &usable
+        && !users.is_empty()
+    {
+        let err = CliError::from(StoreError {
+            backend: e.backend,
+            provider: None,
+            kind: crate::secrets::SecretStoreError::NoPassphrase,
+        });
+        report.findings.push(Finding::from_error(
+            "no_passphrase_source",
+            "stores",
+            Severity::Error,
+            &err,
+        ));
+    }
+    if let Ok(found) = ctx.encrypted_files.list() {
+        for name in found.iter().filter(|n| !users.contains(n)) {
+            let path = store.path(name);
+            report.findings.push(
+                Finding::new(
+                    "encrypted_file_without_profile",
+                    "consistency",
+                    Severity::Warning,
+                    format!("{} holds a key that no profile uses", path.display()),
+                )
+                .because(format!(
+                    "No profile '{name}' in {} keeps its key there (left by an interrupted \
+                     logout or migrate); it is still a working key, encrypted (not fixed by --fix).",
+                    ctx.profiles.path().display()
+                ))
+                .fix(format!("rm {}", path.display())),
+            );
+        }
+    }
+    keys_dir_permissions(store.dir(), report);
+    let detail = match usable {
+        Ok(()) if ctx.passphrase_from_env => format!(
+            "usable: files in {}, passphrase from {}",
+            store.dir().display(),
+            env::PASSPHRASE
+        ),
+        Ok(()) => format!(
+            "usable: files in {}, passphrase asked at this terminal",
+            store.dir().display()
+        ),
+        Err(_) => format!(
+            "not usable: no terminal to ask for a passphrase, and {} is not set",
+            env::PASSPHRASE
+        ),
+    };
+    StoreCheck {
+        kind,
+        usable: ctx.encrypted_files.check_ready().is_ok(),
+        detail,
+    }
+}
+
+/// The keys folder of the encrypted-file store should be the owner's alone (0700).
+#[cfg(unix)]
+fn keys_dir_permissions(dir: &Path, report: &mut Report) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return;
+    };
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        report.findings.push(
+            Finding::new(
+                "keys_dir_permissions",
+                "hygiene",
+                Severity::Warning,
+                format!(
+                    "{} can be reached by other users (mode {mode:o})",
+                    dir.display()
+                ),
+            )
+            .because(
+                "Its files are encrypted, but others could copy them and guess the passphrase \
+                 offline, or replace them.",
+            )
+            .fix(format!("chmod 700 {}", dir.display()))
+            .auto(Fix::OwnerOnlyDir(dir.to_path_buf())),
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn keys_dir_permissions(_dir: &Path, _report: &mut Report) {}
 
 fn keychain(
     ctx: &Context,
@@ -820,6 +926,12 @@ fn apply_fixes(ctx: &Context, report: &mut Report) {
                     report.done.push(format!("chmod 600 {}", path.display()));
                 }
             }
+            Fix::OwnerOnlyDir(path) => {
+                if chmod(&path, 0o700).is_ok() {
+                    finding.fixed = true;
+                    report.done.push(format!("chmod 700 {}", path.display()));
+                }
+            }
             Fix::RemoveStaleTempFiles => {
                 // Under the lock, so no live writer of ours is using them.
                 let Ok(tx) = ctx.profiles.lock() else {
@@ -840,8 +952,18 @@ fn apply_fixes(ctx: &Context, report: &mut Report) {
 
 #[cfg(unix)]
 fn chmod_600(path: &Path) -> std::io::Result<()> {
+    chmod(path, 0o600)
+}
+
+#[cfg(unix)]
+fn chmod(path: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn chmod(_path: &Path, _mode: u32) -> std::io::Result<()> {
+    Ok(())
 }
 
 #[cfg(not(unix))]
@@ -861,7 +983,7 @@ fn print(p: &Printer, situation: &Situation, report: &Report, ok: bool) {
         if area == "stores" {
             for store in &report.stores {
                 let mark = if store.usable { "✅" } else { "❌" };
-                p.data(format!("  {mark} {:<9} {}", store.kind.id(), store.detail));
+                p.data(format!("  {mark} {:<14} {}", store.kind.id(), store.detail));
             }
         }
         for f in findings {

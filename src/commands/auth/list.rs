@@ -29,7 +29,17 @@ pub fn run(args: &ListArgs, ctx: &Context, p: &Printer) -> CliResult {
     } else {
         None
     };
-    let doc = document(ctx, &rows, entries.as_deref(), Utc::now());
+    // The other stores are searched with --check too: neither asks anything, and an unreachable
+    // kernel keyring is said as such.
+    let others = if args.check {
+        OtherStores {
+            kernel_keyring: ctx.kernel_keyring.list().ok(),
+            encrypted_files: ctx.encrypted_files.list().unwrap_or_default(),
+        }
+    } else {
+        OtherStores::default()
+    };
+    let doc = document(ctx, &rows, entries.as_deref(), &others, Utc::now());
     if args.json {
         p.json(&doc);
     } else {
@@ -56,12 +66,28 @@ fn storage_id(profile: &Profile) -> &'static str {
     }
 }
 
+/// What `--check` found in the kernel keyring (`None`: it could not be searched) and the
+/// encrypted files' folder.
+#[derive(Default)]
+struct OtherStores {
+    kernel_keyring: Option<Vec<String>>,
+    encrypted_files: Vec<String>,
+}
+
 fn document<'a>(
     ctx: &'a Context,
     rows: &'a [(String, Profile)],
     entries: Option<&'a [String]>,
+    others: &'a OtherStores,
     now: DateTime<Utc>,
 ) -> ListDocument<'a> {
+    let without_profile = |found: &'a [String]| -> Vec<&'a str> {
+        found
+            .iter()
+            .filter(|e| !rows.iter().any(|(name, _)| name == *e))
+            .map(String::as_str)
+            .collect()
+    };
     let active = ctx.profile.as_str();
     let profiles = rows
         .iter()
@@ -101,6 +127,11 @@ fn document<'a>(
             })
             .map(|(name, _)| name.as_str())
             .collect(),
+        kernel_keyring_entries_without_profile: others
+            .kernel_keyring
+            .as_deref()
+            .map(without_profile),
+        encrypted_files_without_profile: without_profile(&others.encrypted_files),
     });
     ListDocument {
         schema_version: SCHEMA_VERSION,
@@ -127,7 +158,7 @@ fn report(ctx: &Context, p: &Printer, doc: &ListDocument<'_>) {
         ));
         p.info("Log in with `fluxloop auth login` (add `--profile NAME` for a second account).");
     } else {
-        table(p, doc);
+        table(ctx, p, doc);
         p.data("");
         p.data(active_line(&ctx.profile_origin, &doc.active));
     }
@@ -142,7 +173,7 @@ fn report(ctx: &Context, p: &Printer, doc: &ListDocument<'_>) {
     }
 }
 
-fn table(p: &Printer, doc: &ListDocument<'_>) {
+fn table(ctx: &Context, p: &Printer, doc: &ListDocument<'_>) {
     let now = Utc::now();
     let mut lines: Vec<[String; 8]> = vec![[
         String::new(),
@@ -162,6 +193,10 @@ fn table(p: &Printer, doc: &ListDocument<'_>) {
         let stored = match (row.keychain_entry, row.storage) {
             (Some(false), "keychain") => "keychain (missing)".to_string(),
             (_, "keyutils") => super::KERNEL_KEYRING_TEXT.to_string(),
+            (_, "encrypted-file") => format!(
+                "encrypted file {}",
+                ctx.encrypted_file_store.path(row.name).display()
+            ),
             _ => row.storage.to_string(),
         };
         lines.push([
@@ -249,19 +284,35 @@ fn check_report(ctx: &Context, p: &Printer, check: &KeychainCheck<'_>) {
         p.data(format!(
             "Keychain check ({backend}): every profile has its entry, and every entry a profile."
         ));
-        return;
+    } else {
+        p.data(format!("Keychain check ({backend}):"));
     }
-    p.data(format!("Keychain check ({backend}):"));
-    for name in &check.entries_without_profile {
-        p.data(format!(
-            "  ! entry '{name}' has no profile in {}; remove it with `fluxloop auth logout --profile {name}`",
+    // A key of ours that no profile names, and how to remove it.
+    let orphan = |what: String, name: &str| {
+        format!(
+            "  ! {what} has no profile in {}; remove it with `fluxloop auth logout --profile {name}`",
             ctx.profiles.path().display()
-        ));
+        )
+    };
+    for name in &check.entries_without_profile {
+        p.data(orphan(format!("entry '{name}'"), name));
     }
     for name in &check.profiles_without_entry {
         p.data(format!(
             "  ! profile '{name}' has no key in the {backend}; run `{}`",
             login_for(name)
         ));
+    }
+    // Keys of ours elsewhere that no profile names: said only when there are some.
+    let kernel_orphans = check
+        .kernel_keyring_entries_without_profile
+        .as_deref()
+        .unwrap_or_default();
+    for name in kernel_orphans {
+        p.data(orphan(format!("kernel keyring key '{name}'"), name));
+    }
+    for name in &check.encrypted_files_without_profile {
+        let file = ctx.encrypted_file_store.path(name);
+        p.data(orphan(file.display().to_string(), name));
     }
 }

@@ -14,7 +14,8 @@ use crate::error::{CliError, CliResult, ErrorCode, ExitStatus, KEYS_PAGE, KeyUse
 use crate::keys;
 use crate::output::{Printer, bold, green, red};
 use crate::profiles::{CredentialsFile, Expiry, Profile};
-use crate::secrets::{SecretStoreError, StoreKind};
+use crate::secrets::SecretStore as _;
+use crate::secrets::{Backend, SecretStoreError, StoreError, StoreKind};
 #[cfg(unix)]
 use crate::terminal;
 use crate::terminal::{HiddenLine, MAX_LINE};
@@ -28,10 +29,17 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     }
     let save = args.should_save();
     let storage = args.storage.or(ctx.storage).unwrap_or(StoreKind::Keychain);
+    check_cache_flag(args.cache, storage)?;
     // Check the places we will write before asking for a key, so nobody pastes one for nothing.
     let file = load_profiles(ctx, p)?;
+    if save {
+        file.check_new_name(ctx.profile.as_str())?;
+    }
     if save && let Some(store) = ctx.store(storage) {
         store.check_ready()?;
+    }
+    if save && storage == StoreKind::EncryptedFile {
+        choose_passphrase(ctx)?;
     }
     warn_env_key(ctx, p);
 
@@ -66,6 +74,7 @@ pub async fn run(mut args: LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
             base,
             existing,
             storage,
+            cache: args.cache,
             minted: false,
         },
     )
@@ -94,6 +103,8 @@ pub(super) struct ValidatedKey {
     /// The profile as it was before the login.
     pub existing: Option<Profile>,
     pub storage: StoreKind,
+    /// `--cache`: how long an opened encrypted file's key is kept in the kernel keyring.
+    pub cache: Option<std::time::Duration>,
     /// Minted for this device by a browser login (the output names the new key).
     pub minted: bool,
 }
@@ -107,14 +118,25 @@ pub(super) fn store(ctx: &Context, p: &Printer, login: ValidatedKey) -> CliResul
         base,
         existing,
         storage,
+        cache,
         minted,
     } = login;
     let confirmed = confirm_account_change(ctx, existing.as_ref(), &info, p)?;
 
-    let meta = profile_meta(&key, &info, &base, storage);
+    let mut meta = profile_meta(&key, &info, &base, storage);
+    meta.unlock_cache_seconds = cache.map(|d| d.as_secs());
     let replaced = match storage {
         StoreKind::File => save_to_file(ctx, meta)?,
         kind => save_to_store(ctx, kind, &key, meta, p)?,
+    };
+    // The passphrase was just typed: the cache starts now.
+    let cached = match cache {
+        Some(ttl) if storage == StoreKind::EncryptedFile => Some(ctx.unlock_cache.set_expiring(
+            ctx.profile.as_str(),
+            &key,
+            ttl,
+        )),
+        _ => None,
     };
     // Said once the change is made (a failed save changes nothing), of the account the file held
     // under the lock, unless the question at the terminal already named it.
@@ -146,6 +168,27 @@ pub(super) fn store(ctx: &Context, p: &Printer, login: ValidatedKey) -> CliResul
                 unused_limit(),
                 super::login_command(ctx)
             ));
+        }
+        StoreKind::EncryptedFile => {
+            p.info(format!(
+                "   {what} saved to the encrypted file {} (profile: {}, --storage encrypted-file)",
+                ctx.encrypted_file_store
+                    .path(ctx.profile.as_str())
+                    .display(),
+                ctx.profile
+            ));
+            match (&cached, cache) {
+                (Some(Ok(())), Some(ttl)) => p.info(format!(
+                    "   Unlocked for {} at a time: the opened key is kept in the kernel keyring, then the passphrase is asked again",
+                    crate::output::duration_text(ttl)
+                )),
+                (Some(Err(e)), _) => p.warn(format!(
+                    "the kernel keyring cannot keep the opened key ({e}); going on without the unlock cache, so the passphrase is asked every time"
+                )),
+                _ => p.info(
+                    "   Every command that uses it asks for the passphrase (or reads FLUXLOOP_PASSPHRASE)",
+                ),
+            }
         }
         StoreKind::File => p.info(format!(
             "   {what} saved IN PLAINTEXT to {} (profile: {}, --storage file)",
@@ -196,6 +239,7 @@ pub(super) fn profile_meta(
         organizations: info.organizations.iter().map(|o| o.name.clone()).collect(),
         storage: Some(storage),
         saved_at: Some(Utc::now()),
+        unlock_cache_seconds: None,
         api_key: (storage == StoreKind::File).then(|| key.clone()),
         unknown: Default::default(),
     }
@@ -263,6 +307,39 @@ pub(super) fn unused_limit() -> String {
     }
 }
 
+/// `--cache` keeps an opened encrypted file's key: it means nothing for another store.
+pub(super) fn check_cache_flag(
+    cache: Option<std::time::Duration>,
+    storage: StoreKind,
+) -> CliResult<()> {
+    if cache.is_some() && storage != StoreKind::EncryptedFile {
+        return Err(
+            CliError::usage("--cache is for --storage encrypted-file only").hint(format!(
+                "The {} store needs no passphrase, so there is nothing to cache",
+                storage.id()
+            )),
+        );
+    }
+    Ok(())
+}
+
+/// `--storage encrypted-file`: the passphrase to encrypt with, asked (twice) before the key is,
+/// so a mismatch costs nothing typed.
+pub(super) fn choose_passphrase(ctx: &Context) -> CliResult<()> {
+    ctx.encrypted_file_store
+        .choose_passphrase(ctx.profile.as_str())
+        .map_err(|kind| store_error(Backend::EncryptedFile, kind).into())
+}
+
+/// A failure of a store used directly rather than through its [`crate::secrets::Keychain`].
+fn store_error(backend: Backend, kind: SecretStoreError) -> StoreError {
+    StoreError {
+        backend,
+        provider: None,
+        kind,
+    }
+}
+
 /// Store entry and metadata change together under the file lock. If the metadata cannot be
 /// written, the store goes back to what it held, so a failed rotation loses nothing. Returns
 /// the account the replaced profile was for.
@@ -285,7 +362,22 @@ pub(super) fn save_to_store(
         .profile(name)
         .map(|p| p.store())
         .filter(|old| *old != kind);
-    let previous = match store.get(name) {
+    // An encrypted file is replaced without opening it (whoever logs in again may have lost its
+    // passphrase); its bytes are kept to put back.
+    let old_file = if kind == StoreKind::EncryptedFile {
+        Some(
+            ctx.encrypted_file_store
+                .raw(name)
+                .map_err(|kind| store_error(Backend::EncryptedFile, kind))?,
+        )
+    } else {
+        None
+    };
+    let previous = match old_file {
+        Some(_) => Ok(None),
+        None => store.get(name),
+    };
+    let previous = match previous {
         Ok(found) => found,
         // A new profile (no metadata): the default keyring was found unlocked before the
         // prompt, so the key can be stored; only another, locked keyring could not be searched.
@@ -315,17 +407,25 @@ pub(super) fn save_to_store(
         if let Some(old) = moved_from.and_then(|old| ctx.store(old)) {
             let _ = old.delete(name);
         }
+        // An opened copy of the key this one replaces is no longer the profile's.
+        if kind == StoreKind::EncryptedFile || moved_from == Some(StoreKind::EncryptedFile) {
+            let _ = ctx.unlock_cache.delete(name);
+        }
         return Ok(replaced);
     };
-    let restored = match &previous {
-        Some(old) => store.set(name, old),
-        None => store.delete(name).map(|_| ()),
+    let restored = match (&old_file, &previous) {
+        (Some(bytes), _) => ctx
+            .encrypted_file_store
+            .restore_raw(name, bytes.as_deref())
+            .map_err(|kind| store_error(Backend::EncryptedFile, kind)),
+        (None, Some(old)) => store.set(name, old),
+        (None, None) => store.delete(name).map(|_| ()),
     };
     let err = CliError::from(e);
-    let what = if kind == StoreKind::Keyutils {
-        "kernel keyring"
-    } else {
-        "keychain"
+    let what = match kind {
+        StoreKind::Keyutils => "kernel keyring",
+        StoreKind::EncryptedFile => "encrypted file",
+        _ => "keychain",
     };
     Err(match restored {
         Ok(()) => err.detail(format!(

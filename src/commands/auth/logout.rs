@@ -9,7 +9,8 @@ use crate::context::{Context, ProfileOrigin};
 use crate::error::{CliError, CliResult, ExitStatus, KEYS_PAGE, KeyUsed};
 use crate::output::{Printer, green};
 use crate::profiles::{CredentialsFile, Profile, ProfileTx};
-use crate::secrets::{KeySource, Provider, Purge, StoreKind};
+use crate::secrets::SecretStore as _;
+use crate::secrets::{Backend, KeySource, Provider, Purge, StoreError, StoreKind};
 
 pub async fn run(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult {
     if args.all && ctx.profile_origin == ProfileOrigin::Flag {
@@ -49,8 +50,13 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     let in_file = profile
         .as_ref()
         .is_some_and(|pr| pr.store() == StoreKind::File);
+    let in_encrypted_file = profile
+        .as_ref()
+        .is_some_and(|pr| pr.store() == StoreKind::EncryptedFile);
     let store = match profile.as_ref().map(Profile::store) {
-        Some(StoreKind::Keyutils) => &ctx.kernel_keyring,
+        Some(kind @ (StoreKind::Keyutils | StoreKind::EncryptedFile)) => {
+            ctx.store(kind).unwrap_or(&ctx.keychain)
+        }
         _ => &ctx.keychain,
     };
     let backend = store.backend();
@@ -84,6 +90,18 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         Err(e) if in_file && e.kind.is_absent() => false,
         Err(e) => return Err(e.into()),
     };
+    // A name without metadata may be an orphan of the kernel keyring or a key file (`list
+    // --check` names them): those go too, best effort.
+    let mut removed_elsewhere = Vec::new();
+    if profile.is_none() {
+        for other in [&ctx.kernel_keyring, &ctx.encrypted_files] {
+            if other.delete(name).unwrap_or(false) {
+                removed_elsewhere.push(other.backend());
+            }
+        }
+    }
+    // The opened copy of an encrypted file's key (`login --cache`) goes with it.
+    let dropped_cache = in_encrypted_file && ctx.unlock_cache.delete(name).unwrap_or(false);
     let removed_meta = tx.file.remove(name);
     if removed_meta && !removed_key && !in_file {
         p.warn(format!(
@@ -110,7 +128,7 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         drop(tx);
     }
 
-    if !removed_key && !removed_meta {
+    if !removed_key && !removed_meta && removed_elsewhere.is_empty() {
         p.info(format!(
             "Not logged in to profile '{name}'; nothing to remove."
         ));
@@ -123,9 +141,17 @@ async fn logout_one(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     ));
     if removed_key {
         p.info(format!("   Removed the API key from the {backend}"));
+        if dropped_cache {
+            p.info("   Removed its unlocked copy from the kernel keyring");
+        }
         if std::ptr::eq(store, &ctx.keychain) {
             kept_by_provider_note(1, ctx, p);
         }
+    }
+    for other in &removed_elsewhere {
+        p.info(format!(
+            "   Removed the API key from the {other} (it had no profile metadata)"
+        ));
     }
     if removed_meta {
         let what = if in_file {
@@ -179,6 +205,17 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         Err(e) if e.kind.is_absent() => (Vec::new(), uses_kernel.then_some(e)),
         Err(e) => return Err(e.into()),
     };
+    // The encrypted files are found without their passphrase: listing and deleting need none.
+    let uses_files = names
+        .iter()
+        .any(|n| tx.file.profile(n).map(|pr| pr.store()) == Some(StoreKind::EncryptedFile));
+    // Listed from the folder directly: a local read, not one of the keychain's steps.
+    let in_files = ctx.encrypted_file_store.list().map_err(|kind| StoreError {
+        backend: Backend::EncryptedFile,
+        provider: None,
+        kind,
+    })?;
+    let file_orphans = in_files.iter().filter(|n| !names.contains(n)).count();
     let orphans: Vec<&String> = in_keychain.iter().filter(|n| !names.contains(n)).collect();
     let kernel_orphans: Vec<&String> = in_kernel.iter().filter(|n| !names.contains(n)).collect();
     if unchecked.is_none() {
@@ -254,6 +291,24 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         }
     }
 
+    // The kernel keyring and the files first: they answer at once, and a keychain that dies
+    // part way must not leave their copies behind.
+    let kernel_deleted = if kernel_unchecked.is_none() && !in_kernel.is_empty() {
+        ctx.kernel_keyring.delete_all()?.removed
+    } else {
+        0
+    };
+    let files_deleted = if in_files.is_empty() {
+        0
+    } else {
+        ctx.encrypted_files.delete_all()?.removed
+    };
+    // Their opened copies (`login --cache`); a kernel keyring that cannot be reached has none.
+    let unlocked_dropped = ctx
+        .unlock_cache
+        .delete_all()
+        .map(|purge| purge.removed)
+        .unwrap_or(0);
     let purge = if unchecked.is_some() {
         Purge {
             removed: 0,
@@ -265,11 +320,6 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         purge
     };
     let deleted = purge.removed;
-    let kernel_deleted = if kernel_unchecked.is_none() && !in_kernel.is_empty() {
-        ctx.kernel_keyring.delete_all()?.removed
-    } else {
-        0
-    };
     // No file, or an empty one, has nothing to clear: say so only when it had something.
     // Choices left naming profiles that are gone are cleared too.
     let was_default = tx.file.current_profile.clone();
@@ -293,7 +343,7 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         drop(tx);
     }
 
-    if names.is_empty() && deleted == 0 && kernel_deleted == 0 {
+    if names.is_empty() && deleted == 0 && kernel_deleted == 0 && files_deleted == 0 {
         p.info("Not logged in to any profile; nothing to remove.");
         foreign_note(purge.left_foreign, "", ctx, p);
         if let Some(name) = &was_default {
@@ -344,6 +394,24 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         p.info(format!(
             "   Removed {} from the kernel keyring{orphan_note}",
             count(kernel_deleted, "key", "keys")
+        ));
+    }
+    if uses_files || files_deleted > 0 {
+        let orphan_note = match file_orphans {
+            0 => String::new(),
+            1 => " (1 had no profile metadata)".to_string(),
+            n => format!(" ({n} had no profile metadata)"),
+        };
+        p.info(format!(
+            "   Removed {} from {}{orphan_note}",
+            count(files_deleted, "encrypted key file", "encrypted key files"),
+            ctx.encrypted_file_store.dir().display()
+        ));
+    }
+    if unlocked_dropped > 0 {
+        p.info(format!(
+            "   Removed {} from the kernel keyring (login --cache)",
+            count(unlocked_dropped, "unlocked key", "unlocked keys")
         ));
     }
     foreign_note(purge.left_foreign, "   ", ctx, p);

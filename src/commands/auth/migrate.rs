@@ -14,6 +14,7 @@ use crate::error::{CliError, CliResult, ErrorCode, ExitStatus};
 use crate::keys;
 use crate::output::{Printer, green};
 use crate::profiles::{CredentialsFile, DEFAULT_PROFILE};
+use crate::secrets::SecretStore as _;
 use crate::secrets::StoreKind;
 
 pub fn run(args: &MigrateArgs, ctx: &Context, p: &Printer) -> CliResult {
@@ -204,6 +205,9 @@ fn migrate_to(to: StoreKind, all: bool, dry_run: bool, ctx: &Context, p: &Printe
                 "Profile '{name}' already keeps its key in the {}.",
                 store_name(ctx, to)
             ));
+            if !dry_run {
+                remove_leftovers(ctx, name, to, p);
+            }
         } else {
             moves.push((name.clone(), from));
         }
@@ -267,6 +271,12 @@ fn migrate_to(to: StoreKind, all: bool, dry_run: bool, ctx: &Context, p: &Printe
         for ((name, _), key) in moves.iter().zip(&keys) {
             let step = (|| {
                 let previous = dest.get(name)?;
+                if previous.is_some() {
+                    p.warn(format!(
+                        "the {} held a key for profile '{name}' that its metadata did not record (left by an interrupted migrate, or stored outside fluxloop); it is replaced now",
+                        store_name(ctx, to)
+                    ));
+                }
                 written.push((name.clone(), previous));
                 dest.set(name, key)?;
                 dest.get(name)
@@ -313,6 +323,9 @@ fn migrate_to(to: StoreKind, all: bool, dry_run: bool, ctx: &Context, p: &Printe
         {
             leftovers.push((name.clone(), *from, e));
         }
+        if *from == StoreKind::EncryptedFile {
+            let _ = ctx.unlock_cache.delete(name);
+        }
     }
     let names: Vec<&str> = moves.iter().map(|(n, _)| n.as_str()).collect();
     p.info(format!(
@@ -352,11 +365,38 @@ fn migrate_to(to: StoreKind, all: bool, dry_run: bool, ctx: &Context, p: &Printe
     Ok(ExitStatus::Success)
 }
 
+/// A copy of the profile's key in a store its metadata does not name is a leftover of a migrate
+/// killed after its commit: removed (best effort: an unreachable store holds nothing we can
+/// reach), and said.
+fn remove_leftovers(ctx: &Context, name: &str, kept_in: StoreKind, p: &Printer) {
+    for kind in [
+        StoreKind::Keychain,
+        StoreKind::Keyutils,
+        StoreKind::EncryptedFile,
+    ] {
+        if kind == kept_in {
+            continue;
+        }
+        if let Some(store) = ctx.store(kind)
+            && store.delete(name).unwrap_or(false)
+        {
+            p.warn(format!(
+                "removed a leftover copy of profile '{name}''s key from the {} (left by an interrupted migrate)",
+                store_name(ctx, kind)
+            ));
+        }
+    }
+}
+
 /// A store as messages name it.
 fn store_name(ctx: &Context, kind: StoreKind) -> String {
     match kind {
         StoreKind::Keychain => ctx.keychain.backend().to_string(),
         StoreKind::Keyutils => "kernel keyring".to_string(),
+        StoreKind::EncryptedFile => format!(
+            "encrypted files in {}",
+            ctx.encrypted_file_store.dir().display()
+        ),
         StoreKind::File => format!("plaintext file {}", ctx.profiles.path().display()),
     }
 }

@@ -24,6 +24,7 @@ use crate::error::{CliError, CliResult, ErrorCode, ExitStatus, KEYS_PAGE, KeyUse
 use crate::keys;
 use crate::output::Printer;
 use crate::profiles::{CredentialsFile, Profile};
+use crate::secrets::SecretStore as _;
 use crate::secrets::{KeySource, StoreKind};
 
 /// Warn this many days before a key expires.
@@ -121,6 +122,12 @@ pub(crate) fn describe_source(source: KeySource, ctx: &Context) -> String {
         KeySource::Input => "input".to_string(),
         KeySource::Store(StoreKind::Keychain) => ctx.keychain.backend().to_string(),
         KeySource::Store(StoreKind::Keyutils) => KERNEL_KEYRING_TEXT.to_string(),
+        KeySource::Store(StoreKind::EncryptedFile) => format!(
+            "encrypted file {}",
+            ctx.encrypted_file_store
+                .path(ctx.profile.as_str())
+                .display()
+        ),
         KeySource::Store(StoreKind::File) => format!(
             "plaintext file {} (--storage file)",
             ctx.profiles.path().display()
@@ -220,7 +227,7 @@ pub(crate) fn resolve_key(
 
 /// A profile's saved key, wherever its metadata says it is: the credentials file for
 /// `--storage file` and legacy profiles, the kernel keyring for `--storage keyutils`, the
-/// keychain otherwise. `None`: no key saved.
+/// profile's encrypted file for `--storage encrypted-file`, the keychain otherwise. `None`: no key saved.
 pub(crate) fn stored_key(
     ctx: &Context,
     name: &str,
@@ -237,12 +244,62 @@ pub(crate) fn stored_key(
         return Ok(Some((key.clone(), source)));
     }
     let kind = match profile.map(Profile::store) {
-        Some(StoreKind::Keyutils) => StoreKind::Keyutils,
+        Some(kind @ (StoreKind::Keyutils | StoreKind::EncryptedFile)) => kind,
         _ => StoreKind::Keychain,
     };
+    if kind == StoreKind::EncryptedFile {
+        return encrypted_key(ctx, name, profile);
+    }
     let store = ctx.store(kind).unwrap_or(&ctx.keychain);
     let found = store.get(name)?;
     Ok(found.map(|key| (key, KeySource::Store(kind))))
+}
+
+/// A key from its encrypted file, or from the unlock cache when the profile has one
+/// (`login --cache`): like sudo's timestamp, one passphrase opens it for that long.
+fn encrypted_key(
+    ctx: &Context,
+    name: &str,
+    profile: Option<&Profile>,
+) -> CliResult<Option<(SecretString, KeySource)>> {
+    let source = KeySource::Store(StoreKind::EncryptedFile);
+    let ttl = profile
+        .and_then(|p| p.unlock_cache_seconds)
+        .map(std::time::Duration::from_secs);
+    if ttl.is_some() {
+        match ctx.unlock_cache.get(name) {
+            Ok(Some(key)) => {
+                tracing::info!("the key of profile '{name}' is unlocked (kernel keyring)");
+                return Ok(Some((key, source)));
+            }
+            Ok(None) => {}
+            // Said when storing fails too; the file is the key's home.
+            Err(e) => tracing::info!("the unlock cache could not be read: {e}"),
+        }
+    }
+    let found = ctx.encrypted_files.get(name)?;
+    if let (Some(key), Some(ttl)) = (&found, ttl)
+        && let Err(e) = ctx.unlock_cache.set_expiring(name, key, ttl)
+    {
+        crate::output::Printer::stdio().warn(format!(
+            "the kernel keyring cannot keep the opened key ({e}); going on without the unlock cache, so the passphrase is asked every time"
+        ));
+    }
+    Ok(found.map(|key| (key, source)))
+}
+
+/// ", unlocked until 14:05" when the profile's key is in the unlock cache.
+pub(crate) fn unlocked_until(ctx: &Context, source: KeySource, name: &str) -> String {
+    if source != KeySource::Store(StoreKind::EncryptedFile) {
+        return String::new();
+    }
+    match ctx.unlock_cache.expires_in(name) {
+        Some(left) => {
+            let until = chrono::Local::now() + left;
+            format!(", unlocked until {}", until.format("%H:%M"))
+        }
+        None => String::new(),
+    }
 }
 
 fn not_logged_in(ctx: &Context, file: &CredentialsFile, has_metadata: bool) -> CliError {
@@ -273,7 +330,18 @@ fn not_logged_in(ctx: &Context, file: &CredentialsFile, has_metadata: bool) -> C
         ErrorCode::NotLoggedIn,
         format!("Not logged in (profile '{}')", ctx.profile),
     );
-    if has_metadata {
+    let in_encrypted_file = file
+        .profile(ctx.profile.as_str())
+        .is_some_and(|p| p.store() == StoreKind::EncryptedFile);
+    if has_metadata && in_encrypted_file {
+        err = err.detail(format!(
+            "{} lists this profile, but its key file {} is missing.",
+            ctx.profiles.path().display(),
+            ctx.encrypted_file_store
+                .path(ctx.profile.as_str())
+                .display()
+        ));
+    } else if has_metadata {
         err = err.detail(format!(
             "{} lists this profile, but its key is missing from the {}.",
             ctx.profiles.path().display(),

@@ -105,7 +105,9 @@ pub async fn run(args: &RotateArgs, ctx: &Context, p: &Printer) -> CliResult {
     };
 
     // 3. Store it in place, under the lock login takes.
-    let meta = profile_meta(&minted.api_key, &info, &base, storage);
+    let mut meta = profile_meta(&minted.api_key, &info, &base, storage);
+    // The new key is kept the way the old one was.
+    meta.unlock_cache_seconds = profile.as_ref().and_then(|p| p.unlock_cache_seconds);
     let saved = match storage {
         StoreKind::File => save_to_file(ctx, meta),
         kind => save_to_store(ctx, kind, &minted.api_key, meta, p),
@@ -130,6 +132,10 @@ pub async fn run(args: &RotateArgs, ctx: &Context, p: &Printer) -> CliResult {
         match storage {
             StoreKind::Keychain => ctx.keychain.backend().to_string(),
             StoreKind::Keyutils => format!("{} (--storage keyutils)", ctx.kernel_keyring.backend()),
+            StoreKind::EncryptedFile => format!(
+                "encrypted file {} (--storage encrypted-file)",
+                ctx.encrypted_file_store.path(name).display()
+            ),
             StoreKind::File => format!("{} (--storage file)", ctx.profiles.path().display()),
         }
     ));

@@ -100,9 +100,10 @@ fn report(ctx: &Context, p: &Printer, r: &ResolvedKey, info: &KeyInfo, url: &url
     }
     p.data(format!("{}{}", label("API key:"), keys::mask(&r.key)));
     p.data(format!(
-        "{}{}",
+        "{}{}{}",
         label("Key source:"),
-        describe_source(r.source, ctx)
+        describe_source(r.source, ctx),
+        super::unlocked_until(ctx, r.source, ctx.profile.as_str())
     ));
     p.data(format!(
         "{}{}, created {}",

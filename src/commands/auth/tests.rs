@@ -55,12 +55,16 @@ impl World {
     }
 
     fn write_credentials(&self, text: &str) {
-        use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(&self.home).unwrap();
-        std::fs::set_permissions(&self.home, std::fs::Permissions::from_mode(0o700)).unwrap();
         let path = self.home.join("credentials");
         std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        // The modes the store checks for on Unix; Windows has no such check.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.home, std::fs::Permissions::from_mode(0o700)).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
     }
 
     fn credentials(&self) -> Option<String> {
@@ -76,6 +80,10 @@ impl World {
             self.profiles(),
             Keychain::new(Box::new(self.store.clone())),
             Keychain::new(Box::new(self.kernel.clone())),
+            std::sync::Arc::new(crate::secrets::EncryptedFileStore::new(
+                &self.home,
+                std::sync::Arc::new(crate::secrets::NoPassphrase),
+            )),
         );
         let (out, err) = (Capture::default(), Capture::default());
         let printer = Printer::new(Box::new(out.clone()), Box::new(err.clone()));

@@ -56,7 +56,10 @@ impl Drop for PendingLogin {
 
 pub async fn run(args: &LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     let storage = args.storage.or(ctx.storage).unwrap_or(StoreKind::Keychain);
+    login::check_cache_flag(args.cache, storage)?;
     let file = load_profiles(ctx, p)?;
+    // Windows Credential Manager would give `Work` and `work` one entry (login.rs).
+    file.check_new_name(ctx.profile.as_str())?;
     // The key goes there at the end, and a pending login lives there: check before starting.
     if let Some(store) = ctx.store(storage) {
         store.check_ready()?;
@@ -64,10 +67,13 @@ pub async fn run(args: &LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
     if args.no_wait || args.resume {
         ctx.keychain.check_ready()?;
     }
+    if storage == StoreKind::EncryptedFile && !args.no_wait {
+        login::choose_passphrase(ctx)?;
+    }
     login::warn_env_key(ctx, p);
     let existing = file.profile(ctx.profile.as_str());
     if args.resume {
-        return resume(ctx, p, storage, existing).await;
+        return resume(ctx, p, storage, args.cache, existing).await;
     }
 
     let base = ctx.api_url(existing.as_ref())?;
@@ -114,7 +120,7 @@ pub async fn run(args: &LoginArgs, ctx: &Context, p: &Printer) -> CliResult {
         }
         Err(Stopped::Failed(e)) => return Err(e),
     };
-    store_minted(ctx, p, new_key, base, existing, storage)
+    store_minted(ctx, p, new_key, base, existing, storage, args.cache)
 }
 
 /// `--no-wait`: keep the login in the keychain and say how to finish it.
@@ -172,6 +178,7 @@ async fn resume(
     ctx: &Context,
     p: &Printer,
     storage: StoreKind,
+    cache: Option<std::time::Duration>,
     existing: Option<crate::profiles::Profile>,
 ) -> CliResult {
     let name = ctx.profile.as_str();
@@ -244,7 +251,7 @@ async fn resume(
             return Err(e);
         }
     };
-    let stored = store_minted(ctx, p, new_key, base, existing, storage);
+    let stored = store_minted(ctx, p, new_key, base, existing, storage, cache);
     // The device code is spent once the key is handed out, whatever became of the key.
     let _ = ctx.keychain.delete_pending_login(name);
     stored
@@ -258,6 +265,7 @@ fn store_minted(
     base: url::Url,
     existing: Option<Profile>,
     storage: StoreKind,
+    cache: Option<std::time::Duration>,
 ) -> CliResult {
     login::store(
         ctx,
@@ -268,6 +276,7 @@ fn store_minted(
             base,
             existing,
             storage,
+            cache,
             minted: true,
         },
     )

@@ -7,7 +7,7 @@ use crate::commands::json::WhoamiDocument;
 use crate::context::Context;
 use crate::error::{CliError, CliResult, ExitStatus};
 use crate::output::{Printer, bold, thousands};
-use crate::secrets::KeySource;
+use crate::secrets::{KeySource, StoreKind};
 
 /// On failure with `--json`, the caller prints the error document (`crate::run`).
 pub async fn run(args: &WhoamiArgs, ctx: &Context, p: &Printer) -> CliResult {
@@ -44,6 +44,15 @@ pub async fn run(args: &WhoamiArgs, ctx: &Context, p: &Printer) -> CliResult {
         p.json(&WhoamiDocument::from(&who));
     } else {
         report(p, &who);
+        // The file whose passphrase was just asked for (or whose opened copy was used).
+        if resolved.source == KeySource::Store(StoreKind::EncryptedFile) {
+            p.data(format!(
+                "{}{}{}",
+                bold(format!("{:<18}", "Key source:")),
+                super::describe_source(resolved.source, ctx),
+                super::unlocked_until(ctx, resolved.source, ctx.profile.as_str())
+            ));
+        }
     }
     Ok(ExitStatus::Success)
 }

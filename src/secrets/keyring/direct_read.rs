@@ -351,11 +351,13 @@ mod tests {
         let unpadded = cbc::Encryptor::<aes::Aes128>::new((&key).into(), (&iv).into())
             .encrypt_padded_vec_mut::<aes::cipher::block_padding::NoPadding>(&[0u8; 32]);
         assert!(decrypt(&key, &iv, &unpadded).is_err());
-        // Each maps to the keychain's own error, not to "no entry" or a panic.
+        // Each maps to the keychain's own error, not to "no entry" or a panic: a refused
+        // session, as the store crate's undecryptable secret is, which `KeyringStore::run`
+        // tries again on a fresh session within its bound and reports after that.
         let e = decrypt(&key, &iv, &sealed[..15]).unwrap_err();
         assert!(matches!(
             super::super::secret_service::classify(&e),
-            Some(crate::secrets::SecretStoreError::Platform(_))
+            Some(crate::secrets::SecretStoreError::SessionRefused(_))
         ));
     }
 

@@ -87,7 +87,7 @@ impl KeyringStore {
     fn run<T, F>(&self, budget: Duration, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Arc<CredentialStore>, &KeychainScope) -> Result<T> + Send + 'static,
+        F: Fn(&Arc<CredentialStore>, &KeychainScope) -> Result<T> + Send + 'static,
     {
         self.run_lazily(budget, move |connect, scope| op(&connect()?, scope))
     }
@@ -97,7 +97,7 @@ impl KeyringStore {
     fn run_lazily<T, F>(&self, budget: Duration, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&dyn Fn() -> Result<Arc<CredentialStore>>, &KeychainScope) -> Result<T>
+        F: Fn(&dyn Fn() -> Result<Arc<CredentialStore>>, &KeychainScope) -> Result<T>
             + Send
             + 'static,
     {
@@ -125,38 +125,56 @@ impl KeyringStore {
             budget,
             PROMPT_PATIENCE,
             move || {
-                let connect = || {
-                    // A previous call that timed out may still hold the connection for a
-                    // while: wait for it within this call's own bound (a busy machine was seen
-                    // to fail here at once, "did not answer within 1 s"), and never start `op`
-                    // once the caller has given up on it.
-                    let mut guard = loop {
-                        match slot.try_lock() {
-                            Ok(guard) => break guard,
-                            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
-                                break poisoned.into_inner();
-                            }
-                            Err(std::sync::TryLockError::WouldBlock)
-                                if started.elapsed() < budget =>
-                            {
-                                std::thread::sleep(Duration::from_millis(2));
-                            }
-                            Err(std::sync::TryLockError::WouldBlock) => {
-                                return Err(SecretStoreError::Timeout(started.elapsed()));
-                            }
-                        }
+                let mut attempt = 1;
+                loop {
+                    // The store connection this attempt used, if it needed one: the one to
+                    // forget when the attempt's session is at fault. A direct read makes its
+                    // own connection and key pair each time, so a retry renews those too.
+                    let used = std::cell::RefCell::new(None);
+                    let connect = || {
+                        let store = Self::connected(&slot, started, budget)?;
+                        *used.borrow_mut() = Some(store.clone());
+                        Ok(store)
                     };
-                    Ok(match guard.as_ref() {
-                        Some(store) => store.clone(),
-                        None => {
-                            let store = platform::connect()?;
-                            crate::logging::phase!("keychain connected (session open)");
-                            *guard = Some(store.clone());
-                            store
+                    let result = op(&connect, &scope).map_err(|e| (e, used.take()));
+                    match result {
+                        Ok(found) => return Ok(found),
+                        // The session's random key pair is at fault (KWallet, see
+                        // `SessionRefused`): forget the connection and try a fresh one, as
+                        // long as the call's bound lasts. Nothing was written: a refused write
+                        // is refused whole.
+                        Err((e @ SecretStoreError::SessionRefused(_), store))
+                            if attempt < SESSION_ATTEMPTS && started.elapsed() < budget =>
+                        {
+                            info!(attempt, error = %e, "keychain session refused; trying a fresh connection");
+                            attempt += 1;
+                            Self::forget(&slot, store.as_ref());
                         }
-                    })
-                };
-                op(&connect, &scope)
+                        // Such a session's read decrypts to noise instead, one time in 256
+                        // (the padding checks out by chance): a secret that is not text gets
+                        // one more look through a fresh session before it is called bad.
+                        Err((SecretStoreError::BadData(_), store))
+                            if attempt == 1 && started.elapsed() < budget =>
+                        {
+                            attempt += 1;
+                            Self::forget(&slot, store.as_ref());
+                        }
+                        // D-Bus gave up on a reply before our bound did: after its own 2 s, or
+                        // at once when the connection broke (CI saw "did not answer within 1 s"
+                        // from a quiet machine). Every call made here may be made again: a read
+                        // changes nothing, a write replaces the same item, a delete that took
+                        // effect finds nothing the second time. So a fresh connection gets
+                        // what is left of the bound; a daemon that stays silent still ends at it.
+                        Err((e @ SecretStoreError::Timeout(_), store))
+                            if started.elapsed() < budget =>
+                        {
+                            info!(attempt, error = %e, elapsed_ms = started.elapsed().as_millis() as u64, "keychain call got no reply; trying a fresh connection");
+                            attempt += 1;
+                            Self::forget(&slot, store.as_ref());
+                        }
+                        Err((e, _)) => return Err(e),
+                    }
+                }
             },
             extend,
         )
@@ -174,6 +192,47 @@ impl KeyringStore {
             }
             other => other,
         })
+    }
+
+    /// The connection in `slot`, made now if there is none. A previous call that timed out may
+    /// still hold it for a while: waits for it within this call's own bound (a busy machine was
+    /// seen to fail here at once, "did not answer within 1 s"), and never goes on once the
+    /// caller has given up.
+    fn connected(
+        slot: &Mutex<Option<Arc<CredentialStore>>>,
+        started: Instant,
+        budget: Duration,
+    ) -> Result<Arc<CredentialStore>> {
+        let mut guard = loop {
+            match slot.try_lock() {
+                Ok(guard) => break guard,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => break poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) if started.elapsed() < budget => {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    return Err(SecretStoreError::Timeout(started.elapsed()));
+                }
+            }
+        };
+        match guard.as_ref() {
+            Some(store) => Ok(store.clone()),
+            None => {
+                let store = platform::connect()?;
+                crate::logging::phase!("keychain connected (session open)");
+                *guard = Some(store.clone());
+                Ok(store)
+            }
+        }
+    }
+
+    /// Drops the connection in `slot` if it is still `store`, so the next call makes a new one.
+    fn forget(slot: &Mutex<Option<Arc<CredentialStore>>>, store: Option<&Arc<CredentialStore>>) {
+        let Some(store) = store else { return };
+        let mut guard = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if guard.as_ref().is_some_and(|held| Arc::ptr_eq(held, store)) {
+            *guard = None;
+        }
     }
 
     /// The budget for a read, keeping [`PROBE_RESERVE`] of the overall timeout for
@@ -536,6 +595,11 @@ fn windows_search_pattern(service: &str) -> String {
     }
     format!(r"^.*\.{escaped}$")
 }
+
+/// How many connections a call may try when the Secret Service refuses their encrypted
+/// sessions ([`SecretStoreError::SessionRefused`]): KWallet 5 cannot use about one in 60, so
+/// eight in a row is as good as never; more would be a service that refuses every session.
+const SESSION_ATTEMPTS: u32 = 8;
 
 /// Part of the timeout kept back for asking why a read timed out.
 const PROBE_RESERVE: Duration = Duration::from_secs(1);

@@ -66,15 +66,26 @@ fn with_bus<T>(
     bus: &Mutex<Option<Bus>>,
     op: impl FnOnce(&Bus) -> std::result::Result<T, dbus_secret_service::Error>,
 ) -> Result<T> {
-    // A previous call that timed out may still hold the lock; fail rather than wait.
-    let mut guard = bus
-        .try_lock()
-        .map_err(|_| SecretStoreError::Timeout(std::time::Duration::ZERO))?;
+    // A previous call that timed out may still hold the lock: after a short pause, a timeout,
+    // which `KeyringStore::run_lazily` tries again while its bound lasts (never past it).
+    let mut guard = match bus.try_lock() {
+        Ok(guard) => guard,
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            return Err(SecretStoreError::Timeout(std::time::Duration::ZERO));
+        }
+    };
     if guard.is_none() {
         *guard = Some(Bus::new_session().map_err(|e| store_error(&e.into()))?);
     }
     let connection = guard.as_ref().expect("connected just above");
-    op(connection).map_err(|e| store_error(&e))
+    let result = op(connection).map_err(|e| store_error(&e));
+    // D-Bus gave up on a reply: the next try gets a fresh connection, as the store's does.
+    if let Err(SecretStoreError::Timeout(_)) = result {
+        *guard = None;
+    }
+    result
 }
 
 pub fn entry(
@@ -227,6 +238,12 @@ pub fn classify(err: &(dyn std::error::Error + 'static)) -> Option<SecretStoreEr
         }
         dbus_secret_service::Error::NoResult => SecretStoreError::NoCollection,
         dbus_secret_service::Error::Unavailable => SecretStoreError::NoProvider,
+        // Our side of a session whose key the service derived differently (see
+        // `is_session_refusal`): the secret does not decrypt.
+        dbus_secret_service::Error::Crypto(e) => SecretStoreError::SessionRefused(e.to_string()),
+        dbus_secret_service::Error::Dbus(e) if is_session_refusal(e.message().unwrap_or("")) => {
+            SecretStoreError::SessionRefused(e.message().unwrap_or("").to_string())
+        }
         dbus_secret_service::Error::Dbus(e) => {
             let name = e.name().unwrap_or("");
             let message = e.message().unwrap_or("").to_string();
@@ -252,6 +269,22 @@ pub fn classify(err: &(dyn std::error::Error + 'static)) -> Option<SecretStoreEr
         }
         other => SecretStoreError::Platform(other.to_string()),
     })
+}
+
+/// KWallet's two answers to an encrypted (Diffie-Hellman) session it cannot use, together
+/// about one session in 60 with dbus-secret-service 4.1 (read in kwalletd 5.103's
+/// kwalletfreedesktopservice.cpp and kwalletfreedesktopsession.cpp; docs/design.md):
+/// - "Client public key size is invalid", to `OpenSession` (1 in 256): kwalletd wants 128
+///   bytes, and the crate sends its public key without leading zero bytes;
+/// - "Can't find session …", to `CreateItem`/`SetSecret`: kwalletd says so whenever it cannot
+///   decrypt the secret, and it cannot when its AES key differs from ours: when the shared
+///   secret has a leading zero byte (1 in 256; kwalletd drops it, the crate and libsecret keep
+///   it) or when it misreads our public key as a negative number (some keys with the top bit
+///   set). A read then fails to decrypt on our side instead (`Error::Crypto`).
+///
+/// All are properties of the session's random key pair: a fresh connection gets past them.
+fn is_session_refusal(message: &str) -> bool {
+    message == "Client public key size is invalid" || message.starts_with("Can't find session")
 }
 
 /// Which program owns `org.freedesktop.secrets`: the bus daemon tells its process id, and
@@ -300,4 +333,65 @@ pub fn access_prompt_pending(service: &str) -> Result<bool> {
         }
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dbus_error(name: &str, message: &str) -> dbus_secret_service::Error {
+        dbus_secret_service::Error::Dbus(dbus::Error::new_custom(name, message))
+    }
+
+    #[test]
+    fn kwallets_session_answers_are_session_refusals_not_a_missing_collection() {
+        for (name, message) in [
+            (
+                "org.freedesktop.DBus.Error.InvalidArgs",
+                "Client public key size is invalid",
+            ),
+            (
+                "org.freedesktop.DBus.Error.InvalidObjectPath",
+                "Can't find session /org/freedesktop/secrets/session/7",
+            ),
+            // SetSecret's answer: without the session check, UnknownObject reads as "no
+            // collection", and its hint would send the person to create a wallet.
+            (
+                "org.freedesktop.DBus.Error.UnknownObject",
+                "Can't find session /org/freedesktop/secrets/session/12",
+            ),
+        ] {
+            assert!(
+                matches!(
+                    classify(&dbus_error(name, message)),
+                    Some(SecretStoreError::SessionRefused(m)) if m == message
+                ),
+                "{name}: {message}"
+            );
+        }
+        // A read whose secret does not decrypt with our session key.
+        let undecryptable = dbus_secret_service::Error::Crypto("Unpad Error".into());
+        assert!(matches!(
+            classify(&undecryptable),
+            Some(SecretStoreError::SessionRefused(_))
+        ));
+    }
+
+    #[test]
+    fn other_answers_keep_their_meaning() {
+        assert!(matches!(
+            classify(&dbus_error(
+                "org.freedesktop.DBus.Error.UnknownObject",
+                "No such object path '/org/freedesktop/secrets/collection/login'"
+            )),
+            Some(SecretStoreError::NoCollection)
+        ));
+        assert!(matches!(
+            classify(&dbus_error(
+                "org.freedesktop.DBus.Error.InvalidArgs",
+                "Invalid arguments"
+            )),
+            Some(SecretStoreError::Platform(_))
+        ));
+    }
 }
