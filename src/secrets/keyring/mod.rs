@@ -24,24 +24,12 @@ const PROMPT_PATIENCE: Duration = Duration::from_millis(500);
 /// How long a person gets to answer such a prompt.
 const PROMPT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// What a platform's own fast read found (`platform::read_directly`).
-pub enum Direct {
-    /// The secret of the one item that holds the profile's key.
-    Found(zeroize::Zeroizing<Vec<u8>>),
-    /// No item holds it (what the store would have answered too).
-    Absent,
-    /// Not the plain case, or no fast read on this platform: ask the store.
-    Elsewhere,
-}
-
 /// Tells the person that the keychain is asking them, and for how long fluxloop waits.
 pub type PromptNotice = Arc<dyn Fn(Option<Provider>, Duration) + Send + Sync>;
 
 // One module per platform store, used as `platform`: each has the same eight functions
 // (`connect`, `entry`, `mark`, `search`, `attributes`, `check_ready`, `check_none_locked`,
 // `classify`, `provider`).
-#[cfg(target_os = "linux")]
-mod direct_read;
 #[cfg(target_os = "linux")]
 mod direct_search;
 #[cfg(any(target_os = "macos", windows))]
@@ -128,8 +116,7 @@ impl KeyringStore {
                 let mut attempt = 1;
                 loop {
                     // The store connection this attempt used, if it needed one: the one to
-                    // forget when the attempt's session is at fault. A direct read makes its
-                    // own connection and key pair each time, so a retry renews those too.
+                    // forget when the attempt's session is at fault.
                     let used = std::cell::RefCell::new(None);
                     let connect = || {
                         let store = Self::connected(&slot, started, budget)?;
@@ -474,20 +461,12 @@ impl KeyringStore {
         let found = loop {
             let left = self.read_budget().saturating_sub(started.elapsed());
             let p = profile.to_string();
-            let attempt = self.run_lazily(left, move |connect, scope| {
-                let decode = |bytes: &[u8]| {
-                    decode_secret(bytes, cfg!(windows))
-                        .ok_or_else(|| SecretStoreError::BadData(p.clone()))
-                };
-                match platform::read_directly(&scope.service, &p)? {
-                    Direct::Found(bytes) => return decode(&bytes).map(Some),
-                    Direct::Absent => return Ok(None),
-                    Direct::Elsewhere => {}
-                }
-                let entry = Self::entry(&connect()?, &scope.service, &p)?;
+            let attempt = self.run(left, move |store, scope| {
+                let entry = Self::entry(store, &scope.service, &p)?;
                 match entry.get_secret() {
                     Ok(mut bytes) => {
-                        let text = decode(&bytes);
+                        let text = decode_secret(&bytes, cfg!(windows))
+                            .ok_or_else(|| SecretStoreError::BadData(p.clone()));
                         bytes.zeroize();
                         text.map(Some)
                     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use keyring_core::{CredentialStore, Entry};
 
 use super::super::{KeychainScope, Result, SecretStoreError};
-use super::{Direct, map_error};
+use super::map_error;
 
 pub fn connect() -> Result<Arc<CredentialStore>> {
     #[cfg(target_os = "macos")]
@@ -29,11 +29,6 @@ pub fn search_directly(
     _scope: &KeychainScope,
 ) -> Result<Option<(Ours, usize)>> {
     Ok(None)
-}
-
-/// No faster read than the store's here.
-pub fn read_directly(_service: &str, _profile: &str) -> Result<Direct> {
-    Ok(Direct::Elsewhere)
 }
 
 pub fn entry(

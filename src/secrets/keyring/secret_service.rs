@@ -8,27 +8,13 @@ use dbus_secret_service::{EncryptionType, SecretService};
 use keyring_core::{CredentialStore, Entry};
 
 use super::super::{KeychainScope, Provider, Result, SecretStoreError};
-use super::direct_read::{self, Read};
 use super::direct_search::{self, Search};
-use super::{Direct, map_error};
+use super::map_error;
 
 pub fn connect() -> Result<Arc<CredentialStore>> {
     let store: Arc<CredentialStore> =
         dbus_secret_service_keyring_store::Store::new().map_err(map_error)?;
     Ok(store)
-}
-
-/// The key of `profile` read over a connection of its own with a faster encrypted session
-/// (see `direct_read`), when one unlocked item holds it or none does.
-pub fn read_directly(service: &str, profile: &str) -> Result<Direct> {
-    let attributes = HashMap::from([("service", service), ("username", profile)]);
-    Ok(
-        match direct_read::read(&attributes).map_err(|e| store_error(&e))? {
-            Read::Found(secret) => Direct::Found(secret),
-            Read::Absent => Direct::Absent,
-            Read::Elsewhere => Direct::Elsewhere,
-        },
-    )
 }
 
 /// The connection of [`search_directly`].
