@@ -183,6 +183,21 @@ impl CliError {
             }
         };
         self.details.push(detail);
+        let mut hints = hints;
+        if self.keyctl_blocked {
+            // keyctl is what this machine refuses: the kernel keyring is no way out here.
+            hints.retain(|h| !h.contains("--storage keyutils"));
+            // The way out named first no longer follows another ("Or keep it …").
+            if let Some(first) = hints.first_mut()
+                && let Some(rest) = first.strip_prefix("Or ")
+            {
+                let mut chars = rest.chars();
+                *first = chars
+                    .next()
+                    .map(|c| c.to_uppercase().chain(chars).collect())
+                    .unwrap_or_default();
+            }
+        }
         // The situation's hints first, then what was kept (the FLUXLOOP_API_KEY way out).
         let kept = std::mem::replace(&mut self.hints, hints);
         self.hints.extend(kept);
@@ -522,6 +537,7 @@ impl From<StoreError> for CliError {
             format!("The {backend} is not usable: {kind}"),
         );
         err.absent_keychain = kind.is_absent();
+        err.keyctl_blocked = matches!(kind, SecretStoreError::KeyctlBlocked(_));
         match kind {
             SecretStoreError::NoSessionBus(_) => err
                 .detail(
