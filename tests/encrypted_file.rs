@@ -8,7 +8,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::assert_run_snapshot;
-use common::env::{TestEnv, keys};
+use common::env::{SERVICE, TestEnv, keys};
 use common::terminal::Terminal;
 
 /// Long enough that the leak checks look for pieces of it (8 characters), like a key.
@@ -361,6 +361,50 @@ fn logout_all_removes_every_encrypted_file_and_says_so() {
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
+    assert!(env.keychain().is_empty());
+}
+
+/// `logout --all --revoke` revokes every key it removes. A key file no profile has is opened
+/// with the passphrase and revoked where a keychain entry without a profile is (no saved URL:
+/// the current API URL), then removed. Without the passphrase no key is revoked and nothing is
+/// removed, and the error says how to remove it unrevoked.
+#[test]
+fn logout_all_revoke_revokes_a_key_file_without_a_profile_like_a_keychain_orphan() {
+    let env = TestEnv::new();
+    env.know_key(PASSPHRASE);
+    env.login(keys::VALID, Some("desk"));
+    // An entry of ours in the keychain with no metadata.
+    env.ss.store(SERVICE, "ghost", keys::PROJECT_SCOPED);
+    // A key file whose profile is gone: b's file under another name, then b logged out.
+    login(&env, keys::EXPIRING_SOON, "b");
+    std::fs::copy(key_file(&env, "b"), key_file(&env, "lost")).unwrap();
+    env.run(&["auth", "logout", "--profile", "b"]).assert_ok();
+    assert!(key_file(&env, "lost").exists());
+
+    let refused = env.run(&["auth", "logout", "--all", "--revoke"]);
+    refused.assert_code(6);
+    assert_run_snapshot!(
+        "logout_all_revoke_orphan_file_without_passphrase",
+        env,
+        refused
+    );
+    assert!(env.platform.revoked().is_empty(), "revoked before the stop");
+    assert!(key_file(&env, "lost").exists());
+    assert_eq!(env.keychain_profiles(), ["desk", "ghost"]);
+
+    let logout = env.run_with(
+        &["auth", "logout", "--all", "--revoke"],
+        None,
+        &with_passphrase(PASSPHRASE),
+    );
+    logout.assert_ok();
+    assert_run_snapshot!("logout_all_revoke_orphan_file", env, logout);
+    let mut revoked = env.platform.revoked();
+    revoked.sort();
+    let mut expected = vec![keys::VALID, keys::PROJECT_SCOPED, keys::EXPIRING_SOON];
+    expected.sort();
+    assert_eq!(revoked, expected);
+    assert!(!key_file(&env, "lost").exists());
     assert!(env.keychain().is_empty());
 }
 
