@@ -1049,6 +1049,40 @@ mod tests {
         }
     }
 
+    /// keyctl refused: wherever the machine's advice would name the kernel keyring (SSH, no
+    /// desktop), it does not, and the first way out still reads as the first.
+    #[test]
+    fn a_blocked_keyctl_is_not_answered_with_the_kernel_keyring() {
+        let machine = |ssh| Situation {
+            ci: None,
+            container: None,
+            wsl: false,
+            ssh,
+            session_bus: false,
+            desktop: false,
+        };
+        for ssh in [true, false] {
+            let err = CliError::from(StoreError {
+                backend: Backend::KernelKeyring,
+                provider: None,
+                kind: SecretStoreError::KeyctlBlocked("EPERM".into()),
+            })
+            .in_situation(&machine(ssh));
+            let text = err.hints.join("\n");
+            assert!(!text.contains("--storage keyutils"), "{text}");
+            assert!(text.contains("--storage encrypted-file"), "{text}");
+            assert!(!err.hints[0].starts_with("Or "), "{text}");
+        }
+        // Another store's absence still gets the kernel keyring over SSH.
+        let err = CliError::from(StoreError {
+            backend: Backend::SecretService,
+            provider: None,
+            kind: SecretStoreError::NoProvider,
+        })
+        .in_situation(&machine(true));
+        assert!(err.hints.join("\n").contains("--storage keyutils"));
+    }
+
     fn kind_copy(kind: &SecretStoreError) -> SecretStoreError {
         match kind {
             SecretStoreError::Locked => SecretStoreError::Locked,
