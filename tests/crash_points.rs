@@ -211,16 +211,15 @@ fn reset(env: &TestEnv, ctx: &Ctx) {
     }
 }
 
+/// Temp files of the credentials file's and the key files' atomic writes, in the credentials
+/// directory and its `keys` folder.
 fn temp_files(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with(".credentials.tmp-") || n.contains(".age.tmp-"))
-                .collect()
-        })
-        .unwrap_or_default()
+    [dir.to_path_buf(), dir.join("keys")]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".credentials.tmp-") || n.contains(".age.tmp-"))
+        .collect()
 }
 
 /// Files under HOME and TMPDIR that hold one of `keys` in plain text.
