@@ -501,6 +501,53 @@ const CASES: &[Case] = &[
         small: true,
         envs: &[("FLUXLOOP_PASSPHRASE", PASSPHRASE)],
     },
+    // The plaintext file as source or destination: `plaintext_before` lets the key be on disk
+    // mid-way (it is there before the command, or the command is asked to put it there).
+    Case {
+        name: "migrate file --to keyutils",
+        args: &["auth", "migrate", "--to", "keyutils", "--all"],
+        stdin: None,
+        setup: setup_plaintext,
+        plaintext_before: true,
+        small: true,
+        envs: &[],
+    },
+    Case {
+        name: "migrate keyutils --to file",
+        args: &["auth", "migrate", "--to", "file", "--all"],
+        stdin: None,
+        setup: setup_one_kernel,
+        plaintext_before: true,
+        small: true,
+        envs: &[],
+    },
+    Case {
+        name: "migrate file --to encrypted-file",
+        args: &["auth", "migrate", "--to", "encrypted-file", "--all"],
+        stdin: None,
+        setup: setup_plaintext,
+        plaintext_before: true,
+        small: true,
+        envs: &[("FLUXLOOP_PASSPHRASE", PASSPHRASE)],
+    },
+    Case {
+        name: "migrate encrypted-file --to file",
+        args: &["auth", "migrate", "--to", "file", "--all"],
+        stdin: None,
+        setup: setup_one_encrypted,
+        plaintext_before: true,
+        small: true,
+        envs: &[("FLUXLOOP_PASSPHRASE", PASSPHRASE)],
+    },
+    Case {
+        name: "migrate --to file",
+        args: &["auth", "migrate", "--to", "file", "--all"],
+        stdin: None,
+        setup: setup_one,
+        plaintext_before: true,
+        small: true,
+        envs: &[],
+    },
 ];
 
 /// Runs `case` against `platform`.
@@ -676,12 +723,16 @@ fn stride() -> usize {
 }
 
 fn run_cases(names: &[&str]) {
-    run_cases_in(names, None);
+    run_cases_in(names, None, false);
 }
 
-/// The cases `names`, in `kernel`'s namespace when given.
-fn run_cases_in(names: &[&str], kernel: Option<KernelKeyrings>) {
+/// The cases `names`, in `kernel`'s namespace when given; `plaintext`: cases that put keys in
+/// the plaintext file or take them from it.
+fn run_cases_in(names: &[&str], kernel: Option<KernelKeyrings>, plaintext: bool) {
     let env = TestEnv::new();
+    if plaintext {
+        env.allow_plaintext_on_disk();
+    }
     let ctx = Ctx::new(kernel);
     for key in &ctx.many {
         env.know_key(key);
@@ -742,6 +793,31 @@ fn migrate_to_and_from_the_kernel_keyring_survives_a_kill_at_every_step() {
             "migrate encrypted-file --to keyutils",
         ],
         Some(KernelKeyrings::start()),
+        false,
+    );
+}
+
+/// The plaintext file to and from the kernel keyring, in the test's user namespace.
+#[test]
+fn migrate_between_the_plaintext_file_and_the_kernel_keyring_survives_a_kill_at_every_step() {
+    run_cases_in(
+        &["migrate file --to keyutils", "migrate keyutils --to file"],
+        Some(KernelKeyrings::start()),
+        true,
+    );
+}
+
+/// The plaintext file to and from encrypted files, and from the keychain.
+#[test]
+fn migrate_between_the_plaintext_file_and_the_other_stores_survives_a_kill_at_every_step() {
+    run_cases_in(
+        &[
+            "migrate file --to encrypted-file",
+            "migrate encrypted-file --to file",
+            "migrate --to file",
+        ],
+        None,
+        true,
     );
 }
 
@@ -770,6 +846,11 @@ fn every_case_is_run() {
         "migrate keyutils --to keychain",
         "migrate keyutils --to encrypted-file",
         "migrate encrypted-file --to keyutils",
+        "migrate file --to keyutils",
+        "migrate keyutils --to file",
+        "migrate file --to encrypted-file",
+        "migrate encrypted-file --to file",
+        "migrate --to file",
     ];
     let names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
     assert_eq!(names, covered);
