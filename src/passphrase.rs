@@ -1,5 +1,6 @@
 //! Where the encrypted-file store's passphrase comes from: `FLUXLOOP_PASSPHRASE` (containers, CI),
-//! else a hidden prompt at the terminal (asked twice when a file is written). Never argv.
+//! else a hidden prompt at the terminal (asked twice when a file is written; on Windows through
+//! inquire, as the key's prompt). Never argv.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -22,7 +23,7 @@ impl PassphraseFromEnvOrTerminal {
 
 impl PassphraseSource for PassphraseFromEnvOrTerminal {
     fn available(&self) -> bool {
-        self.env.is_some() || (cfg!(unix) && std::io::stdin().is_terminal())
+        self.env.is_some() || std::io::stdin().is_terminal()
     }
 
     fn passphrase(
@@ -40,22 +41,19 @@ impl PassphraseSource for PassphraseFromEnvOrTerminal {
     }
 }
 
-#[cfg(unix)]
+/// Asks at the terminal, hidden: once to unlock, twice (compared) to choose.
 fn prompt(purpose: PassphrasePurpose, path: &Path) -> Result<SecretString, SecretStoreError> {
     use secrecy::ExposeSecret;
 
-    use crate::output::{Printer, green};
-
-    let p = Printer::stdio();
     let question = match purpose {
         PassphrasePurpose::Unlock => format!("Passphrase for {}:", path.display()),
         PassphrasePurpose::Choose => format!("New passphrase for {}:", path.display()),
     };
-    let first = ask(&p, &format!("{} {question} ", green("?")))?;
+    let first = ask(&question)?;
     if purpose == PassphrasePurpose::Unlock {
         return Ok(first);
     }
-    let again = ask(&p, &format!("{} The same passphrase again: ", green("?")))?;
+    let again = ask("The same passphrase again:")?;
     if first.expose_secret() != again.expose_secret() {
         return Err(SecretStoreError::PassphraseMismatch);
     }
@@ -64,12 +62,14 @@ fn prompt(purpose: PassphrasePurpose, path: &Path) -> Result<SecretString, Secre
 
 /// One hidden line; an empty one, Esc or Ctrl-C cancel.
 #[cfg(unix)]
-fn ask(p: &crate::output::Printer, question: &str) -> Result<SecretString, SecretStoreError> {
+fn ask(question: &str) -> Result<SecretString, SecretStoreError> {
     use secrecy::ExposeSecret;
 
+    use crate::output::{Printer, green};
     use crate::terminal::{HiddenLine, read_hidden_line};
 
-    p.prompt(question);
+    let p = Printer::stdio();
+    p.prompt(format!("{} {question} ", green("?")));
     let line = read_hidden_line();
     // Enter is not echoed: end the question's line.
     p.info("");
@@ -82,8 +82,28 @@ fn ask(p: &crate::output::Printer, question: &str) -> Result<SecretString, Secre
     }
 }
 
-/// No terminal reader off Unix: the passphrase comes from the environment there.
+/// One hidden line from the console, read by inquire (Windows has no termios), trimmed as the
+/// Unix reader trims it; an empty one, Esc or Ctrl-C cancel.
 #[cfg(not(unix))]
-fn prompt(_purpose: PassphrasePurpose, _path: &Path) -> Result<SecretString, SecretStoreError> {
-    Err(SecretStoreError::NoPassphrase)
+fn ask(question: &str) -> Result<SecretString, SecretStoreError> {
+    use zeroize::Zeroize;
+
+    let answer = inquire::Password::new(question)
+        .with_display_mode(inquire::PasswordDisplayMode::Hidden)
+        .without_confirmation()
+        .prompt();
+    match answer {
+        Ok(mut text) => {
+            let trimmed = text.trim();
+            let passphrase = (!trimmed.is_empty()).then(|| SecretString::from(trimmed));
+            text.zeroize();
+            passphrase.ok_or(SecretStoreError::PassphraseCancelled)
+        }
+        Err(
+            inquire::InquireError::OperationCanceled | inquire::InquireError::OperationInterrupted,
+        ) => Err(SecretStoreError::PassphraseCancelled),
+        Err(e) => Err(SecretStoreError::Platform(format!(
+            "could not read the passphrase from the terminal: {e}"
+        ))),
+    }
 }

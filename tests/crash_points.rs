@@ -12,6 +12,10 @@
 //! profiles every 4th (`FLUXLOOP_CRASH_STRIDE`, 1 in scripts/reliability) and the file's write.
 //! With `FLUXLOOP_CRASH_TALLY=<file>` each command appends `<command>\t<points>\t<runs>` there,
 //! for the figures in docs/reliability.md.
+//!
+//! The kernel keyring's cases run every command, killed or not, and read the kernel keys inside
+//! one private user namespace ([`KernelKeyrings`]), each run in a fresh session keyring; the
+//! keychain's private D-Bus session is reached from there as from outside.
 #![allow(
     clippy::print_stderr,
     reason = "prints the figures of docs/reliability.md"
@@ -24,6 +28,7 @@ use std::fmt;
 use std::path::Path;
 
 use common::env::{Platform, Run, SERVICE, TestEnv, keys, walk};
+use common::kernel_keyring::KernelKeyrings;
 
 /// A key in the keychain, compared whole but never printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -37,8 +42,8 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// One profile as a command sees it: what its metadata says, and what the keychain and its
-/// encrypted key file hold.
+/// One profile as a command sees it: what its metadata says, and what the keychain, its
+/// encrypted key file and the kernel keyring hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct ProfileState {
     /// account, key hint, storage and whether a plaintext key is in the file; `None`: no
@@ -47,6 +52,17 @@ struct ProfileState {
     secret: Option<Secret>,
     /// `--storage encrypted-file`: the key in `keys/<profile>.age`, opened with [`PASSPHRASE`].
     encrypted: Option<Secret>,
+    /// `--storage keyutils`: the key `keyring:<profile>@fluxloop` a new login session reaches.
+    kernel: Option<Secret>,
+}
+
+impl ProfileState {
+    const ABSENT: ProfileState = ProfileState {
+        meta: None,
+        secret: None,
+        encrypted: None,
+        kernel: None,
+    };
 }
 
 /// The passphrase of the encrypted-file cases.
@@ -85,8 +101,9 @@ fn text_of(value: Option<&serde_json::Value>) -> String {
     }
 }
 
-/// Reads the credentials file (which must parse) and our keychain entries.
-fn world(env: &TestEnv) -> World {
+/// Reads the credentials file (which must parse), our keychain entries, key files and (in the
+/// kernel keyring's cases) kernel keys.
+fn world(env: &TestEnv, ctx: &Ctx) -> World {
     let file: serde_json::Value = match env.credentials() {
         None => serde_json::Value::Null,
         Some(text) => serde_saphyr::from_str(&text)
@@ -106,19 +123,14 @@ fn world(env: &TestEnv) -> World {
                 name.clone(),
                 ProfileState {
                     meta: Some(meta),
-                    secret: None,
-                    encrypted: None,
+                    ..ProfileState::ABSENT
                 },
             );
         }
     }
     for item in env.keychain() {
         let name = item.attributes.get("username").cloned().unwrap_or_default();
-        let entry = profiles.entry(name).or_insert(ProfileState {
-            meta: None,
-            secret: None,
-            encrypted: None,
-        });
+        let entry = profiles.entry(name).or_insert(ProfileState::ABSENT);
         assert!(
             entry.secret.is_none(),
             "two keychain entries for one profile"
@@ -134,12 +146,15 @@ fn world(env: &TestEnv) -> World {
         else {
             continue;
         };
-        let state = profiles.entry(name.to_owned()).or_insert(ProfileState {
-            meta: None,
-            secret: None,
-            encrypted: None,
-        });
+        let state = profiles
+            .entry(name.to_owned())
+            .or_insert(ProfileState::ABSENT);
         state.encrypted = Some(open_key_file(&entry.path()));
+    }
+    if let Some(kr) = &ctx.kernel {
+        for (name, key) in kernel_keys(env, kr) {
+            profiles.entry(name).or_insert(ProfileState::ABSENT).kernel = Some(key);
+        }
     }
     World {
         profiles,
@@ -151,24 +166,60 @@ fn world(env: &TestEnv) -> World {
     }
 }
 
-/// Deletes every entry of ours and the credentials directory.
-fn reset(env: &TestEnv) {
+/// Our kernel keys (`keyring:<profile>@fluxloop`) that a new login session of the namespace
+/// reaches, by profile: read in the namespace, as fluxloop reads them.
+fn kernel_keys(env: &TestEnv, kr: &KernelKeyrings) -> BTreeMap<String, Secret> {
+    // One line per key: its description, a tab, its payload.
+    let script = "for ring in \"$(keyctl get_persistent @s)\" @u; do \
+            for id in $(keyctl rlist \"$ring\"); do \
+                d=$(keyctl rdescribe \"$id\") || continue; \
+                case \"$d\" in user\\;*) printf '%s\\t%s\\n' \"${d##*;}\" \"$(keyctl pipe \"$id\")\";; esac; \
+            done; \
+        done";
+    let mut keys = BTreeMap::new();
+    for line in kr.shell(env, script).lines() {
+        let Some((description, payload)) = line.split_once('\t') else {
+            continue;
+        };
+        let Some(name) = description
+            .strip_prefix("keyring:")
+            .and_then(|d| d.strip_suffix(&format!("@{SERVICE}")))
+        else {
+            continue;
+        };
+        let key = Secret(payload.trim().to_owned());
+        if let Some(other) = keys.insert(name.to_owned(), key.clone()) {
+            // One key linked into both keyrings is listed twice; two keys would be a fault.
+            assert_eq!(other, key, "two kernel keys for profile {name}");
+        }
+    }
+    keys
+}
+
+/// Deletes every entry of ours, the kernel keys and the credentials directory.
+fn reset(env: &TestEnv, ctx: &Ctx) {
     let out = env.ss.secret_tool(&["clear", "service", SERVICE], None);
     assert!(out.success() || out.code() == Some(1), "{out:?}");
     let _ = std::fs::remove_dir_all(env.fluxloop_dir());
     assert!(env.keychain().is_empty());
+    if let Some(kr) = &ctx.kernel {
+        kr.shell(
+            env,
+            "keyctl clear \"$(keyctl get_persistent @s)\"; keyctl clear @u",
+        );
+        assert!(kernel_keys(env, kr).is_empty());
+    }
 }
 
+/// Temp files of the credentials file's and the key files' atomic writes, in the credentials
+/// directory and its `keys` folder.
 fn temp_files(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with(".credentials.tmp-") || n.contains(".age.tmp-"))
-                .collect()
-        })
-        .unwrap_or_default()
+    [dir.to_path_buf(), dir.join("keys")]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".credentials.tmp-") || n.contains(".age.tmp-"))
+        .collect()
 }
 
 /// Files under HOME and TMPDIR that hold one of `keys` in plain text.
@@ -251,9 +302,29 @@ struct Case {
     envs: &'static [(&'static str, &'static str)],
 }
 
-/// What setups need: the made-up keys of the 50-profile and migrate cases.
+/// What setups need: the made-up keys of the 50-profile and migrate cases, and the kernel
+/// keyrings the kernel keyring's cases run in.
 struct Ctx {
     many: Vec<String>,
+    kernel: Option<KernelKeyrings>,
+}
+
+impl Ctx {
+    fn new(kernel: Option<KernelKeyrings>) -> Self {
+        Self {
+            many: made_up_keys(53),
+            kernel,
+        }
+    }
+
+    /// `fluxloop args…`: in the kernel keyrings' namespace (a fresh login session) when the
+    /// case has them, else as usual.
+    fn run(&self, env: &TestEnv, args: &[&str], stdin: Option<&str>, envs: &[(&str, &str)]) -> Run {
+        match &self.kernel {
+            Some(kr) => kr.run_stdin(env, args, stdin, envs),
+            None => env.run_with(args, stdin, envs),
+        }
+    }
 }
 
 fn login(env: &TestEnv, url: &str, key: &str, profile: &str) {
@@ -281,6 +352,16 @@ fn setup_one_encrypted(env: &TestEnv, _: &Ctx, url: &str) {
 
 fn setup_one(env: &TestEnv, _: &Ctx, url: &str) {
     login(env, url, keys::VALID, "default");
+}
+
+fn setup_one_kernel(env: &TestEnv, ctx: &Ctx, url: &str) {
+    ctx.run(
+        env,
+        &["auth", "login", "--storage", "keyutils"],
+        Some(&format!("{}\n", keys::VALID)),
+        &[("FLUXLOOP_API_URL", url)],
+    )
+    .assert_ok();
 }
 
 fn setup_two(env: &TestEnv, _: &Ctx, url: &str) {
@@ -384,25 +465,114 @@ const CASES: &[Case] = &[
         small: true,
         envs: &[("FLUXLOOP_PASSPHRASE", PASSPHRASE)],
     },
+    Case {
+        name: "migrate --to keyutils",
+        args: &["auth", "migrate", "--to", "keyutils", "--all"],
+        stdin: None,
+        setup: setup_one,
+        plaintext_before: false,
+        small: true,
+        envs: &[],
+    },
+    Case {
+        name: "migrate keyutils --to keychain",
+        args: &["auth", "migrate", "--to", "keychain", "--all"],
+        stdin: None,
+        setup: setup_one_kernel,
+        plaintext_before: false,
+        small: true,
+        envs: &[],
+    },
+    Case {
+        name: "migrate keyutils --to encrypted-file",
+        args: &["auth", "migrate", "--to", "encrypted-file", "--all"],
+        stdin: None,
+        setup: setup_one_kernel,
+        plaintext_before: false,
+        small: true,
+        envs: &[("FLUXLOOP_PASSPHRASE", PASSPHRASE)],
+    },
+    Case {
+        name: "migrate encrypted-file --to keyutils",
+        args: &["auth", "migrate", "--to", "keyutils", "--all"],
+        stdin: None,
+        setup: setup_one_encrypted,
+        plaintext_before: false,
+        small: true,
+        envs: &[("FLUXLOOP_PASSPHRASE", PASSPHRASE)],
+    },
+    // The plaintext file as source or destination: `plaintext_before` lets the key be on disk
+    // mid-way (it is there before the command, or the command is asked to put it there).
+    Case {
+        name: "migrate file --to keyutils",
+        args: &["auth", "migrate", "--to", "keyutils", "--all"],
+        stdin: None,
+        setup: setup_plaintext,
+        plaintext_before: true,
+        small: true,
+        envs: &[],
+    },
+    Case {
+        name: "migrate keyutils --to file",
+        args: &["auth", "migrate", "--to", "file", "--all"],
+        stdin: None,
+        setup: setup_one_kernel,
+        plaintext_before: true,
+        small: true,
+        envs: &[],
+    },
+    Case {
+        name: "migrate file --to encrypted-file",
+        args: &["auth", "migrate", "--to", "encrypted-file", "--all"],
+        stdin: None,
+        setup: setup_plaintext,
+        plaintext_before: true,
+        small: true,
+        envs: &[("FLUXLOOP_PASSPHRASE", PASSPHRASE)],
+    },
+    Case {
+        name: "migrate encrypted-file --to file",
+        args: &["auth", "migrate", "--to", "file", "--all"],
+        stdin: None,
+        setup: setup_one_encrypted,
+        plaintext_before: true,
+        small: true,
+        envs: &[("FLUXLOOP_PASSPHRASE", PASSPHRASE)],
+    },
+    Case {
+        name: "migrate --to file",
+        args: &["auth", "migrate", "--to", "file", "--all"],
+        stdin: None,
+        setup: setup_one,
+        plaintext_before: true,
+        small: true,
+        envs: &[],
+    },
 ];
 
 /// Runs `case` against `platform`.
-fn run_case(env: &TestEnv, case: &Case, platform: &Platform, envs: &[(&str, &str)]) -> Run {
+fn run_case(
+    env: &TestEnv,
+    ctx: &Ctx,
+    case: &Case,
+    platform: &Platform,
+    envs: &[(&str, &str)],
+) -> Run {
     let url = platform.url();
     let mut all = vec![("FLUXLOOP_API_URL", url.as_str())];
     all.extend_from_slice(case.envs);
     all.extend_from_slice(envs);
     let stdin = case.stdin.map(|k| format!("{k}\n"));
-    env.run_with(case.args, stdin.as_deref(), &all)
+    ctx.run(env, case.args, stdin.as_deref(), &all)
 }
 
 /// A clean world brought to the state before `case`, with a stand-in of its own (a key
 /// revoked on one stays revoked there).
 fn setup(env: &TestEnv, case: &Case, ctx: &Ctx) -> (World, Platform) {
-    reset(env);
+    reset(env, ctx);
     let platform = Platform::start();
     (case.setup)(env, ctx, &platform.url());
-    (world(env), platform)
+    (world(env, ctx), platform)
 }
 
 /// The kill points of `case`, then a kill at each; returns (points, runs).
@@ -419,12 +589,13 @@ fn crash_at_every_step(env: &TestEnv, case: &Case, ctx: &Ctx, stride: usize) -> 
     let _ = std::fs::remove_file(&trace);
     let clean = run_case(
         env,
+        ctx,
         case,
         &platform,
         &[("FLUXLOOP_DEBUG_CRASH_TRACE", trace.to_str().unwrap())],
     );
     clean.assert_ok();
-    let after = world(env);
+    let after = world(env, ctx);
     assert_ne!(before, after, "{}: the command changed nothing", case.name);
     let steps: Vec<String> = std::fs::read_to_string(&trace)
         .unwrap_or_default()
@@ -447,6 +618,7 @@ fn crash_at_every_step(env: &TestEnv, case: &Case, ctx: &Ctx, stride: usize) -> 
         let (_, platform) = setup(env, case, ctx);
         let killed = run_case(
             env,
+            ctx,
             case,
             &platform,
             &[("FLUXLOOP_DEBUG_CRASH_AT", &point.to_string())],
@@ -457,7 +629,7 @@ fn crash_at_every_step(env: &TestEnv, case: &Case, ctx: &Ctx, stride: usize) -> 
             "{what}: the process was not killed\n{}",
             killed.stderr
         );
-        let mid = world(env);
+        let mid = world(env, ctx);
         if !case.plaintext_before {
             let on_disk = plaintext_files(env, &all_keys);
             assert!(
@@ -472,11 +644,7 @@ fn crash_at_every_step(env: &TestEnv, case: &Case, ctx: &Ctx, stride: usize) -> 
             .chain(after.profiles.keys())
             .chain(mid.profiles.keys())
             .collect();
-        let absent = ProfileState {
-            meta: None,
-            secret: None,
-            encrypted: None,
-        };
+        let absent = ProfileState::ABSENT;
         let torn: Vec<&String> = names
             .into_iter()
             .filter(|n| {
@@ -490,14 +658,14 @@ fn crash_at_every_step(env: &TestEnv, case: &Case, ctx: &Ctx, stride: usize) -> 
             "{what}: the file's own fields are torn: {mid:?}"
         );
 
-        let next = run_case(env, case, &platform, &[]);
+        let next = run_case(env, ctx, case, &platform, &[]);
         assert_eq!(
             next.code,
             Some(0),
             "{what}: the next run failed\n{}",
             next.stderr
         );
-        let repaired = world(env);
+        let repaired = world(env, ctx);
         assert_eq!(
             repaired, after,
             "{what}: the next run did not finish the job\n{}",
@@ -523,7 +691,7 @@ fn crash_at_every_step(env: &TestEnv, case: &Case, ctx: &Ctx, stride: usize) -> 
             );
         }
     }
-    reset(env);
+    reset(env, ctx);
     if let Some(path) = std::env::var_os("FLUXLOOP_CRASH_TALLY") {
         let line = format!("{}\t{}\t{runs}\n", case.name, steps.len());
         let _ = std::fs::OpenOptions::new()
@@ -555,10 +723,17 @@ fn stride() -> usize {
 }
 
 fn run_cases(names: &[&str]) {
+    run_cases_in(names, None, false);
+}
+
+/// The cases `names`, in `kernel`'s namespace when given; `plaintext`: cases that put keys in
+/// the plaintext file or take them from it.
+fn run_cases_in(names: &[&str], kernel: Option<KernelKeyrings>, plaintext: bool) {
     let env = TestEnv::new();
-    let ctx = Ctx {
-        many: made_up_keys(53),
-    };
+    if plaintext {
+        env.allow_plaintext_on_disk();
+    }
+    let ctx = Ctx::new(kernel);
     for key in &ctx.many {
         env.know_key(key);
     }
@@ -586,9 +761,7 @@ fn logout_all_of_fifty_profiles_survives_a_kill_at_every_step() {
 #[test]
 fn migrate_and_switch_survive_a_kill_at_every_step() {
     env_allow_plaintext_then(|env| {
-        let ctx = Ctx {
-            many: made_up_keys(53),
-        };
+        let ctx = Ctx::new(None);
         for key in &ctx.many {
             env.know_key(key);
         }
@@ -608,6 +781,44 @@ fn migrate_to_and_from_encrypted_files_survives_a_kill_at_every_step() {
         "migrate --to encrypted-file",
         "migrate encrypted-file --to keychain",
     ]);
+}
+
+#[test]
+fn migrate_to_and_from_the_kernel_keyring_survives_a_kill_at_every_step() {
+    run_cases_in(
+        &[
+            "migrate --to keyutils",
+            "migrate keyutils --to keychain",
+            "migrate keyutils --to encrypted-file",
+            "migrate encrypted-file --to keyutils",
+        ],
+        Some(KernelKeyrings::start()),
+        false,
+    );
+}
+
+/// The plaintext file to and from the kernel keyring, in the test's user namespace.
+#[test]
+fn migrate_between_the_plaintext_file_and_the_kernel_keyring_survives_a_kill_at_every_step() {
+    run_cases_in(
+        &["migrate file --to keyutils", "migrate keyutils --to file"],
+        Some(KernelKeyrings::start()),
+        true,
+    );
+}
+
+/// The plaintext file to and from encrypted files, and from the keychain.
+#[test]
+fn migrate_between_the_plaintext_file_and_the_other_stores_survives_a_kill_at_every_step() {
+    run_cases_in(
+        &[
+            "migrate file --to encrypted-file",
+            "migrate encrypted-file --to file",
+            "migrate --to file",
+        ],
+        None,
+        true,
+    );
 }
 
 /// Migrate starts from plaintext keys on purpose; they are gone at the end (reset), and the
@@ -631,6 +842,15 @@ fn every_case_is_run() {
         "switch",
         "migrate --to encrypted-file",
         "migrate encrypted-file --to keychain",
+        "migrate --to keyutils",
+        "migrate keyutils --to keychain",
+        "migrate keyutils --to encrypted-file",
+        "migrate encrypted-file --to keyutils",
+        "migrate file --to keyutils",
+        "migrate keyutils --to file",
+        "migrate file --to encrypted-file",
+        "migrate encrypted-file --to file",
+        "migrate --to file",
     ];
     let names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
     assert_eq!(names, covered);

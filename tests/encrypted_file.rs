@@ -8,7 +8,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::assert_run_snapshot;
-use common::env::{TestEnv, keys};
+use common::env::{SERVICE, TestEnv, keys};
 use common::terminal::Terminal;
 
 /// Long enough that the leak checks look for pieces of it (8 characters), like a key.
@@ -364,6 +364,50 @@ fn logout_all_removes_every_encrypted_file_and_says_so() {
     assert!(env.keychain().is_empty());
 }
 
+/// `logout --all --revoke` revokes every key it removes. A key file no profile has is opened
+/// with the passphrase and revoked where a keychain entry without a profile is (no saved URL:
+/// the current API URL), then removed. Without the passphrase no key is revoked and nothing is
+/// removed, and the error says how to remove it unrevoked.
+#[test]
+fn logout_all_revoke_revokes_a_key_file_without_a_profile_like_a_keychain_orphan() {
+    let env = TestEnv::new();
+    env.know_key(PASSPHRASE);
+    env.login(keys::VALID, Some("desk"));
+    // An entry of ours in the keychain with no metadata.
+    env.ss.store(SERVICE, "ghost", keys::PROJECT_SCOPED);
+    // A key file whose profile is gone: b's file under another name, then b logged out.
+    login(&env, keys::EXPIRING_SOON, "b");
+    std::fs::copy(key_file(&env, "b"), key_file(&env, "lost")).unwrap();
+    env.run(&["auth", "logout", "--profile", "b"]).assert_ok();
+    assert!(key_file(&env, "lost").exists());
+
+    let refused = env.run(&["auth", "logout", "--all", "--revoke"]);
+    refused.assert_code(6);
+    assert_run_snapshot!(
+        "logout_all_revoke_orphan_file_without_passphrase",
+        env,
+        refused
+    );
+    assert!(env.platform.revoked().is_empty(), "revoked before the stop");
+    assert!(key_file(&env, "lost").exists());
+    assert_eq!(env.keychain_profiles(), ["desk", "ghost"]);
+
+    let logout = env.run_with(
+        &["auth", "logout", "--all", "--revoke"],
+        None,
+        &with_passphrase(PASSPHRASE),
+    );
+    logout.assert_ok();
+    assert_run_snapshot!("logout_all_revoke_orphan_file", env, logout);
+    let mut revoked = env.platform.revoked();
+    revoked.sort();
+    let mut expected = vec![keys::VALID, keys::PROJECT_SCOPED, keys::EXPIRING_SOON];
+    expected.sort();
+    assert_eq!(revoked, expected);
+    assert!(!key_file(&env, "lost").exists());
+    assert!(env.keychain().is_empty());
+}
+
 #[test]
 fn rotate_keeps_the_key_in_its_encrypted_file_with_one_passphrase() {
     let env = TestEnv::new();
@@ -498,6 +542,91 @@ fn the_unlock_cache_spares_the_passphrase_until_it_expires_and_logout_drops_it()
         kr.descriptions(&env)
     );
     assert!(!key_file(&env, "default").exists());
+}
+
+/// The unlock cache as a person at an SSH prompt meets it: `login --cache 2s` with the
+/// passphrase typed (hidden) at a real terminal; a command at once is not asked for it; once the
+/// kernel has dropped the opened key, the next command asks again (hidden) and works with it.
+/// One tmux pane runs the three commands in turn, each a login session of its own in the
+/// test's kernel keyrings; the third waits for Enter, pressed once the cached key is gone.
+#[cfg(target_os = "linux")]
+#[test]
+fn at_a_terminal_the_unlock_cache_asks_again_after_it_expires() {
+    use common::kernel_keyring::KernelKeyrings;
+    use common::terminal::command_line;
+
+    const CACHED: &str = "keyring:default@fluxloop.unlocked";
+    let env = TestEnv::new();
+    env.know_key(PASSPHRASE);
+    let kr = KernelKeyrings::start();
+    let enter = kr.enter();
+    let login = command_line(
+        &env,
+        &enter,
+        &[
+            "auth",
+            "login",
+            "--storage",
+            "encrypted-file",
+            "--cache",
+            "2s",
+        ],
+        &[],
+    );
+    let status = command_line(&env, &enter, &["auth", "status"], &[]);
+    let script = env.ss.dir().join("unlock-cache-expiry.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n{login}\necho \"LOGIN=$?\"\n{status}\necho \"WITHIN=$?\"\nread _\n{status}\necho \"AFTER=$?\"\nsleep 30\n"
+        ),
+    )
+    .unwrap();
+    let term = Terminal::run_script(&env, &script, "unlock-cache-expiry.sock");
+
+    term.wait_for("New passphrase for ");
+    term.type_text(PASSPHRASE);
+    term.press("Enter");
+    term.wait_for("The same passphrase again:");
+    term.type_text(PASSPHRASE);
+    term.press("Enter");
+    term.wait_for("Please enter your API key:");
+    term.type_text(keys::VALID);
+    term.press("Enter");
+    let screen = term.wait_for("WITHIN=");
+    assert!(screen.contains("LOGIN=0"), "{screen}");
+    assert!(screen.contains("Unlocked for 2 s at a time"), "{screen}");
+    // Within the 2 s: the key came from the cache, and no passphrase was asked.
+    assert!(screen.contains("WITHIN=0"), "{screen}");
+    assert!(screen.contains("unlocked until "), "{screen}");
+    assert!(!screen.contains("Passphrase for "), "{screen}");
+
+    // The kernel drops the opened key after its 2 s (10 s of slack for a loaded machine).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(12);
+    while kr.descriptions(&env).contains(&CACHED.to_string()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the unlocked key outlived its 2 s by 10 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    term.press("Enter");
+    term.wait_for("Passphrase for ");
+    term.type_text(PASSPHRASE);
+    term.press("Enter");
+    let screen = term.wait_for("AFTER=");
+    assert!(screen.contains("AFTER=0"), "{screen}");
+    assert_eq!(
+        screen.matches("Passphrase for ").count(),
+        1,
+        "asked other than once after the expiry:\n{screen}"
+    );
+    assert!(
+        screen.matches("unlocked until ").count() == 2,
+        "the unlock did not start the cache again:\n{screen}"
+    );
+    // Hidden: neither the passphrase nor the key is on the screen.
+    env.assert_no_leak_in_text("the terminal", &screen);
 }
 
 #[cfg(target_os = "linux")]

@@ -273,3 +273,164 @@ fn kernel_key(kr: &KernelKeyrings, env: &TestEnv, profile: &str) -> String {
     .trim()
     .to_string()
 }
+
+/// The interpreter that has Debian's libseccomp bindings (`python3-seccomp`, installed by
+/// scripts/test): Debian's own, whatever python3 comes first on PATH.
+const SECCOMP_PYTHON: &str = "/usr/bin/python3";
+
+/// Loads a seccomp filter that makes keyctl, add_key and request_key fail with the errno named
+/// in argv[1] (Docker's default profile answers EPERM), then execs argv[2:]. libseccomp sets
+/// no_new_privs first, as an unprivileged filter needs.
+const SECCOMP_EXEC: &str = r#"
+import errno, os, sys
+import seccomp
+denied = seccomp.SyscallFilter(seccomp.ALLOW)
+for call in ("keyctl", "add_key", "request_key"):
+    denied.add_rule(seccomp.ERRNO(getattr(errno, sys.argv[1])), call)
+denied.load()
+os.execv(sys.argv[2], sys.argv[2:])
+"#;
+
+/// Whether the seccomp helper can run here; without it the tests skip, except in CI.
+fn seccomp_available() -> bool {
+    let found = std::process::Command::new(SECCOMP_PYTHON)
+        .args(["-c", "import seccomp"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{SECCOMP_PYTHON} cannot import seccomp (Debian's python3-seccomp; scripts/test installs it)"
+        );
+        #[allow(clippy::print_stderr, reason = "says why the test did nothing")]
+        {
+            eprintln!(
+                "SKIPPED: {SECCOMP_PYTHON} cannot import seccomp (apt-get install python3-seccomp)"
+            );
+        }
+    }
+    found
+}
+
+/// `program args…` under the filter, with `env`'s isolated environment.
+fn under_seccomp(env: &TestEnv, errno: &str, program: &str) -> std::process::Command {
+    let template = env.cmd();
+    let mut cmd = env.ss.command(SECCOMP_PYTHON);
+    cmd.args(["-c", SECCOMP_EXEC, errno, program]);
+    for (k, v) in template.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd
+}
+
+/// `fluxloop args…` under a filter refusing keyctl with `errno`.
+fn run_blocked(
+    env: &TestEnv,
+    errno: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+    envs: &[(&str, &str)],
+) -> common::env::Run {
+    let mut cmd = under_seccomp(env, errno, env!("CARGO_BIN_EXE_fluxloop"));
+    cmd.args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut run = env.run_cmd(&mut cmd, stdin);
+    // Described as the test wrote it, not as the wrapper ran it.
+    run.args = args.iter().map(|a| a.to_string()).collect();
+    run
+}
+
+/// keyctl refused for real, as in a container under Docker's default seccomp profile (EPERM) or
+/// on a kernel without keys (ENOSYS): `login --storage keyutils` fails naming that, and saves
+/// nothing; `login --storage encrypted-file --cache 15m` warns, goes on without the cache and the
+/// key works; `doctor` names keyctl as blocked.
+#[test]
+fn a_seccomp_filter_refusing_keyctl_is_named_and_encrypted_files_go_on_without_the_cache() {
+    const PASSPHRASE: &str = "correct-horse-battery-staple";
+    if !seccomp_available() {
+        return;
+    }
+    for errno in ["EPERM", "ENOSYS"] {
+        let env = TestEnv::new();
+        env.know_key(PASSPHRASE);
+        // The filter is in force: keyctl itself is refused.
+        let probe = under_seccomp(&env, errno, "keyctl")
+            .args(["show", "@s"])
+            .output()
+            .unwrap();
+        assert!(!probe.status.success(), "{errno}: keyctl was not refused");
+
+        let login = run_blocked(
+            &env,
+            errno,
+            &["auth", "login", "--storage", "keyutils"],
+            Some(&key_line(keys::VALID)),
+            &[],
+        );
+        login.assert_code(6);
+        login.stderr_has(&format!("the keyctl system call is blocked here ({errno})"));
+        assert_eq!(env.credentials(), None, "{errno}: something was saved");
+        env.assert_not_on_disk(keys::VALID);
+
+        let cached = run_blocked(
+            &env,
+            errno,
+            &[
+                "auth",
+                "login",
+                "--storage",
+                "encrypted-file",
+                "--cache",
+                "15m",
+            ],
+            Some(&key_line(keys::VALID)),
+            &[("FLUXLOOP_PASSPHRASE", PASSPHRASE)],
+        );
+        cached.assert_ok();
+        cached.stderr_has("going on without the unlock cache");
+        let status = run_blocked(
+            &env,
+            errno,
+            &["auth", "status"],
+            None,
+            &[("FLUXLOOP_PASSPHRASE", PASSPHRASE)],
+        );
+        status.assert_ok();
+        // Not cached: without the passphrase the key cannot be opened.
+        run_blocked(&env, errno, &["auth", "status", "--json"], None, &[]).assert_code(6);
+
+        let doctor = run_blocked(
+            &env,
+            errno,
+            &["auth", "doctor"],
+            None,
+            &[("FLUXLOOP_PASSPHRASE", PASSPHRASE)],
+        );
+        doctor.stdout_has(&format!(
+            "keyutils       not usable: the keyctl system call is blocked here ({errno})"
+        ));
+        let doctor = run_blocked(
+            &env,
+            errno,
+            &["auth", "doctor", "--json"],
+            None,
+            &[("FLUXLOOP_PASSPHRASE", PASSPHRASE)],
+        );
+        let stores = doctor.json()["stores"].clone();
+        assert!(
+            stores
+                .to_string()
+                .contains(&format!("blocked here ({errno})")),
+            "{errno}: {stores}"
+        );
+        if errno == "EPERM" {
+            assert_run_snapshot!("login_with_keyctl_blocked", env, login);
+            assert_run_snapshot!("login_with_cache_and_keyctl_blocked", env, cached);
+        }
+    }
+}

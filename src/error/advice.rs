@@ -183,6 +183,21 @@ impl CliError {
             }
         };
         self.details.push(detail);
+        let mut hints = hints;
+        if self.keyctl_blocked {
+            // keyctl is what this machine refuses: the kernel keyring is no way out here.
+            hints.retain(|h| !h.contains("--storage keyutils"));
+            // The way out named first no longer follows another ("Or keep it …").
+            if let Some(first) = hints.first_mut()
+                && let Some(rest) = first.strip_prefix("Or ")
+            {
+                let mut chars = rest.chars();
+                *first = chars
+                    .next()
+                    .map(|c| c.to_uppercase().chain(chars).collect())
+                    .unwrap_or_default();
+            }
+        }
         // The situation's hints first, then what was kept (the FLUXLOOP_API_KEY way out).
         let kept = std::mem::replace(&mut self.hints, hints);
         self.hints.extend(kept);
@@ -522,6 +537,7 @@ impl From<StoreError> for CliError {
             format!("The {backend} is not usable: {kind}"),
         );
         err.absent_keychain = kind.is_absent();
+        err.keyctl_blocked = matches!(kind, SecretStoreError::KeyctlBlocked(_));
         match kind {
             SecretStoreError::NoSessionBus(_) => err
                 .detail(
@@ -1031,6 +1047,40 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    /// keyctl refused: wherever the machine's advice would name the kernel keyring (SSH, no
+    /// desktop), it does not, and the first way out still reads as the first.
+    #[test]
+    fn a_blocked_keyctl_is_not_answered_with_the_kernel_keyring() {
+        let machine = |ssh| Situation {
+            ci: None,
+            container: None,
+            wsl: false,
+            ssh,
+            session_bus: false,
+            desktop: false,
+        };
+        for ssh in [true, false] {
+            let err = CliError::from(StoreError {
+                backend: Backend::KernelKeyring,
+                provider: None,
+                kind: SecretStoreError::KeyctlBlocked("EPERM".into()),
+            })
+            .in_situation(&machine(ssh));
+            let text = err.hints.join("\n");
+            assert!(!text.contains("--storage keyutils"), "{text}");
+            assert!(text.contains("--storage encrypted-file"), "{text}");
+            assert!(!err.hints[0].starts_with("Or "), "{text}");
+        }
+        // Another store's absence still gets the kernel keyring over SSH.
+        let err = CliError::from(StoreError {
+            backend: Backend::SecretService,
+            provider: None,
+            kind: SecretStoreError::NoProvider,
+        })
+        .in_situation(&machine(true));
+        assert!(err.hints.join("\n").contains("--storage keyutils"));
     }
 
     fn kind_copy(kind: &SecretStoreError) -> SecretStoreError {

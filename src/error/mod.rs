@@ -174,6 +174,9 @@ pub struct CliError {
     /// No keychain exists here at all (no session bus, no Secret Service): `lib.rs` adds advice
     /// for the machine it runs on ([`CliError::in_situation`]).
     pub absent_keychain: bool,
+    /// The absent store is the kernel keyring, refused by a seccomp filter: the machine's
+    /// advice must not send the user back to it.
+    pub keyctl_blocked: bool,
 }
 
 impl CliError {
@@ -185,6 +188,7 @@ impl CliError {
             hints: Vec::new(),
             code,
             absent_keychain: false,
+            keyctl_blocked: false,
         }
     }
 

@@ -207,6 +207,7 @@ impl EncryptedFileStore {
 
     fn remove(&self, profile: &str) -> Result<bool> {
         let path = self.path(profile);
+        remove_stale_temp_files(&self.dir);
         match std::fs::remove_file(&path) {
             Ok(()) => {
                 sync_dir(&self.dir);
@@ -323,6 +324,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     }
     // A temp file left by a killed run of this same process id is ours to replace.
     let _ = std::fs::remove_file(&tmp);
+    remove_stale_temp_files(dir);
     let written = (|| {
         crash_points::step(Step::KeyFileWrite);
         let mut out: File = options.open(&tmp)?;
@@ -337,6 +339,63 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     written?;
     sync_dir(dir);
     Ok(())
+}
+
+/// Temp files of writes that were killed before their rename (`.<profile>.age.tmp-<pid>`, a
+/// regular file of ours whose writer is gone): each holds an encrypted key that nothing reads.
+/// Removed before the next write or removal in the folder.
+fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix('.'))
+            .and_then(|n| n.split_once(".age.tmp-"))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let path = entry.path();
+        if !writer_alive(pid) && is_own_regular_file(&path) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn writer_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    // EPERM: a process of someone else's, alive all the same.
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
+}
+
+/// Without a cheap way to ask, a writer is assumed alive: its temp file stays.
+#[cfg(not(unix))]
+fn writer_alive(_pid: u32) -> bool {
+    true
+}
+
+#[cfg(unix)]
+fn is_own_regular_file(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|m| m.file_type().is_file() && m.uid() == rustix::process::geteuid().as_raw())
+}
+
+#[cfg(not(unix))]
+fn is_own_regular_file(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
 }
 
 /// Best effort: the rename is done and visible; a failed folder fsync only makes it less durable.

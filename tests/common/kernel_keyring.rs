@@ -45,6 +45,24 @@ impl KernelKeyrings {
         self.holder.id()
     }
 
+    /// The words that run a program in the namespace, in a new session keyring: for a shell
+    /// line (tests/common/terminal.rs `command_line`).
+    pub fn enter(&self) -> Vec<String> {
+        [
+            "nsenter",
+            "--user",
+            "--preserve-credentials",
+            "--target",
+            &self.pid().to_string(),
+            "--",
+            "keyctl",
+            "session",
+            "-",
+        ]
+        .map(str::to_string)
+        .to_vec()
+    }
+
     /// `program args…` inside the namespace, in a new session keyring, with `env`'s isolated
     /// environment.
     pub fn command(&self, env: &TestEnv, program: &str) -> Command {

@@ -151,6 +151,19 @@ impl Drop for Terminal<'_> {
 /// `sh` script that runs the binary with exactly the test's environment (plus the terminal
 /// type tmux gives the pane), then prints its exit status and stays alive to be read.
 fn wrapper_script(env: &TestEnv, args: &[&str], extra: &[(&str, &str)], prelude: &str) -> String {
+    let line = command_line(env, &[], args, extra);
+    format!("#!/bin/sh\n{prelude}{line}\necho \"EXIT=$?\"\nsleep 30\n")
+}
+
+/// One `sh` line that runs `prefix… fluxloop args…` with exactly the test's environment plus
+/// `extra` (and the terminal type tmux gives the pane): for scripts of several commands, run by
+/// [`Terminal::run_script`]. `prefix` is a wrapper such as `nsenter … keyctl session -`.
+pub fn command_line(
+    env: &TestEnv,
+    prefix: &[String],
+    args: &[&str],
+    extra: &[(&str, &str)],
+) -> String {
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
     let cmd = env.cmd();
     let mut line = String::from("env -i TERM=\"$TERM\"");
@@ -162,13 +175,16 @@ fn wrapper_script(env: &TestEnv, args: &[&str], extra: &[(&str, &str)], prelude:
         line.push(' ');
         line.push_str(&quote(&format!("{k}={v}")));
     }
-    line.push(' ');
-    line.push_str(&quote(env!("CARGO_BIN_EXE_fluxloop")));
-    for a in args {
+    for word in prefix
+        .iter()
+        .map(String::as_str)
+        .chain([env!("CARGO_BIN_EXE_fluxloop")])
+        .chain(args.iter().copied())
+    {
         line.push(' ');
-        line.push_str(&quote(a));
+        line.push_str(&quote(word));
     }
-    format!("#!/bin/sh\n{prelude}{line}\necho \"EXIT=$?\"\nsleep 30\n")
+    line
 }
 
 /// The screen as a snapshot holds it: `exit: <name> (<code>)` when the command has ended, then

@@ -7,6 +7,7 @@ use crate::api::Revocation;
 use crate::cli::{LogoutArgs, env};
 use crate::context::{Context, ProfileOrigin};
 use crate::error::{CliError, CliResult, ExitStatus, KEYS_PAGE, KeyUsed};
+use crate::keys;
 use crate::output::{Printer, green};
 use crate::profiles::{CredentialsFile, Profile, ProfileTx};
 use crate::secrets::SecretStore as _;
@@ -243,38 +244,72 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
 
     let (mut revoked, mut refused, mut refused_count) = (0, None, 0);
     if args.revoke {
-        let kernel_only: Vec<&String> = kernel_orphans
-            .iter()
-            .copied()
-            .filter(|n| !orphans.contains(n))
-            .collect();
-        for name in names
-            .iter()
-            .chain(orphans.iter().copied())
-            .chain(kernel_only.iter().copied())
-        {
+        // Every key this run deletes is revoked first: the profiles' keys, then the keys no
+        // profile has (keychain entries, kernel keys, key files), found by the listings. An
+        // orphan has no saved URL, so it is revoked where the orphans of every store are: at
+        // --api-url, FLUXLOOP_API_URL or the default. A key file is opened with the passphrase,
+        // as a profile's is.
+        let mut to_revoke: Vec<(&String, Option<StoreKind>)> =
+            names.iter().map(|n| (n, None)).collect();
+        to_revoke.extend(orphans.iter().map(|n| (*n, Some(StoreKind::Keychain))));
+        to_revoke.extend(
+            kernel_orphans
+                .iter()
+                .map(|n| (*n, Some(StoreKind::Keyutils))),
+        );
+        to_revoke.extend(
+            in_files
+                .iter()
+                .filter(|n| !names.contains(n))
+                .map(|n| (n, Some(StoreKind::EncryptedFile))),
+        );
+        // Every key is read before any is revoked: one that cannot be read (a key file without
+        // its passphrase) stops the logout with nothing revoked and nothing removed. One key
+        // found twice (an interrupted migrate left it in two stores) is revoked once.
+        let mut found: Vec<(&String, Option<Profile>, SecretString, KeySource)> = Vec::new();
+        for (name, orphan_in) in to_revoke {
             let prof = tx.file.profile(name);
-            // Only names the keychain listed are looked up there: the others have no entry.
-            let elsewhere = prof
-                .as_ref()
-                .is_some_and(|pr| pr.store() != StoreKind::Keychain);
-            let key = if elsewhere || in_keychain.contains(name) {
-                stored_key(ctx, name, prof.as_ref())?
-            } else if kernel_only.contains(&name) {
-                // A kernel key without metadata: its store is known only from the listing.
-                ctx.kernel_keyring
-                    .get(name)?
-                    .map(|key| (key, KeySource::Store(StoreKind::Keyutils)))
-            } else {
-                None
-            };
-            if let Some((key, source)) = key {
-                match revoke(ctx, &key, source, prof.as_ref(), name, " --all", p).await? {
-                    Outcome::Revoked => revoked += 1,
-                    not_accepted => {
-                        refused = Some(not_accepted);
-                        refused_count += 1;
+            let key = match orphan_in {
+                None => {
+                    // Only names the keychain listed are looked up there: the others have no
+                    // entry.
+                    let elsewhere = prof
+                        .as_ref()
+                        .is_some_and(|pr| pr.store() != StoreKind::Keychain);
+                    if elsewhere || in_keychain.contains(name) {
+                        stored_key(ctx, name, prof.as_ref())?
+                    } else {
+                        None
                     }
+                }
+                Some(kind) => {
+                    let read = ctx.store(kind).map(|store| store.get(name)).transpose();
+                    read.map_err(|e| {
+                        CliError::from(e)
+                            .context(format!(
+                                "Could not read the key of '{name}' (no profile has it) to revoke it"
+                            ))
+                            .detail("Nothing was revoked and nothing was removed.")
+                            .hint(
+                                "Run `fluxloop auth logout --all` without --revoke to remove it unrevoked",
+                            )
+                    })?
+                    .flatten()
+                    .map(|key| (key, KeySource::Store(kind)))
+                }
+            };
+            if let Some((key, source)) = key
+                && !found.iter().any(|(_, _, k, _)| keys::same(k, &key))
+            {
+                found.push((name, prof, key, source));
+            }
+        }
+        for (name, prof, key, source) in &found {
+            match revoke(ctx, key, *source, prof.as_ref(), name, " --all", p).await? {
+                Outcome::Revoked => revoked += 1,
+                not_accepted => {
+                    refused = Some(not_accepted);
+                    refused_count += 1;
                 }
             }
         }
@@ -427,7 +462,9 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
     } else {
         refused
     };
-    revocation_note(args.revoke, outcome.as_ref(), None, names.len() > 1, p);
+    // Keys without a profile count too: three keys revoked for one profile are "keys".
+    let plural = names.len() > 1 || revoked + refused_count > 1;
+    revocation_note(args.revoke, outcome.as_ref(), None, plural, p);
     Ok(ExitStatus::Success)
 }
 
