@@ -30,7 +30,7 @@ pub enum SettingsError {
     NoHome,
 }
 use crate::passphrase::PassphraseFromEnvOrTerminal;
-use crate::profiles::{Profile, ProfileName, ProfileStore};
+use crate::profiles::{Peeked, Profile, ProfileName, ProfileStore};
 use crate::secrets::{
     self, EncryptedFileStore, Keychain, KeychainScope, KeyringStore, KeyutilsStore, StoreKind,
 };
@@ -96,6 +96,8 @@ pub struct Settings {
     /// Always false, and never read, in a release build.
     #[cfg_attr(not(debug_assertions), allow(dead_code))]
     pub fail_metadata_writes: bool,
+    /// The credentials file as read to choose the profile, for the command's own read.
+    pub peeked: Option<Peeked>,
     /// Whether `login --web` may open a browser.
     pub desktop: bool,
     /// Debug builds: `FLUXLOOP_DEBUG_CRASH_AT` and `FLUXLOOP_DEBUG_CRASH_TRACE` (crash_points.rs).
@@ -136,8 +138,9 @@ impl Context {
     /// The context of a real run: settings from flags and the environment, the credentials file
     /// and the OS keychain.
     pub fn from_env(global: &GlobalArgs) -> CliResult<Self> {
-        let settings = Settings::from_env(global)?;
-        let mut profiles = ProfileStore::new(settings.home.clone());
+        let mut settings = Settings::from_env(global)?;
+        let mut profiles =
+            ProfileStore::new(settings.home.clone()).with_peeked(settings.peeked.take());
         if settings.home_chosen {
             profiles = profiles.user_chosen();
         }
@@ -236,10 +239,15 @@ impl Settings {
         let home_chosen = var_os(env::HOME).is_some();
         let default_home = default_credentials_dir();
         let home = credentials_dir()?;
+        let mut peeked = None;
         let (profile, profile_origin) = match (global.profile.as_deref(), env_profile.as_deref()) {
             (Some(name), _) => (ProfileName::parse(name)?, ProfileOrigin::Flag),
             (None, Some(name)) => (ProfileName::parse(name)?, ProfileOrigin::Env),
-            (None, None) => saved_choice(&home),
+            (None, None) => {
+                let (name, origin, file) = saved_choice(&home);
+                peeked = file;
+                (name, origin)
+            }
         };
         let api_url_override = match global.api_url.clone().or(var(env::API_URL)?) {
             Some(text) => Some(api::parse_base_url(&text)?),
@@ -308,6 +316,7 @@ impl Settings {
             keychain_scope,
             fail_metadata_writes: cfg!(debug_assertions)
                 && var_os("FLUXLOOP_DEBUG_FAIL_METADATA_WRITE").is_some(),
+            peeked,
             desktop: has_desktop(),
             #[cfg(debug_assertions)]
             crash_at: var_os("FLUXLOOP_DEBUG_CRASH_AT")
@@ -342,6 +351,7 @@ impl Settings {
             home,
             home_chosen: true,
             fail_metadata_writes: false,
+            peeked: None,
             desktop: false,
             #[cfg(debug_assertions)]
             crash_at: None,
@@ -357,22 +367,25 @@ impl Settings {
 /// names one: the nearest directory binding, then the default set by `switch`, then `default`.
 /// One read, before the command runs: a file that cannot be read or parsed, or a name in it that
 /// is not valid, counts as no choice, and the command itself reports the file.
-fn saved_choice(home: &Path) -> (ProfileName, ProfileOrigin) {
-    let fallback = (ProfileName::default_profile(), ProfileOrigin::Default);
-    let Ok(file) = ProfileStore::new(home.to_path_buf()).peek() else {
-        return fallback;
+/// Also returns what was read, for the command's own read of the file (see [`Peeked`]).
+fn saved_choice(home: &Path) -> (ProfileName, ProfileOrigin, Option<Peeked>) {
+    let Ok(peeked) = ProfileStore::new(home.to_path_buf()).peek_keeping_text() else {
+        return (ProfileName::default_profile(), ProfileOrigin::Default, None);
     };
-    if !file.directories.is_empty()
+    let file = &peeked.file;
+    let (name, origin) = if !file.directories.is_empty()
         && let Ok(cwd) = std::env::current_dir().and_then(std::fs::canonicalize)
         && let Some((dir, name)) = file.nearest_binding(&cwd)
         && let Ok(name) = ProfileName::parse(name)
     {
-        return (name, ProfileOrigin::Directory(dir));
-    }
-    match file.current_profile.as_deref().map(ProfileName::parse) {
-        Some(Ok(name)) => (name, ProfileOrigin::Switched),
-        _ => fallback,
-    }
+        (name, ProfileOrigin::Directory(dir))
+    } else {
+        match file.current_profile.as_deref().map(ProfileName::parse) {
+            Some(Ok(name)) => (name, ProfileOrigin::Switched),
+            _ => (ProfileName::default_profile(), ProfileOrigin::Default),
+        }
+    };
+    (name, origin, Some(peeked))
 }
 
 /// The credentials directory: `FLUXLOOP_HOME`, else `~/.fluxloop`.

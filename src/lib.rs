@@ -79,6 +79,7 @@ pub fn json_schemas() -> [(&'static str, schemars::Schema); 6] {
 
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
 pub fn run() -> ExitCode {
+    logging::mark_start();
     disable_core_dumps();
     install_panic_hook();
     match commands::completions::answer_script() {
@@ -92,6 +93,7 @@ pub fn run() -> ExitCode {
     };
     output::init_color(cli.global.color);
     logging::init(cli.global.verbose);
+    logging::phase!("command line parsed");
     let printer = Printer::stdio().quiet(cli.global.quiet);
     let document = commands::json::requested(&cli.command);
     // Unknown until the settings are read: a bad `--profile` fails before it is known.
@@ -116,6 +118,7 @@ pub fn run() -> ExitCode {
             return ExitCode::from(code);
         }
         command @ Command::Auth(_) => Context::from_env(&cli.global).and_then(|ctx| {
+            logging::phase!("settings read");
             profile = Some(ctx.profile.to_string());
             commands::auth::log_profile_choice(&ctx);
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -124,6 +127,7 @@ pub fn run() -> ExitCode {
                 .map_err(|e| {
                     CliError::failure(format!("Could not start the async runtime: {e}"))
                 })?;
+            logging::phase!("async runtime started");
             runtime.block_on(commands::run(command, &ctx, &printer))
         }),
     };
@@ -144,6 +148,7 @@ pub fn run() -> ExitCode {
         }
     };
     let status = printer.finish(status);
+    logging::phase!("done");
     debug_hooks::at_exit();
     ExitCode::from(status.code())
 }

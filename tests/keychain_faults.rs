@@ -242,3 +242,42 @@ fn keychain_timeout_variable_sets_the_bound_and_is_named_when_it_fires() {
         "FLUXLOOP_KEYCHAIN_TIMEOUT=2 with a stopped daemon, then values that are not a timeout"
     );
 }
+
+/// Two items for one profile (another program's copy beside ours): every read is the
+/// ambiguous-entry error, never one of the two picked. The fast read of status, whoami and
+/// exec (src/secrets/keyring/direct_read.rs) takes only the case of exactly one item, so it
+/// answers as the store does, on gnome-keyring and on KeePassXC alike.
+#[test]
+fn two_items_for_one_profile_are_an_error_not_a_guess() {
+    for ss in [SecretService::start(), SecretService::start_keepassxc()] {
+        let env = TestEnv::with(ss);
+        env.login(keys::VALID, None);
+        env.ss.store_with(
+            "a copy",
+            &[
+                ("service", "fluxloop"),
+                ("username", "default"),
+                ("copied-by", "another program"),
+            ],
+            keys::VALID,
+        );
+        let runs: Vec<Run> = [
+            &["auth", "status"][..],
+            &["auth", "whoami"],
+            &["exec", "--", "true"],
+        ]
+        .into_iter()
+        .map(|args| env.run(args))
+        .collect();
+        for run in &runs {
+            run.never_shows(keys::VALID);
+            assert_ne!(run.code, Some(0), "{}", run.stderr);
+        }
+        assert_runs_snapshot!(
+            "two_items_for_one_profile",
+            env,
+            runs,
+            "status, whoami and exec with two items for the profile"
+        );
+    }
+}

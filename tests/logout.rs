@@ -226,6 +226,35 @@ fn logout_all_removes_orphans_only_even_with_no_profiles() {
     assert!(env.keychain().is_empty());
 }
 
+/// More entries than the bus daemon lets one connection await replies for at once (128 unless
+/// configured): logout --all sends its calls ahead of the replies, within that limit.
+#[test]
+fn logout_all_removes_more_entries_than_a_connection_may_await_at_once() {
+    let env = TestEnv::new();
+    env.login(keys::VALID, None);
+    for i in 0..150 {
+        env.ss
+            .store(SERVICE, &format!("orphan{i:03}"), keys::UNKNOWN);
+    }
+    env.ss.store("other-app", "x", "secret");
+    let check = env.run(&["auth", "list", "--check", "--json"]);
+    check.assert_ok();
+    assert_eq!(
+        check.json()["check"]["entries_without_profile"]
+            .as_array()
+            .map(Vec::len),
+        Some(150),
+        "{}",
+        check.stdout
+    );
+
+    let run = env.run(&["auth", "logout", "--all"]);
+    run.assert_ok()
+        .stderr_has("Removed 151 entries from the Secret Service (150 had no profile metadata)");
+    assert!(env.keychain().is_empty());
+    assert_eq!(env.ss.lookup("other-app", "x").as_deref(), Some("secret"));
+}
+
 // --- logout --revoke -------------------------------------------------------------------------
 
 #[test]

@@ -159,7 +159,7 @@ fn run_logged(
 }
 
 /// A transcript of logged runs, with the two things that change from run to run filtered:
-/// the timestamps that start log lines and the milliseconds an operation took.
+/// the timestamps that start log lines and the milliseconds an operation or a phase took.
 macro_rules! assert_log_snapshot {
     ($name:literal, $env:expr, $runs:expr) => {{
         let env = &$env;
@@ -170,6 +170,7 @@ macro_rules! assert_log_snapshot {
             "[TIMESTAMP]",
         );
         settings.add_filter(r"elapsed_ms=\d+", "elapsed_ms=[MS]");
+        settings.add_filter(r"at_ms=[\d.]+", "at_ms=[MS]");
         settings.bind(|| insta::assert_snapshot!($name, text));
     }};
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::env::{Platform, TestEnv, keys};
+use common::env::{Fault, Platform, TestEnv, keys};
 use common::{assert_run_snapshot, assert_runs_snapshot};
 
 /// A TLS platform whose URL and port read `[TLS_URL]` and `[TLS_PORT]` in snapshots.
@@ -269,4 +269,28 @@ fn an_empty_ssl_cert_file_counts_as_unset() {
     let run = status_with(&env, &tls, &[("SSL_CERT_FILE", "")]);
     assert_run_snapshot!(env, run);
     assert_no_request(&tls);
+}
+
+/// The client of a plain-http loopback URL loads no trust store (docs/benchmarks.md): a
+/// redirect from it to HTTPS elsewhere is not followed, so the key never reaches the target,
+/// even one whose CA SSL_CERT_FILE trusts.
+#[test]
+fn a_redirect_from_loopback_http_to_https_is_not_followed() {
+    let env = TestEnv::new();
+    let tls = tls_platform(&env, None, "TLS");
+    let ca = save_ca(&env, &tls, "corporate-ca.pem");
+    env.platform.set_fault(Some(Fault::Redirect {
+        location: format!("{}/api/auth/key", tls.url()),
+    }));
+    let run = env.run_with(
+        &["auth", "status"],
+        None,
+        &[
+            ("FLUXLOOP_API_KEY", keys::VALID),
+            ("SSL_CERT_FILE", ca.to_str().unwrap()),
+        ],
+    );
+    assert_run_snapshot!(env, run);
+    assert_no_request(&tls);
+    assert_eq!(env.platform.requests().len(), 1);
 }

@@ -249,20 +249,25 @@ impl ApiClient {
             // see the Authorization header in clear text, so loopback is always reached
             // directly, whatever HTTP_PROXY or ALL_PROXY say.
             builder = builder.no_proxy();
+            // No TLS is ever spoken: redirects are not followed, so this client only reaches
+            // the http base. It gets a TLS set-up that trusts no one instead of loading the
+            // system's trust store, which costs milliseconds on every command.
+            builder = builder.tls_backend_preconfigured(trusting_no_one()?);
+        } else {
+            if let Some(path) = &options.extra_roots {
+                builder = builder.tls_certs_merge(extra_roots(path)?);
+            }
+            if let Some(dirs) = &options.system_cert_dirs
+                && let Some(system) = system_roots(dirs)
+            {
+                debug!(
+                    system = system.len(),
+                    "trusted CA certificates: the system's, plus SSL_CERT_FILE's"
+                );
+                builder = builder.tls_certs_merge(system);
+            }
         }
         let route = options.proxy.route(&base);
-        if let Some(path) = &options.extra_roots {
-            builder = builder.tls_certs_merge(extra_roots(path)?);
-        }
-        if let Some(dirs) = &options.system_cert_dirs
-            && let Some(system) = system_roots(dirs)
-        {
-            debug!(
-                system = system.len(),
-                "trusted CA certificates: the system's, plus SSL_CERT_FILE's"
-            );
-            builder = builder.tls_certs_merge(system);
-        }
         let http = builder.build().map_err(|e| {
             let reason = error_chain(&e);
             // The certificates are only parsed here, by rustls: say where a bad one came from.
@@ -832,6 +837,16 @@ fn deadline_after(timeout: Duration) -> Instant {
 }
 
 /// The CA certificates of `SSL_CERT_FILE`.
+/// A TLS client configuration with no trusted root at all: any certificate is refused.
+fn trusting_no_one() -> Result<rustls::ClientConfig> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ApiError::Setup(e.to_string()))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth())
+}
+
 fn extra_roots(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>> {
     let shown = path.display();
     let pem = std::fs::read(path)
@@ -959,6 +974,41 @@ mod tests {
             parse_base_url("not a url"),
             Err(ApiError::InvalidUrl { .. })
         ));
+    }
+
+    /// A client for a plain-http (loopback) URL loads no trust store and trusts no one: even
+    /// with the server's CA in SSL_CERT_FILE, HTTPS from it fails closed, while a client for
+    /// an https URL with the same CA gets through. (It never speaks TLS anyway: every request
+    /// goes to its http base, and redirects are not followed.)
+    #[test]
+    fn the_plain_http_client_never_completes_a_tls_handshake() {
+        let tls = fluxloop_stand_in::Platform::start_tls();
+        let ca = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(ca.path(), tls.ca_pem().unwrap()).unwrap();
+        let opts = ClientOptions {
+            timeout: Duration::from_secs(10),
+            extra_roots: Some(ca.path().to_path_buf()),
+            system_cert_dirs: None,
+            proxy: Default::default(),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let target = format!("{}/api/auth/key", tls.url());
+        let get = |base: &str| {
+            let client = ApiClient::new(parse_base_url(base).unwrap(), &opts).unwrap();
+            runtime.block_on(client.http.get(&target).send())
+        };
+        assert!(get(&tls.url()).is_ok(), "the control: the CA is trusted");
+        let refused = get("http://127.0.0.1:9").unwrap_err();
+        assert!(
+            error_chain(&refused).contains("certificate"),
+            "{}",
+            error_chain(&refused)
+        );
+        // Only the control's request got through the handshake.
+        assert_eq!(tls.requests().len(), 1);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::model::{CredentialsFile, FORMAT_VERSION, ProfileName};
@@ -71,9 +72,26 @@ pub struct Loaded {
     pub exists: bool,
 }
 
+/// The credentials file as read before the command ran (to choose the profile), with the text
+/// it was parsed from: the command's own read of the same text takes it instead of parsing the
+/// file a second time (200 profiles take milliseconds to parse).
+pub struct Peeked {
+    text: zeroize::Zeroizing<String>,
+    pub file: CredentialsFile,
+}
+
+impl std::fmt::Debug for Peeked {
+    // The file may hold a plaintext key (`storage: file`): never shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Peeked { .. }")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ProfileStore {
     dir: PathBuf,
+    /// Taken by the first [`Self::load`] that reads the same text, and dropped otherwise.
+    peeked: Arc<Mutex<Option<Peeked>>>,
     /// Whether a directory others can read is tightened to 0700: only fluxloop's own default
     /// directory, never one the user named (it may be shared on purpose).
     tighten_dir: bool,
@@ -104,9 +122,16 @@ impl ProfileStore {
     pub fn new(dir: PathBuf) -> Self {
         Self {
             dir,
+            peeked: Arc::default(),
             tighten_dir: true,
             fail_writes: false,
         }
+    }
+
+    /// Keeps `peeked` (from [`Self::peek_keeping_text`]) for the first [`Self::load`].
+    pub fn with_peeked(self, peeked: Option<Peeked>) -> Self {
+        *self.peeked.lock().unwrap_or_else(|p| p.into_inner()) = peeked;
+        self
     }
 
     /// A directory the user chose (FLUXLOOP_HOME): its permissions are checked, never changed.
@@ -155,7 +180,12 @@ impl ProfileStore {
                 path: path.clone(),
                 source,
             })?;
-        loaded.file = parse(&text, &path)?;
+        let peeked = self.peeked.lock().unwrap_or_else(|p| p.into_inner()).take();
+        loaded.file = match peeked {
+            // The same bytes parse to the same file.
+            Some(peeked) if *peeked.text == *text => peeked.file,
+            _ => parse(&text, &path)?,
+        };
         Ok(loaded)
     }
 
@@ -175,9 +205,17 @@ impl ProfileStore {
     /// Reads the file without checking, tightening, creating or locking anything, for a look
     /// before the command runs (shell completion, choosing the profile). A missing file is empty.
     pub fn peek(&self) -> Result<CredentialsFile> {
+        Ok(self.peek_keeping_text()?.file)
+    }
+
+    /// [`Self::peek`], with the text the file was parsed from, for [`Self::with_peeked`].
+    pub fn peek_keeping_text(&self) -> Result<Peeked> {
         let path = self.path();
         let Some(file) = secure::open_existing(&path)? else {
-            return Ok(CredentialsFile::default());
+            return Ok(Peeked {
+                text: zeroize::Zeroizing::new(String::new()),
+                file: CredentialsFile::default(),
+            });
         };
         let mut text = zeroize::Zeroizing::new(String::new());
         // One byte over the limit is enough to know the file is too large.
@@ -190,7 +228,8 @@ impl ProfileStore {
         if text.len() as u64 > MAX_FILE_SIZE {
             return Err(ProfileError::TooLarge { path });
         }
-        parse(&text, &path)
+        let file = parse(&text, &path)?;
+        Ok(Peeked { text, file })
     }
 
     /// Takes the exclusive lock (waiting up to [`LOCK_WAIT`] for another fluxloop), then reads
@@ -438,6 +477,36 @@ mod tests {
             },
         );
         tx.commit().unwrap();
+    }
+
+    /// The read made to choose the profile is used by the command's own read only while the
+    /// file still holds the same text; a file changed in between is parsed afresh.
+    #[test]
+    fn a_peeked_file_is_reused_only_for_the_same_text() {
+        let (_tmp, s) = store();
+        add(&s, "dev");
+        let peeked = s.peek_keeping_text().unwrap();
+        assert_eq!(peeked.file.names(), ["dev"]);
+        // Same text: the peeked parse is what load returns (here marked by a profile the text
+        // does not have, to tell it from a fresh parse).
+        let mut marked = s.peek_keeping_text().unwrap();
+        marked
+            .file
+            .profiles
+            .insert("marked".into(), Profile::default());
+        let s = s.with_peeked(Some(marked));
+        assert_eq!(s.load().unwrap().file.names(), ["dev", "marked"]);
+        // Taken once: the next load parses.
+        assert_eq!(s.load().unwrap().file.names(), ["dev"]);
+        // The file changed after the peek: parsed afresh.
+        let mut stale = s.peek_keeping_text().unwrap();
+        stale
+            .file
+            .profiles
+            .insert("marked".into(), Profile::default());
+        add(&s, "prod");
+        let s = s.with_peeked(Some(stale));
+        assert_eq!(s.load().unwrap().file.names(), ["dev", "prod"]);
     }
 
     #[test]

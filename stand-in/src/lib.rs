@@ -229,6 +229,13 @@ impl Platform {
         Platform::launch(0, Some(tls)).expect("cannot bind the stand-in platform to 127.0.0.1")
     }
 
+    /// Starts over HTTPS on a given port (0 for an ephemeral one), for the demo binary, with
+    /// the certificate of [`Platform::start_tls`].
+    pub fn start_tls_on(port: u16) -> std::io::Result<Platform> {
+        let tls = tls::generate(&["localhost", "127.0.0.1"]).map_err(std::io::Error::other)?;
+        Platform::launch(port, Some(tls))
+    }
+
     fn launch(port: u16, tls: Option<tls::Tls>) -> std::io::Result<Platform> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let addr = listener.local_addr()?;

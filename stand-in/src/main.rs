@@ -11,10 +11,13 @@ use std::sync::Arc;
 use fluxloop_stand_in::{ConnectSettings, Fault, LogEntry, Platform, keys};
 
 const USAGE: &str = "\
-usage: fluxloop-stand-in [--port N] [--fault NAME] [--retry-after SECS] [--times N] [--location URL]
-                         [--interval SECS] [--auto-approve-after SECS]
+usage: fluxloop-stand-in [--port N] [--tls-ca FILE] [--fault NAME] [--retry-after SECS] [--times N]
+                         [--location URL] [--interval SECS] [--auto-approve-after SECS]
 
   --port N          port on 127.0.0.1 to listen on (default 0: any free port)
+  --tls-ca FILE     serve HTTPS (https://localhost:PORT) with a certificate signed by a CA
+                    made for this run, whose PEM is written to FILE (for SSL_CERT_FILE or
+                    curl --cacert)
   --fault NAME      misbehave on every request: server-error, html-502, truncated,
                     rate-limited, unavailable, silent, huge, redirect
   --retry-after N   Retry-After seconds for rate-limited (default 5)
@@ -28,6 +31,7 @@ usage: fluxloop-stand-in [--port N] [--fault NAME] [--retry-after SECS] [--times
 
 struct Args {
     port: u16,
+    tls_ca: Option<String>,
     fault: Option<Fault>,
     connect: ConnectSettings,
 }
@@ -38,6 +42,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
     let mut retry_after = 5;
     let mut times = u32::MAX;
     let mut location = None;
+    let mut tls_ca = None;
     let mut connect = ConnectSettings::default();
 
     let mut args = args.peekable();
@@ -52,6 +57,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
         if !matches!(
             flag.as_str(),
             "--port"
+                | "--tls-ca"
                 | "--fault"
                 | "--retry-after"
                 | "--times"
@@ -70,6 +76,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
             "--retry-after" => retry_after = value.parse().map_err(|_| number("seconds"))?,
             "--times" => times = value.parse().map_err(|_| number("a count"))?,
             "--location" => location = Some(value),
+            "--tls-ca" => tls_ca = Some(value),
             "--interval" => connect.interval = value.parse().map_err(|_| number("seconds"))?,
             "--auto-approve-after" => {
                 let secs: u64 = value.parse().map_err(|_| number("seconds"))?;
@@ -100,6 +107,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
     }
     Ok(Some(Args {
         port,
+        tls_ca,
         fault,
         connect,
     }))
@@ -129,13 +137,23 @@ fn main() -> ExitCode {
         }
     };
 
-    let platform = match Platform::start_on(args.port) {
+    let started = match &args.tls_ca {
+        None => Platform::start_on(args.port),
+        Some(_) => Platform::start_tls_on(args.port),
+    };
+    let platform = match started {
         Ok(platform) => platform,
         Err(e) => {
             eprintln!("error: cannot listen on 127.0.0.1:{}: {e}", args.port);
             return ExitCode::FAILURE;
         }
     };
+    if let (Some(path), Some(pem)) = (&args.tls_ca, platform.ca_pem())
+        && let Err(e) = std::fs::write(path, pem)
+    {
+        eprintln!("error: cannot write the CA certificate to {path}: {e}");
+        return ExitCode::FAILURE;
+    }
     let fault_note = args
         .fault
         .as_ref()
@@ -194,6 +212,9 @@ mod tests {
         );
         assert!(parse(&["--help"]).unwrap().is_none());
         assert_eq!(parse(&[]).unwrap().unwrap().fault, None);
+        assert_eq!(parse(&[]).unwrap().unwrap().tls_ca, None);
+        let tls = parse(&["--tls-ca", "/tmp/ca.pem"]).unwrap().unwrap();
+        assert_eq!(tls.tls_ca.as_deref(), Some("/tmp/ca.pem"));
         let args = parse(&["--auto-approve-after", "3", "--interval=1"])
             .unwrap()
             .unwrap();
@@ -212,6 +233,7 @@ mod tests {
             &["--fault", "melt"],
             &["--fault", "redirect"],
             &["--location", "http://x"],
+            &["--tls-ca"],
             &["serve"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");

@@ -9,6 +9,7 @@ use crate::commands::json::{StatusDocument, StatusKey};
 use crate::context::Context;
 use crate::error::{CliError, CliResult, ExitStatus};
 use crate::keys;
+use crate::logging;
 use crate::output::{self, Printer, bold, dim, green};
 use crate::secrets::{KeySource, StoreKind};
 
@@ -49,9 +50,12 @@ fn expiry_check(
 
 async fn check(ctx: &Context, p: &Printer) -> CliResult<(ResolvedKey, KeyInfo, url::Url)> {
     let file = load_profiles(ctx, p)?;
+    logging::phase!("credentials file read");
     let resolved = resolve_key(ctx, &file, p)?;
+    logging::phase!("key read");
     let url = resolved.api_url(ctx)?;
     let client = ctx.client(url.clone())?;
+    logging::phase!("HTTP client built");
     let info = p
         .while_waiting(
             "Checking the key with FluxLoop…",

@@ -30,6 +30,8 @@ pub type PromptNotice = Arc<dyn Fn(Option<Provider>, Duration) + Send + Sync>;
 // One module per platform store, used as `platform`: each has the same eight functions
 // (`connect`, `entry`, `mark`, `search`, `attributes`, `check_ready`, `check_none_locked`,
 // `classify`, `provider`).
+#[cfg(target_os = "linux")]
+mod direct_search;
 #[cfg(any(target_os = "macos", windows))]
 mod native;
 #[cfg(target_os = "linux")]
@@ -44,6 +46,9 @@ pub struct KeyringStore {
     timeout: Duration,
     /// Connected lazily, on the first call: commands that never touch the keychain never wait.
     store: Arc<Mutex<Option<Arc<CredentialStore>>>>,
+    /// The connection of the platform's own searches (`platform::search_directly`), also lazy,
+    /// and kept for every call of the command.
+    bus: Arc<Mutex<Option<platform::Bus>>>,
     /// Called when a call waits on a prompt; the command layer says so (this module never
     /// prints).
     prompt_notice: Option<PromptNotice>,
@@ -55,6 +60,7 @@ impl KeyringStore {
             scope,
             timeout,
             store: Arc::new(Mutex::new(None)),
+            bus: Arc::new(Mutex::new(None)),
             prompt_notice: None,
         }
     }
@@ -70,6 +76,18 @@ impl KeyringStore {
     where
         T: Send + 'static,
         F: Fn(&Arc<CredentialStore>, &KeychainScope) -> Result<T> + Send + 'static,
+    {
+        self.run_lazily(budget, move |connect, scope| op(&connect()?, scope))
+    }
+
+    /// Like [`Self::run`], but `op` connects the store only if it needs it (by calling the
+    /// function it is given).
+    fn run_lazily<T, F>(&self, budget: Duration, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&dyn Fn() -> Result<Arc<CredentialStore>>, &KeychainScope) -> Result<T>
+            + Send
+            + 'static,
     {
         let slot = self.store.clone();
         let scope = self.scope.clone();
@@ -97,8 +115,15 @@ impl KeyringStore {
             move || {
                 let mut attempt = 1;
                 loop {
-                    let result = Self::connected(&slot, started, budget)
-                        .and_then(|store| op(&store, &scope).map_err(|e| (e, Some(store))));
+                    // The store connection this attempt used, if it needed one: the one to
+                    // forget when the attempt's session is at fault.
+                    let used = std::cell::RefCell::new(None);
+                    let connect = || {
+                        let store = Self::connected(&slot, started, budget)?;
+                        *used.borrow_mut() = Some(store.clone());
+                        Ok(store)
+                    };
+                    let result = op(&connect, &scope).map_err(|e| (e, used.take()));
                     match result {
                         Ok(found) => return Ok(found),
                         // The session's random key pair is at fault (KWallet, see
@@ -160,13 +185,11 @@ impl KeyringStore {
     /// still hold it for a while: waits for it within this call's own bound (a busy machine was
     /// seen to fail here at once, "did not answer within 1 s"), and never goes on once the
     /// caller has given up.
-    #[allow(clippy::type_complexity)]
     fn connected(
         slot: &Mutex<Option<Arc<CredentialStore>>>,
         started: Instant,
         budget: Duration,
-    ) -> std::result::Result<Arc<CredentialStore>, (SecretStoreError, Option<Arc<CredentialStore>>)>
-    {
+    ) -> Result<Arc<CredentialStore>> {
         let mut guard = loop {
             match slot.try_lock() {
                 Ok(guard) => break guard,
@@ -175,14 +198,15 @@ impl KeyringStore {
                     std::thread::sleep(Duration::from_millis(2));
                 }
                 Err(std::sync::TryLockError::WouldBlock) => {
-                    return Err((SecretStoreError::Timeout(started.elapsed()), None));
+                    return Err(SecretStoreError::Timeout(started.elapsed()));
                 }
             }
         };
         match guard.as_ref() {
             Some(store) => Ok(store.clone()),
             None => {
-                let store = platform::connect().map_err(|e| (e, None))?;
+                let store = platform::connect()?;
+                crate::logging::phase!("keychain connected (session open)");
                 *guard = Some(store.clone());
                 Ok(store)
             }
@@ -320,12 +344,19 @@ impl SecretStore for KeyringStore {
 
     fn list(&self) -> Result<Vec<String>> {
         let started = Instant::now();
-        let result = self.run(self.timeout, |store, scope| {
-            let (ours, _) = Self::search_ours(store, scope)?;
+        let bus = self.bus.clone();
+        let result = self.run_lazily(self.timeout, move |connect, scope| {
+            let ours = match platform::search_directly(&bus, scope)? {
+                Some((ours, _)) => ours.into_iter().map(|(_, name)| name).collect(),
+                None => Self::search_ours(&connect()?, scope)?
+                    .0
+                    .into_iter()
+                    .map(|(_, name)| name)
+                    .collect::<Vec<_>>(),
+            };
             // Pending browser logins are not profiles' keys.
             let mut names: Vec<String> = ours
                 .into_iter()
-                .map(|(_, name)| name)
                 .filter(|name| !name.starts_with(PENDING_LOGIN_PREFIX))
                 .collect();
             names.sort();
@@ -345,6 +376,9 @@ impl SecretStore for KeyringStore {
 
     fn delete_all(&self) -> Result<Purge> {
         let started = Instant::now();
+        // One entry at a time through the store, each deletion a crash point: `logout --all`
+        // deletes the listed profiles one by one before this (commands/auth/logout.rs), so that
+        // a keychain dying part way leaves an exact account; this removes what is left.
         let result = self.run(self.timeout, |store, scope| {
             let (ours, foreign) = Self::search_ours(store, scope)?;
             for (e, _) in &ours {

@@ -19,6 +19,18 @@ pub fn connect() -> Result<Arc<CredentialStore>> {
     Ok(store)
 }
 
+/// No connection of our own here: every call goes through the store.
+pub type Bus = ();
+pub type Handle = ();
+pub type Ours = Vec<(Handle, String)>;
+
+pub fn search_directly(
+    _bus: &std::sync::Mutex<Option<Bus>>,
+    _scope: &KeychainScope,
+) -> Result<Option<(Ours, usize)>> {
+    Ok(None)
+}
+
 pub fn entry(
     store: &Arc<CredentialStore>,
     service: &str,

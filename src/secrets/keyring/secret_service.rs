@@ -2,18 +2,76 @@
 //! D-Bus's own reply timeout; our worker thread bounds them further.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use dbus_secret_service::{EncryptionType, SecretService};
 use keyring_core::{CredentialStore, Entry};
 
 use super::super::{KeychainScope, Provider, Result, SecretStoreError};
+use super::direct_search::{self, Search};
 use super::map_error;
 
 pub fn connect() -> Result<Arc<CredentialStore>> {
     let store: Arc<CredentialStore> =
         dbus_secret_service_keyring_store::Store::new().map_err(map_error)?;
     Ok(store)
+}
+
+/// The connection of [`search_directly`].
+pub type Bus = dbus::blocking::Connection;
+/// An item found by [`search_directly`]: its object path.
+pub type Handle = dbus::Path<'static>;
+/// Our items found by [`search_directly`], with their profile names.
+pub type Ours = Vec<(Handle, String)>;
+
+/// Our items (with their profile names) and how many others are under the scope's service,
+/// found over `bus` with pipelined calls (see `direct_search`); `None` when something is locked,
+/// for the store to unlock.
+pub fn search_directly(
+    bus: &Mutex<Option<Bus>>,
+    scope: &KeychainScope,
+) -> Result<Option<(Ours, usize)>> {
+    with_bus(bus, |connection| {
+        let wanted = HashMap::from([("service", scope.service.as_str())]);
+        let Search::Found(items) = direct_search::search(connection, &wanted)? else {
+            return Ok(None);
+        };
+        let mut ours = Vec::new();
+        let mut foreign = 0;
+        for item in items {
+            match scope.profile_of(&item.attributes) {
+                Some(name) => ours.push((item.path, name)),
+                None => foreign += 1,
+            }
+        }
+        Ok(Some((ours, foreign)))
+    })
+}
+
+fn with_bus<T>(
+    bus: &Mutex<Option<Bus>>,
+    op: impl FnOnce(&Bus) -> std::result::Result<T, dbus_secret_service::Error>,
+) -> Result<T> {
+    // A previous call that timed out may still hold the lock: after a short pause, a timeout,
+    // which `KeyringStore::run_lazily` tries again while its bound lasts (never past it).
+    let mut guard = match bus.try_lock() {
+        Ok(guard) => guard,
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            return Err(SecretStoreError::Timeout(std::time::Duration::ZERO));
+        }
+    };
+    if guard.is_none() {
+        *guard = Some(Bus::new_session().map_err(|e| store_error(&e.into()))?);
+    }
+    let connection = guard.as_ref().expect("connected just above");
+    let result = op(connection).map_err(|e| store_error(&e));
+    // D-Bus gave up on a reply: the next try gets a fresh connection, as the store's does.
+    if let Err(SecretStoreError::Timeout(_)) = result {
+        *guard = None;
+    }
+    result
 }
 
 pub fn entry(
