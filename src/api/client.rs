@@ -836,7 +836,6 @@ fn deadline_after(timeout: Duration) -> Instant {
         .unwrap_or(now)
 }
 
-/// The CA certificates of `SSL_CERT_FILE`.
 /// A TLS client configuration with no trusted root at all: any certificate is refused.
 fn trusting_no_one() -> Result<rustls::ClientConfig> {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
@@ -847,6 +846,7 @@ fn trusting_no_one() -> Result<rustls::ClientConfig> {
         .with_no_client_auth())
 }
 
+/// The CA certificates of `SSL_CERT_FILE`.
 fn extra_roots(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>> {
     let shown = path.display();
     let pem = std::fs::read(path)
