@@ -9,7 +9,8 @@ pub(crate) mod commands;
 pub(crate) mod context;
 pub(crate) mod crash_points;
 pub(crate) mod error;
-pub mod keys;
+// The key format, mask and redaction: pure, in fluxloop-formats (fuzzed on its own).
+pub use fluxloop_formats::keys;
 pub(crate) mod logging;
 pub(crate) mod output;
 pub(crate) mod passphrase;

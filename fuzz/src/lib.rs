@@ -1,5 +1,6 @@
 //! The fuzz targets' checks, written independently of the code under test: each target in
-//! fuzz_targets/ is one call of a function in [`targets`]. The main crate's test
+//! fuzz_targets/ is one call of a function in [`targets`], on fluxloop-formats (the pure part of
+//! fluxloop, so a cold build of the targets is short). The main crate's test
 //! tests/fuzz_corpus.rs includes this file too and replays the committed corpus
 //! (fuzz/corpus/<target>/) through the same functions, so a regression fails the normal suite.
 
@@ -56,9 +57,9 @@ pub mod targets {
     use std::time::{Duration, Instant};
 
     use chrono::{TimeZone, Utc};
-    use fluxloop::api::{ErrorBody, KeyInfo, Whoami, decode, parse_retry_after};
-    use fluxloop::keys;
-    use fluxloop::profiles::parse_credentials;
+    use fluxloop_formats::api::{ErrorBody, KeyInfo, Whoami, decode, parse_retry_after};
+    use fluxloop_formats::keys;
+    use fluxloop_formats::profiles::parse_credentials;
     use secrecy::SecretString;
 
     use super::{assert_no_piece, flux_secrets, key_secret};

@@ -7,17 +7,17 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use fluxloop_formats::api::{DecodeError, decode, decode_value, parse_json, parse_retry_after};
 use reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_TYPE, DATE, HeaderValue, LOCATION, RETRY_AFTER,
 };
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
-use serde::de::DeserializeOwned;
 use tracing::{debug, info};
 use url::Url;
 use zeroize::Zeroizing;
 
-use super::text::{ServerText, sanitise_json};
+use super::text::ServerText;
 use super::types::{DeviceAuthorization, ErrorBody, KeyInfo, RotateRequest, StartRequest, Whoami};
 
 /// Responses larger than this are refused.
@@ -88,6 +88,16 @@ pub enum ApiError {
 }
 
 pub type Result<T> = std::result::Result<T, ApiError>;
+
+/// A 200 whose body could not be decoded.
+impl From<DecodeError> for ApiError {
+    fn from(e: DecodeError) -> Self {
+        ApiError::InvalidResponse {
+            status: 200,
+            reason: e.reason,
+        }
+    }
+}
 
 /// What `DELETE /api/auth/key` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,7 +307,7 @@ impl ApiClient {
     /// `GET /api/auth/key`: validates the key and describes it.
     pub async fn introspect_key(&self, key: &SecretString) -> Result<KeyInfo> {
         let body = self.request(Method::GET, "/api/auth/key", key).await?;
-        decode(&body, key)
+        Ok(decode(&body, key)?)
     }
 
     /// `POST /api/cli-connect/start`: needs no key. The device code is taken out of the answer
@@ -383,7 +393,7 @@ impl ApiClient {
     /// `GET /api/auth/whoami`.
     pub async fn whoami(&self, key: &SecretString) -> Result<Whoami> {
         let body = self.request(Method::GET, "/api/auth/whoami", key).await?;
-        decode(&body, key)
+        Ok(decode(&body, key)?)
     }
 
     /// `GET /api/auth/key` without a key, once: whether the platform answers at all (with 401,
@@ -681,45 +691,6 @@ fn parse_error(body: &[u8], key: &SecretString) -> Option<ErrorText> {
     })
 }
 
-/// Decodes a success body. Every string in it is made safe to show first (see
-/// [`sanitise_json`]); a mismatch is reported by field path and kind, never by value, since
-/// serde quotes the offending value and a hostile server can make that value the key.
-pub fn decode<T: DeserializeOwned>(body: &[u8], key: &SecretString) -> Result<T> {
-    let invalid = |reason: String| ApiError::InvalidResponse {
-        status: 200,
-        reason,
-    };
-    let mut value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        invalid(if e.is_eof() {
-            "the JSON ended early (truncated response)".to_string()
-        } else {
-            // Syntax errors name a position and what the parser expected, never the text.
-            format!(
-                "it is not JSON (error at line {} column {})",
-                e.line(),
-                e.column()
-            )
-        })
-    })?;
-    sanitise_json(&mut value, key);
-    serde_path_to_error::deserialize(&value).map_err(|e| invalid(mismatch(&e, &value)))
-}
-
-fn parse_json(body: &[u8]) -> Result<serde_json::Value> {
-    serde_json::from_slice(body).map_err(|e| ApiError::InvalidResponse {
-        status: 200,
-        reason: if e.is_eof() {
-            "the JSON ended early (truncated response)".to_string()
-        } else {
-            format!(
-                "it is not JSON (error at line {} column {})",
-                e.line(),
-                e.column()
-            )
-        },
-    })
-}
-
 /// Takes the string field `name` out of the answer, as a secret.
 fn take_secret(value: &mut serde_json::Value, name: &str) -> Result<SecretString> {
     match value.get_mut(name).map(serde_json::Value::take) {
@@ -742,18 +713,6 @@ fn take_secret(value: &mut serde_json::Value, name: &str) -> Result<SecretString
     }
 }
 
-/// Decodes what is left of an answer once its secrets are taken out, masked against `mask`.
-fn decode_value<T: DeserializeOwned>(
-    mut value: serde_json::Value,
-    mask: &SecretString,
-) -> Result<T> {
-    sanitise_json(&mut value, mask);
-    serde_path_to_error::deserialize(&value).map_err(|e| ApiError::InvalidResponse {
-        status: 200,
-        reason: mismatch(&e, &value),
-    })
-}
-
 /// A `NewKey` answer: the key taken out first, the rest masked against it and decoded as
 /// `KeyInfo`. The key is checked against the documented format here, so a garbled answer
 /// is never stored.
@@ -768,63 +727,6 @@ fn decode_new_key(body: &[u8]) -> Result<NewKey> {
     }
     let info = decode_value(value, &api_key)?;
     Ok(NewKey { api_key, info })
-}
-
-/// `unexpected JSON at usage.runs_this_month: found a string, expected u64`.
-fn mismatch(e: &serde_path_to_error::Error<serde_json::Error>, root: &serde_json::Value) -> String {
-    let message = e.inner().to_string();
-    let path: String = e.path().to_string().chars().take(200).collect();
-    if message.starts_with("missing field") {
-        // Names one of our fields: nothing the server wrote.
-        return format!("unexpected JSON at {path}: {message}");
-    }
-    let found = match value_at(root, e.path()) {
-        Some(serde_json::Value::Null) => "null",
-        Some(serde_json::Value::Bool(_)) => "a boolean",
-        Some(serde_json::Value::Number(_)) => "a number",
-        Some(serde_json::Value::String(_)) => "a string",
-        Some(serde_json::Value::Array(_)) => "an array",
-        Some(serde_json::Value::Object(_)) => "an object",
-        None => "a value",
-    };
-    // serde's `invalid type: <the value>, expected <what our type wants>`: only the part after
-    // the last `, expected ` is ours.
-    match message.rsplit_once(", expected ") {
-        Some((_, expected)) => {
-            format!("unexpected JSON at {path}: found {found}, expected {expected}")
-        }
-        None => format!("unexpected JSON at {path}: {found} that cannot be used there"),
-    }
-}
-
-fn value_at<'v>(
-    root: &'v serde_json::Value,
-    path: &serde_path_to_error::Path,
-) -> Option<&'v serde_json::Value> {
-    use serde_path_to_error::Segment;
-    path.iter().try_fold(root, |value, segment| match segment {
-        Segment::Seq { index } => value.get(index),
-        Segment::Map { key } => value.get(key),
-        Segment::Enum { .. } | Segment::Unknown => None,
-    })
-}
-
-/// The seconds to wait that a `Retry-After` value asks for: delta-seconds (saturating, so
-/// `18446744073709551615` or more digits is simply "very long") or an HTTP-date (a past date
-/// means now). Anything else, negative numbers included, is ignored.
-pub fn parse_retry_after(value: &[u8], now: DateTime<Utc>) -> Option<Duration> {
-    let text = std::str::from_utf8(value).ok()?.trim();
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        let secs = text.parse::<u64>().unwrap_or(u64::MAX);
-        return Some(Duration::from_secs(secs));
-    }
-    let at = DateTime::parse_from_rfc2822(text).ok()?.with_timezone(&Utc);
-    // A negative difference (a date in the past) fails to_std: no wait.
-    Some(
-        at.signed_duration_since(now)
-            .to_std()
-            .unwrap_or(Duration::ZERO),
-    )
 }
 
 /// The instant `timeout` from now; a timeout too long for an Instant means no deadline worth
@@ -1029,64 +931,6 @@ mod tests {
             c.endpoint("/api/auth/key").as_str(),
             "https://h/api/auth/key"
         );
-    }
-
-    #[test]
-    fn retry_after_saturates_and_ignores_garbage() {
-        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let secs = |v: &str| parse_retry_after(v.as_bytes(), now).map(|d| d.as_secs());
-        assert_eq!(secs("120"), Some(120));
-        assert_eq!(secs(" 7 "), Some(7));
-        assert_eq!(secs("18446744073709551615"), Some(u64::MAX));
-        assert_eq!(secs("99999999999999999999999999"), Some(u64::MAX));
-        for garbage in ["", "-1", "+5", "1.5", "soon", "0x10", "\u{1b}[2J"] {
-            assert_eq!(secs(garbage), None, "{garbage:?}");
-        }
-        assert_eq!(secs("Thu, 01 Jan 2026 00:01:00 GMT"), Some(60));
-        assert_eq!(secs("Fri, 31 Dec 1999 23:59:59 GMT"), Some(0));
-        assert!(secs("Fri, 31 Dec 9999 23:59:59 GMT").unwrap() > 200 * 365 * 86400);
-        assert_eq!(parse_retry_after(b"\xff\xfe", now), None);
-    }
-
-    #[test]
-    fn a_mistyped_field_is_reported_by_path_and_kind_never_by_value() {
-        let key = SecretString::from("flux_dev_abc123def456ghi789jkl012mno34");
-        let body = br#"{"account":{"email":"a@b"},"organizations":[],"projects":[],
-            "api_access":"flux_dev_abc123def456ghi789jkl012mno34 sneaky",
-            "plan":{"name":"Team"},"usage":{"runs_this_month":1}}"#;
-        let Err(ApiError::InvalidResponse { reason, .. }) = decode::<Whoami>(body, &key) else {
-            panic!("decoded");
-        };
-        assert_eq!(
-            reason,
-            "unexpected JSON at api_access: found a string, expected a boolean"
-        );
-        let body = br#"{"account":{"email":"a@b"},"organizations":[{"name":"x","role":7}],
-            "projects":[],"api_access":true,"plan":{"name":"Team"},"usage":{}}"#;
-        let Err(ApiError::InvalidResponse { reason, .. }) = decode::<Whoami>(body, &key) else {
-            panic!("decoded");
-        };
-        assert_eq!(
-            reason,
-            "unexpected JSON at organizations[0].role: found a number, expected a string"
-        );
-        let Err(ApiError::InvalidResponse { reason, .. }) =
-            decode::<Whoami>(b"{\"a\": flux_dev_abc123def456ghi789jkl012mno34}", &key)
-        else {
-            panic!("decoded");
-        };
-        assert!(!reason.contains("abc123"), "{reason}");
-    }
-
-    #[test]
-    fn decoded_strings_are_safe_to_show() {
-        let key = SecretString::from("flux_dev_abc123def456ghi789jkl012mno34");
-        let body = br#"{"account":{"email":"abc123def456ghi789@evil\u001b[2J"},"organizations":[],
-            "projects":[],"api_access":true,"plan":{"name":"Team"},"usage":{"runs_this_month":1}}"#;
-        let w: Whoami = decode(body, &key).unwrap();
-        assert_eq!(w.account.email, "****@evil\\u{1b}[2J");
     }
 
     #[test]

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use fluxloop_formats::profiles::{ParseError, parse_credentials_text};
+
 use super::model::{CredentialsFile, FORMAT_VERSION, ProfileName};
 use super::secure_fs as secure;
 use crate::crash_points::{self, Step};
@@ -62,6 +64,18 @@ pub enum ProfileError {
 }
 
 pub type Result<T> = std::result::Result<T, ProfileError>;
+
+impl From<ParseError> for ProfileError {
+    fn from(e: ParseError) -> Self {
+        match e {
+            ParseError::NotUtf8 { path, source } => ProfileError::Read {
+                path,
+                source: io::Error::new(io::ErrorKind::InvalidData, source),
+            },
+            ParseError::Malformed { path, reason } => ProfileError::Malformed { path, reason },
+        }
+    }
+}
 
 /// What loading found and did, for the command layer to report.
 #[derive(Debug, Default)]
@@ -184,7 +198,7 @@ impl ProfileStore {
         loaded.file = match peeked {
             // The same bytes parse to the same file.
             Some(peeked) if *peeked.text == *text => peeked.file,
-            _ => parse(&text, &path)?,
+            _ => parse_credentials_text(&text, &path)?,
         };
         Ok(loaded)
     }
@@ -228,7 +242,7 @@ impl ProfileStore {
         if text.len() as u64 > MAX_FILE_SIZE {
             return Err(ProfileError::TooLarge { path });
         }
-        let file = parse(&text, &path)?;
+        let file = parse_credentials_text(&text, &path)?;
         Ok(Peeked { text, file })
     }
 
@@ -390,66 +404,6 @@ fn lock_holder(file: &mut File) -> Option<u32> {
     file.take(32).read_to_string(&mut text).ok()?;
     let pid = text.trim().parse::<u32>().ok()?;
     secure::process_exists(pid).then_some(pid)
-}
-
-/// The credentials file's parser alone, as [`ProfileStore::load`] applies it to the file's
-/// text (which must be UTF-8): the entry point of the fuzz target.
-pub fn parse_credentials(bytes: &[u8], path: &Path) -> Result<CredentialsFile> {
-    let text = std::str::from_utf8(bytes).map_err(|source| ProfileError::Read {
-        path: path.to_path_buf(),
-        source: io::Error::new(io::ErrorKind::InvalidData, source),
-    })?;
-    parse(text, path)
-}
-
-fn parse(text: &str, path: &Path) -> Result<CredentialsFile> {
-    if text.trim().is_empty() {
-        return Ok(CredentialsFile::default());
-    }
-    // YAML 1.2 booleans only: a newer version's field `y` or `on` is kept as the text it is.
-    let options = serde_saphyr::options! { strict_booleans: true };
-    let file: CredentialsFile =
-        serde_saphyr::from_str_with_options(text, options).map_err(|e| {
-            ProfileError::Malformed {
-                path: path.to_path_buf(),
-                reason: parse_error_text(&e, text),
-            }
-        })?;
-    if let Some(v) = file.version
-        && v > FORMAT_VERSION
-    {
-        return Err(ProfileError::Malformed {
-            path: path.to_path_buf(),
-            reason: format!(
-                "format version {v} is newer than this fluxloop understands ({FORMAT_VERSION})"
-            ),
-        });
-    }
-    Ok(file)
-}
-
-/// The parser's message and position ("… at line 2, column 96"), never its snippet of the file:
-/// the file may hold a plaintext key, and a snippet cropped in the middle of one is no longer
-/// recognisable as a key. Quoted values in the message are left out for the same reason.
-fn parse_error_text(e: &serde_saphyr::Error, source: &str) -> String {
-    let message = e.without_snippet().to_string();
-    let mut out = String::with_capacity(message.len());
-    let mut quoted = false;
-    for c in message.chars() {
-        match (c, quoted) {
-            ('"', false) => {
-                quoted = true;
-                out.push_str("\"…");
-            }
-            ('"', true) => {
-                quoted = false;
-                out.push('"');
-            }
-            (_, true) => {}
-            (c, false) => out.push(c),
-        }
-    }
-    crate::keys::redact_quoting(&out, source)
 }
 
 #[cfg(test)]

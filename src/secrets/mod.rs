@@ -32,35 +32,8 @@ pub const DEFAULT_SERVICE: &str = "fluxloop";
 /// Every keychain call gives up after this long, with [`SecretStoreError::Timeout`].
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Where a saved key lives: the one vocabulary for `login --storage`, the credentials file's
-/// `storage:` field, and what `status` reports.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
-#[value(rename_all = "kebab-case")]
-pub enum StoreKind {
-    /// The OS keychain (macOS Keychain, Windows Credential Manager, Secret Service). The default.
-    Keychain,
-    /// The Linux kernel keyring (keyutils): no daemon needed, but emptied at reboot.
-    Keyutils,
-    /// A file per profile under the credentials directory, encrypted with a passphrase (age).
-    EncryptedFile,
-    /// PLAINTEXT in the credentials file (mode 0600), for machines without a keychain.
-    File,
-}
-
-impl StoreKind {
-    /// Stable identifier for JSON output and the credentials file.
-    pub fn id(self) -> &'static str {
-        match self {
-            StoreKind::Keychain => "keychain",
-            StoreKind::Keyutils => "keyutils",
-            StoreKind::EncryptedFile => "encrypted-file",
-            StoreKind::File => "file",
-        }
-    }
-}
+// The credentials file's `storage:` field, so it lives with the file's model.
+pub use fluxloop_formats::profiles::StoreKind;
 
 /// Where the key a command uses came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

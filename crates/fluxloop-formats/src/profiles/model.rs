@@ -8,13 +8,44 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::secrets::StoreKind;
-
 /// Current file format version, written on every save.
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The profile used when none is named.
 pub const DEFAULT_PROFILE: &str = "default";
+
+/// Where a saved key lives: the one vocabulary for `login --storage`, the credentials file's
+/// `storage:` field, and what `status` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+// `login --storage` and `migrate --to` (fluxloop's command line); the fuzz targets go without.
+#[cfg_attr(
+    feature = "clap",
+    derive(clap::ValueEnum),
+    value(rename_all = "kebab-case")
+)]
+pub enum StoreKind {
+    /// The OS keychain (macOS Keychain, Windows Credential Manager, Secret Service). The default.
+    Keychain,
+    /// The Linux kernel keyring (keyutils): no daemon needed, but emptied at reboot.
+    Keyutils,
+    /// A file per profile under the credentials directory, encrypted with a passphrase (age).
+    EncryptedFile,
+    /// PLAINTEXT in the credentials file (mode 0600), for machines without a keychain.
+    File,
+}
+
+impl StoreKind {
+    /// Stable identifier for JSON output and the credentials file.
+    pub fn id(self) -> &'static str {
+        match self {
+            StoreKind::Keychain => "keychain",
+            StoreKind::Keyutils => "keyutils",
+            StoreKind::EncryptedFile => "encrypted-file",
+            StoreKind::File => "file",
+        }
+    }
+}
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct CredentialsFile {

@@ -24,7 +24,7 @@ impl ServerText {
     }
 
     /// Text made here, not by the server.
-    pub(crate) fn ours(text: &str) -> Self {
+    pub fn ours(text: &str) -> Self {
         Self(text.to_string())
     }
 
@@ -80,7 +80,7 @@ pub fn neutralise_controls(text: &str) -> String {
 
 /// Passes every string of a decoded JSON document, object keys included, through
 /// [`ServerText::new`], so that whatever the typed structs read from it is already safe to show.
-pub(crate) fn sanitise_json(value: &mut Value, key: &SecretString) {
+pub fn sanitise_json(value: &mut Value, key: &SecretString) {
     match value {
         Value::String(s) => *s = ServerText::new(s, key).0,
         Value::Array(items) => items.iter_mut().for_each(|v| sanitise_json(v, key)),

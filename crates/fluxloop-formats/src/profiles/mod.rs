@@ -1,0 +1,10 @@
+//! The credentials file (`~/.fluxloop/credentials`, YAML): its model and its parser.
+
+pub mod model;
+mod parse;
+
+pub use model::{
+    CredentialsFile, DEFAULT_PROFILE, Expiry, FORMAT_VERSION, PlaintextKey, Profile,
+    ProfileCaseClash, ProfileName, ProfileNameError, StoreKind,
+};
+pub use parse::{ParseError, parse_credentials, parse_credentials_text};
