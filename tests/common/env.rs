@@ -392,6 +392,18 @@ impl TestEnv {
             KeyOnStdout::WholeStdout => self.assert_stdout_is_at_most_one_key(&run),
         }
         tally(&run, self.known_keys().len());
+        if run
+            .stderr
+            .contains("Nothing on the session bus provides org.freedesktop.secrets")
+            && let Some(report) = self.ss.vanished_daemon_report()
+        {
+            // Printed with the test's output if it fails, to tell a daemon that died from a
+            // harness fault (the logs hold no key: the daemons never see one in plain text).
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("--- no keychain answered this run ---\n{report}");
+            }
+        }
         assert!(
             !timed_out,
             "fluxloop did not finish within {RUN_TIMEOUT:?}\n--- stderr\n{}",

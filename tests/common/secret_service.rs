@@ -410,6 +410,21 @@ impl SecretService {
             .id()
     }
 
+    /// For a run that found no keychain on a bus where this instance started one: whether
+    /// gnome-keyring still runs, and the daemons' logs. A daemon that vanished after start-up
+    /// was seen once in CI under load, with nothing recorded to say why.
+    pub fn vanished_daemon_report(&self) -> Option<String> {
+        let pid = self.keyring_pid()?;
+        let state = match process_state(pid) {
+            Some('Z') | None => "gone (exited or reaped)".to_owned(),
+            Some(state) => format!("still running (state {state})"),
+        };
+        Some(format!(
+            "the test's gnome-keyring-daemon (pid {pid}) is {state}\n{}",
+            self.logs()
+        ))
+    }
+
     /// Whether a D-Bus daemon (and so possibly a keychain) runs for this instance.
     pub fn has_bus(&self) -> bool {
         self.dbus.is_some()
