@@ -2,12 +2,12 @@
 //! bits and ownership are checked and symlinks refused with O_NOFOLLOW.
 
 #[cfg(unix)]
-pub(super) use self::unix::{
+pub(crate) use self::unix::{
     check_dir, check_file, create_dir, create_new, is_own_regular_file, open_dir, open_existing,
     open_lock, process_exists,
 };
 #[cfg(not(unix))]
-pub(super) use self::windows::{
+pub(crate) use self::windows::{
     check_dir, check_file, create_dir, create_new, is_own_regular_file, open_dir, open_existing,
     open_lock, process_exists,
 };

@@ -21,6 +21,8 @@ use zeroize::Zeroizing;
 
 use super::{Backend, Purge, Result, SecretStore, SecretStoreError};
 use crate::crash_points::{self, Step};
+// The credentials file's own test for a temp file whose writer is gone.
+use crate::profiles::{is_own_regular_file, process_exists};
 
 /// scrypt's N = 2^WORK_FACTOR (r = 8, p = 1 as age fixes them): 2^16 needs 64 MiB, and one unlock
 /// takes about 0.2 s on the project's 2-core machines (docs/design.md has the measurements; every
@@ -359,43 +361,10 @@ fn remove_stale_temp_files(dir: &Path) {
             continue;
         };
         let path = entry.path();
-        if !writer_alive(pid) && is_own_regular_file(&path) {
+        if !process_exists(pid) && is_own_regular_file(&path) {
             let _ = std::fs::remove_file(&path);
         }
     }
-}
-
-#[cfg(unix)]
-fn writer_alive(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    else {
-        return false;
-    };
-    // EPERM: a process of someone else's, alive all the same.
-    !matches!(
-        rustix::process::test_kill_process(pid),
-        Err(rustix::io::Errno::SRCH)
-    )
-}
-
-/// Without a cheap way to ask, a writer is assumed alive: its temp file stays.
-#[cfg(not(unix))]
-fn writer_alive(_pid: u32) -> bool {
-    true
-}
-
-#[cfg(unix)]
-fn is_own_regular_file(path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(path)
-        .is_ok_and(|m| m.file_type().is_file() && m.uid() == rustix::process::geteuid().as_raw())
-}
-
-#[cfg(not(unix))]
-fn is_own_regular_file(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
 }
 
 /// Best effort: the rename is done and visible; a failed folder fsync only makes it less durable.
