@@ -423,18 +423,23 @@ fn rotate_keeps_the_key_in_its_encrypted_file_with_one_passphrase() {
     assert!(env.keychain().is_empty());
 }
 
+/// Types `first` and `second` at `login`'s two passphrase prompts (hidden).
+fn answer_new_passphrase(term: &Terminal, first: &str, second: &str) {
+    term.wait_for("New passphrase for ");
+    term.type_text(first);
+    term.press("Enter");
+    term.wait_for("The same passphrase again:");
+    term.type_text(second);
+    term.press("Enter");
+}
+
 /// What a person sees: the passphrase asked twice before the key, then once by `status`.
 #[test]
 fn at_a_terminal_login_asks_for_the_passphrase_twice_and_status_once() {
     let env = TestEnv::new();
     env.know_key(PASSPHRASE);
     let term = Terminal::start(&env, &["auth", "login", "--storage", "encrypted-file"], &[]);
-    term.wait_for("New passphrase for ");
-    term.type_text(PASSPHRASE);
-    term.press("Enter");
-    term.wait_for("The same passphrase again:");
-    term.type_text(PASSPHRASE);
-    term.press("Enter");
+    answer_new_passphrase(&term, PASSPHRASE, PASSPHRASE);
     term.wait_for("Please enter your API key:");
     term.type_text(keys::VALID);
     term.press("Enter");
@@ -464,12 +469,7 @@ fn two_different_passphrases_at_login_store_nothing() {
     env.know_key(PASSPHRASE);
     env.know_key(OTHER_PASSPHRASE);
     let term = Terminal::start(&env, &["auth", "login", "--storage", "encrypted-file"], &[]);
-    term.wait_for("New passphrase for ");
-    term.type_text(PASSPHRASE);
-    term.press("Enter");
-    term.wait_for("The same passphrase again:");
-    term.type_text(OTHER_PASSPHRASE);
-    term.press("Enter");
+    answer_new_passphrase(&term, PASSPHRASE, OTHER_PASSPHRASE);
     let (code, screen) = term.wait_for_exit();
     assert_eq!(code, 1, "{screen}");
     assert!(
@@ -584,12 +584,7 @@ fn at_a_terminal_the_unlock_cache_asks_again_after_it_expires() {
     .unwrap();
     let term = Terminal::run_script(&env, &script, "unlock-cache-expiry.sock");
 
-    term.wait_for("New passphrase for ");
-    term.type_text(PASSPHRASE);
-    term.press("Enter");
-    term.wait_for("The same passphrase again:");
-    term.type_text(PASSPHRASE);
-    term.press("Enter");
+    answer_new_passphrase(&term, PASSPHRASE, PASSPHRASE);
     term.wait_for("Please enter your API key:");
     term.type_text(keys::VALID);
     term.press("Enter");
@@ -692,14 +687,8 @@ fn cache_is_refused_for_a_store_without_a_passphrase() {
 /// starts, and the minted key goes straight into its encrypted file.
 #[test]
 fn a_web_login_puts_the_minted_key_in_an_encrypted_file() {
-    use fluxloop_stand_in::ConnectSettings;
-
     let env = TestEnv::new();
-    env.platform.set_connect(ConnectSettings {
-        interval: 1,
-        expires_in: 900,
-        auto_approve_after: Some(std::time::Duration::ZERO),
-    });
+    env.quick_web_logins(true);
     let login = env.run_with(
         &["auth", "login", "--web", "--storage", "encrypted-file"],
         None,

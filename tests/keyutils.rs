@@ -226,14 +226,8 @@ fn list_check_names_kernel_keys_without_a_profile_and_logout_profile_removes_one
 /// keyring, and a rotation replaces it there (issue 9: untested until now).
 #[test]
 fn a_web_login_and_a_rotation_keep_the_key_in_the_kernel_keyring() {
-    use fluxloop_stand_in::ConnectSettings;
-
     let env = TestEnv::new();
-    env.platform.set_connect(ConnectSettings {
-        interval: 1,
-        expires_in: 900,
-        auto_approve_after: Some(std::time::Duration::ZERO),
-    });
+    env.quick_web_logins(true);
     let kr = KernelKeyrings::start();
     let login = kr.run(
         &env,

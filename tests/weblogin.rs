@@ -11,16 +11,6 @@ use common::env::{SERVICE, TestEnv, keys};
 use common::terminal::Terminal;
 use fluxloop_stand_in::{ConnectFault, ConnectSettings};
 
-/// Logins that poll every second and approve themselves at the first poll, unless a test
-/// approves by hand.
-fn quick(env: &TestEnv, auto_approve: bool) {
-    env.platform.set_connect(ConnectSettings {
-        interval: 1,
-        expires_in: 900,
-        auto_approve_after: auto_approve.then_some(Duration::ZERO),
-    });
-}
-
 fn stored_key(env: &TestEnv, profile: &str) -> Option<String> {
     env.ss.lookup(SERVICE, profile)
 }
@@ -41,7 +31,7 @@ fn works(env: &TestEnv) {
 #[test]
 fn a_web_login_stores_the_minted_key_and_names_it() {
     let env = TestEnv::new();
-    quick(&env, true);
+    env.quick_web_logins(true);
     let run = env.run(&[
         "auth",
         "login",
@@ -117,7 +107,7 @@ fn opened(file: &std::path::Path, expect_some: bool) -> String {
 #[test]
 fn the_browser_opens_only_on_a_desktop_not_over_ssh_nor_in_ci_nor_with_no_browser() {
     let env = TestEnv::new();
-    quick(&env, true);
+    env.quick_web_logins(true);
     let (path, file) = fake_browser(&env);
     let desktop = [("PATH", path.as_str()), ("DISPLAY", ":99")];
     let login = ["auth", "login", "--web"];
@@ -153,7 +143,7 @@ fn the_browser_opens_only_on_a_desktop_not_over_ssh_nor_in_ci_nor_with_no_browse
 fn a_web_login_to_a_profile_named_like_another_but_for_case_is_refused_before_starting() {
     // Windows Credential Manager would give `Work` and `work` one entry.
     let env = TestEnv::new();
-    quick(&env, true);
+    env.quick_web_logins(true);
     env.login(keys::VALID, Some("work"));
     let run = env.run(&["auth", "login", "--web", "--profile", "Work"]);
     run.assert_code(2)
@@ -167,7 +157,7 @@ fn a_web_login_to_a_profile_named_like_another_but_for_case_is_refused_before_st
 #[test]
 fn a_refused_login_stores_nothing() {
     let env = TestEnv::new();
-    quick(&env, false);
+    env.quick_web_logins(false);
     env.platform.set_connect_fault(Some(ConnectFault::Deny));
     let run = env.run(&["auth", "login", "--web"]);
     run.assert_code(3)
@@ -179,7 +169,7 @@ fn a_refused_login_stores_nothing() {
 #[test]
 fn a_login_that_expires_while_polling_says_so() {
     let env = TestEnv::new();
-    quick(&env, false);
+    env.quick_web_logins(false);
     env.platform
         .set_connect_fault(Some(ConnectFault::ExpireAfterPolls { polls: 1 }));
     let run = env.run(&["auth", "login", "--web"]);
@@ -193,7 +183,7 @@ fn a_login_that_expires_while_polling_says_so() {
 #[test]
 fn slow_down_lengthens_the_interval_as_the_platform_asks() {
     let env = TestEnv::new();
-    quick(&env, true);
+    env.quick_web_logins(true);
     // One slow_down: the platform then enforces 1 + 5 s between polls, and answers any earlier
     // poll with slow_down again.
     env.platform
@@ -209,7 +199,7 @@ fn slow_down_lengthens_the_interval_as_the_platform_asks() {
 #[test]
 fn a_failed_answer_carrying_the_key_is_retried_and_one_key_is_made() {
     let env = TestEnv::new();
-    quick(&env, true);
+    env.quick_web_logins(true);
     env.platform
         .set_connect_fault(Some(ConnectFault::KeyAnswerFails { times: 1 }));
     env.run(&["auth", "login", "--web"]).assert_ok();
@@ -235,7 +225,7 @@ fn a_platform_without_browser_login_gets_exit_5() {
 #[test]
 fn no_wait_keeps_the_pending_login_in_the_keychain_and_resume_finishes_it() {
     let env = TestEnv::new();
-    quick(&env, false);
+    env.quick_web_logins(false);
     let run = env.run(&["auth", "login", "--web", "--no-wait", "--json"]);
     run.assert_ok();
     let doc = run.json();
@@ -267,7 +257,7 @@ fn no_wait_keeps_the_pending_login_in_the_keychain_and_resume_finishes_it() {
 #[test]
 fn no_wait_without_json_prints_the_code_and_how_to_resume() {
     let env = TestEnv::new();
-    quick(&env, false);
+    env.quick_web_logins(false);
     let run = env.run(&["--profile", "work", "auth", "login", "--web", "--no-wait"]);
     run.assert_ok()
         .stderr_has("First copy your one-time code:")
@@ -310,7 +300,7 @@ fn resume_without_a_pending_login_says_how_to_start_one() {
 #[test]
 fn ctrl_c_while_waiting_cancels_cleanly() {
     let env = TestEnv::new();
-    quick(&env, false);
+    env.quick_web_logins(false);
     let term = Terminal::start_for_interrupt(&env, &["auth", "login", "--web"]);
     term.wait_for("First copy your one-time code:");
     // Let a poll or two go by, then stop.

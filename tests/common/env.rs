@@ -335,6 +335,17 @@ impl TestEnv {
 
     /// Runs with extra environment variables; `("NAME", None)` style removal is done by
     /// passing an empty value only where the CLI treats empty as unset.
+    /// Browser logins (`login --web`) on the stand-in that poll every second and, with
+    /// `auto_approve`, approve themselves at the first poll.
+    pub fn quick_web_logins(&self, auto_approve: bool) {
+        self.platform
+            .set_connect(fluxloop_stand_in::ConnectSettings {
+                interval: 1,
+                expires_in: 900,
+                auto_approve_after: auto_approve.then_some(Duration::ZERO),
+            });
+    }
+
     pub fn run_with(&self, args: &[&str], stdin: Option<&str>, envs: &[(&str, &str)]) -> Run {
         let mut cmd = self.cmd();
         cmd.args(args);
