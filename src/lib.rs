@@ -11,6 +11,7 @@ pub(crate) mod crash_points;
 pub(crate) mod error;
 // The key format, mask and redaction: pure, in fluxloop-formats (fuzzed on its own).
 pub use fluxloop_formats::keys;
+pub(crate) mod leftovers;
 pub(crate) mod logging;
 pub(crate) mod output;
 pub(crate) mod passphrase;

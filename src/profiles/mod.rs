@@ -11,6 +11,5 @@ pub use model::{
     CredentialsFile, DEFAULT_PROFILE, Expiry, PlaintextKey, Profile, ProfileCaseClash, ProfileName,
     ProfileNameError,
 };
-pub(crate) use secure_fs::{is_own_regular_file, process_exists};
 pub use store::ProfileError;
 pub(crate) use store::{Peeked, ProfileStore, ProfileTx};

@@ -2,14 +2,12 @@
 //! bits and ownership are checked and symlinks refused with O_NOFOLLOW.
 
 #[cfg(unix)]
-pub(crate) use self::unix::{
-    check_dir, check_file, create_dir, create_new, is_own_regular_file, open_dir, open_existing,
-    open_lock, process_exists,
+pub(super) use self::unix::{
+    check_dir, check_file, create_dir, create_new, open_dir, open_existing, open_lock,
 };
 #[cfg(not(unix))]
-pub(crate) use self::windows::{
-    check_dir, check_file, create_dir, create_new, is_own_regular_file, open_dir, open_existing,
-    open_lock, process_exists,
+pub(super) use self::windows::{
+    check_dir, check_file, create_dir, create_new, open_dir, open_existing, open_lock,
 };
 
 #[cfg(unix)]
@@ -79,27 +77,6 @@ mod unix {
             return Ok(Some(dir.to_path_buf()));
         }
         Ok(None)
-    }
-
-    /// A regular file (not a link) that belongs to us.
-    pub fn is_own_regular_file(path: &Path) -> bool {
-        std::fs::symlink_metadata(path).is_ok_and(|m| {
-            m.file_type().is_file() && m.uid() == rustix::process::geteuid().as_raw()
-        })
-    }
-
-    /// Whether a process with this id exists (ours or not: EPERM still means it exists).
-    pub fn process_exists(pid: u32) -> bool {
-        let Some(pid) = i32::try_from(pid)
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-        else {
-            return false;
-        };
-        !matches!(
-            rustix::process::test_kill_process(pid),
-            Err(rustix::io::Errno::SRCH)
-        )
     }
 
     fn check_owner_and_mode(path: &Path, uid: u32, mode: u32, is_dir: bool) -> Result<()> {
@@ -207,15 +184,6 @@ mod windows {
             path: dir.to_path_buf(),
             source,
         })
-    }
-
-    pub fn is_own_regular_file(path: &Path) -> bool {
-        std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
-    }
-
-    /// Without a cheap way to ask, a writer is assumed alive: its temp file stays.
-    pub fn process_exists(_pid: u32) -> bool {
-        true
     }
 
     pub fn check_dir(_dir: &Path, _tighten: bool) -> Result<Option<PathBuf>> {

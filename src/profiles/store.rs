@@ -344,7 +344,9 @@ impl ProfileStore {
                     .parse::<u32>()
                     .ok()?;
                 let path = entry.path();
-                (secure::is_own_regular_file(&path) && !secure::process_exists(pid)).then_some(path)
+                (crate::leftovers::is_own_regular_file(&path)
+                    && !crate::leftovers::process_exists(pid))
+                .then_some(path)
             })
             .collect();
         stale.sort();
@@ -403,7 +405,7 @@ fn lock_holder(file: &mut File) -> Option<u32> {
     file.rewind().ok()?;
     file.take(32).read_to_string(&mut text).ok()?;
     let pid = text.trim().parse::<u32>().ok()?;
-    secure::process_exists(pid).then_some(pid)
+    crate::leftovers::process_exists(pid).then_some(pid)
 }
 
 #[cfg(test)]

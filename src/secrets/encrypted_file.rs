@@ -19,10 +19,10 @@ use secrecy::SecretString;
 use tracing::info;
 use zeroize::Zeroizing;
 
+use super::scope::is_profile_name;
 use super::{Backend, Purge, Result, SecretStore, SecretStoreError};
 use crate::crash_points::{self, Step};
-// The credentials file's own test for a temp file whose writer is gone.
-use crate::profiles::{is_own_regular_file, process_exists};
+use crate::leftovers::{is_own_regular_file, process_exists};
 
 /// scrypt's N = 2^WORK_FACTOR (r = 8, p = 1 as age fixes them): 2^16 needs 64 MiB, and one unlock
 /// takes about 0.2 s on the project's 2-core machines (docs/design.md has the measurements; every
@@ -238,12 +238,8 @@ impl EncryptedFileStore {
 /// The profile a file name of ours stands for: `<profile>.age` with a valid profile name.
 fn profile_of(file_name: &str) -> Option<String> {
     let profile = file_name.strip_suffix(&format!(".{EXTENSION}"))?;
-    let valid = (1..=64).contains(&profile.len())
-        && !profile.starts_with('.')
-        && profile
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    valid.then(|| profile.to_string())
+    // A leading dot is a temp file's (`.<profile>.age.tmp-<pid>`) or hidden: not a key file.
+    (!profile.starts_with('.') && is_profile_name(profile)).then(|| profile.to_string())
 }
 
 fn damaged(path: &Path, reason: &str) -> SecretStoreError {

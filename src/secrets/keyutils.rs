@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use tracing::info;
 
+use super::scope::is_profile_name;
 use super::{Backend, KeychainScope, Purge, Result, SecretStore};
 
 /// The kernel keyring as a [`SecretStore`]: one user key per profile.
@@ -210,11 +211,7 @@ const PREFIX: &str = "keyring:";
 fn profile_of(description: &str, service: &str) -> Option<String> {
     let rest = description.strip_prefix(PREFIX)?;
     let (profile, svc) = rest.split_once('@')?;
-    let valid = (1..=64).contains(&profile.len())
-        && profile
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    (svc == service && valid).then(|| profile.to_string())
+    (svc == service && is_profile_name(profile)).then(|| profile.to_string())
 }
 
 /// The descriptions of the user keys in `/proc/keys` text owned by `uid`.

@@ -95,7 +95,7 @@ impl KeychainScope {
 
 /// The rule of `ProfileName::parse`, restated here because secrets does not depend on profiles:
 /// 1 to 64 of ASCII letters, digits, `-`, `_` and `.`.
-fn is_profile_name(name: &str) -> bool {
+pub(super) fn is_profile_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .chars()
