@@ -191,11 +191,7 @@ impl CliError {
             if let Some(first) = hints.first_mut()
                 && let Some(rest) = first.strip_prefix("Or ")
             {
-                let mut chars = rest.chars();
-                *first = chars
-                    .next()
-                    .map(|c| c.to_uppercase().chain(chars).collect())
-                    .unwrap_or_default();
+                *first = capitalise(rest);
             }
         }
         // The situation's hints first, then what was kept (the FLUXLOOP_API_KEY way out).

@@ -19,7 +19,7 @@ use crate::context::Context;
 use crate::error::{CliError, CliResult, ExitStatus};
 use crate::output::{self, Printer, bold, dim};
 use crate::profiles::{CredentialsFile, Expiry};
-use crate::secrets::{Provider, StoreError, StoreKind};
+use crate::secrets::{Provider, StoreKind};
 use crate::situation::{Ci, Container, Kind, Situation};
 
 /// A keychain call slower than this is worth a warning: every command pays it.
@@ -359,14 +359,11 @@ fn encrypted_files(ctx: &Context, file: &CredentialsFile, report: &mut Report) -
         .filter(|n| file.profile(n).is_some_and(|p| p.store() == kind))
         .collect();
     let usable = ctx.encrypted_files.check_ready();
-    if let Err(e) = &usable
+    let ready = usable.is_ok();
+    if let Err(e) = usable
         && !users.is_empty()
     {
-        let err = CliError::from(StoreError {
-            backend: e.backend,
-            provider: None,
-            kind: crate::secrets::SecretStoreError::NoPassphrase,
-        });
+        let err = CliError::from(e);
         report.findings.push(Finding::from_error(
             "no_passphrase_source",
             "stores",
@@ -394,24 +391,24 @@ fn encrypted_files(ctx: &Context, file: &CredentialsFile, report: &mut Report) -
         }
     }
     keys_dir_permissions(store.dir(), report);
-    let detail = match usable {
-        Ok(()) if ctx.passphrase_from_env => format!(
+    let detail = match ready {
+        true if ctx.passphrase_from_env => format!(
             "usable: files in {}, passphrase from {}",
             store.dir().display(),
             env::PASSPHRASE
         ),
-        Ok(()) => format!(
+        true => format!(
             "usable: files in {}, passphrase asked at this terminal",
             store.dir().display()
         ),
-        Err(_) => format!(
+        false => format!(
             "not usable: no terminal to ask for a passphrase, and {} is not set",
             env::PASSPHRASE
         ),
     };
     StoreCheck {
         kind,
-        usable: ctx.encrypted_files.check_ready().is_ok(),
+        usable: ready,
         detail,
     }
 }
@@ -921,7 +918,7 @@ fn apply_fixes(ctx: &Context, report: &mut Report) {
         };
         match fix {
             Fix::OwnerOnly(path) => {
-                if chmod_600(&path).is_ok() {
+                if chmod(&path, 0o600).is_ok() {
                     finding.fixed = true;
                     report.done.push(format!("chmod 600 {}", path.display()));
                 }
@@ -951,11 +948,6 @@ fn apply_fixes(ctx: &Context, report: &mut Report) {
 }
 
 #[cfg(unix)]
-fn chmod_600(path: &Path) -> std::io::Result<()> {
-    chmod(path, 0o600)
-}
-
-#[cfg(unix)]
 fn chmod(path: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
@@ -963,11 +955,6 @@ fn chmod(path: &Path, mode: u32) -> std::io::Result<()> {
 
 #[cfg(not(unix))]
 fn chmod(_path: &Path, _mode: u32) -> std::io::Result<()> {
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn chmod_600(_path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 

@@ -216,7 +216,7 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         provider: None,
         kind,
     })?;
-    let file_orphans = in_files.iter().filter(|n| !names.contains(n)).count();
+    let file_orphans: Vec<&String> = in_files.iter().filter(|n| !names.contains(n)).collect();
     let orphans: Vec<&String> = in_keychain.iter().filter(|n| !names.contains(n)).collect();
     let kernel_orphans: Vec<&String> = in_kernel.iter().filter(|n| !names.contains(n)).collect();
     if unchecked.is_none() {
@@ -258,10 +258,9 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
                 .map(|n| (*n, Some(StoreKind::Keyutils))),
         );
         to_revoke.extend(
-            in_files
+            file_orphans
                 .iter()
-                .filter(|n| !names.contains(n))
-                .map(|n| (n, Some(StoreKind::EncryptedFile))),
+                .map(|n| (*n, Some(StoreKind::EncryptedFile))),
         );
         // Every key is read before any is revoked: one that cannot be read (a key file without
         // its passphrase) stops the logout with nothing revoked and nothing removed. One key
@@ -432,7 +431,7 @@ async fn logout_all(args: &LogoutArgs, ctx: &Context, p: &Printer) -> CliResult 
         ));
     }
     if uses_files || files_deleted > 0 {
-        let orphan_note = match file_orphans {
+        let orphan_note = match file_orphans.len() {
             0 => String::new(),
             1 => " (1 had no profile metadata)".to_string(),
             n => format!(" ({n} had no profile metadata)"),
