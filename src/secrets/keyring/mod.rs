@@ -342,6 +342,14 @@ impl SecretStore for KeyringStore {
         result
     }
 
+    fn delete_each(&self, profiles: &[String], removed: &mut dyn FnMut(&str)) -> Result<()> {
+        #[cfg(target_os = "linux")]
+        if self.provider() == Some(Provider::GnomeKeyring) {
+            return self.delete_in_batches(profiles, removed);
+        }
+        super::delete_one_at_a_time(self, profiles, removed)
+    }
+
     fn list(&self) -> Result<Vec<String>> {
         let started = Instant::now();
         let bus = self.bus.clone();
@@ -377,10 +385,22 @@ impl SecretStore for KeyringStore {
     fn delete_all(&self) -> Result<Purge> {
         let started = Instant::now();
         // One entry at a time through the store, each deletion a crash point: `logout --all`
-        // deletes the listed profiles one by one before this (commands/auth/logout.rs), so that
-        // a keychain dying part way leaves an exact account; this removes what is left.
-        let result = self.run(self.timeout, |store, scope| {
-            let (ours, foreign) = Self::search_ours(store, scope)?;
+        // deletes the listed profiles before this (`delete_each`, commands/auth/logout.rs), so
+        // that a keychain dying part way leaves an exact account; this removes what is left.
+        let bus = self.bus.clone();
+        let result = self.run_lazily(self.timeout, move |connect, scope| {
+            // Usually `delete_each` has deleted everything: the direct search says so without
+            // the store's encrypted session.
+            if let Some((ours, foreign)) = platform::search_directly(&bus, scope)?
+                && ours.is_empty()
+            {
+                return Ok(Purge {
+                    removed: 0,
+                    left_foreign: foreign,
+                });
+            }
+            let store = connect()?;
+            let (ours, foreign) = Self::search_ours(&store, scope)?;
             for (e, _) in &ours {
                 crate::crash_points::step(crate::crash_points::Step::KeychainDeleteOfAll);
                 match e.delete_credential() {
@@ -433,6 +453,103 @@ impl SecretStore for KeyringStore {
         bounded::call(PROVIDER_TIMEOUT, || Ok(platform::provider()))
             .ok()
             .flatten()
+    }
+}
+
+/// Profiles whose items `delete_each` sends together: well under the bus daemon's limit of
+/// pending replies per connection, and small enough that a keychain stopped part way costs one
+/// bounded wait for the batch.
+#[cfg(target_os = "linux")]
+const DELETE_BATCH: usize = 32;
+
+#[cfg(target_os = "linux")]
+impl KeyringStore {
+    /// [`SecretStore::delete_each`] on gnome-keyring: the items found by one direct search,
+    /// deleted by object path in batches of [`DELETE_BATCH`] profiles, every deletion of a batch
+    /// sent before the first reply is read (gnome-keyring rewrites its keyring file per
+    /// deletion, so what this saves is our round trips and the store's search before each
+    /// one). Each batch is a crash point and is bounded like one call; a profile counts as
+    /// removed once every item of it was answered as deleted. Locked items, and items whose
+    /// deletion asks for a prompt, are deleted through the store afterwards, one at a time, as
+    /// before; with anything locked the whole job is.
+    fn delete_in_batches(&self, profiles: &[String], removed: &mut dyn FnMut(&str)) -> Result<()> {
+        let bus = self.bus.clone();
+        let found = self.run_lazily(self.timeout, move |_, scope| {
+            platform::search_directly(&bus, scope)
+        })?;
+        let Some((ours, _)) = found else {
+            return super::delete_one_at_a_time(self, profiles, removed);
+        };
+        // Each profile's items (more than one only when another tool made duplicates).
+        let targets: Vec<(&String, Vec<platform::Handle>)> = profiles
+            .iter()
+            .map(|name| {
+                let paths = ours
+                    .iter()
+                    .filter(|(_, n)| n == name)
+                    .map(|(path, _)| path.clone())
+                    .collect();
+                (name, paths)
+            })
+            .filter(|(_, paths): &(_, Vec<_>)| !paths.is_empty())
+            .collect();
+        let mut for_the_store: Vec<String> = Vec::new();
+        for batch in targets.chunks(DELETE_BATCH) {
+            crate::crash_points::step(crate::crash_points::Step::KeychainDeleteBatch);
+            let started = Instant::now();
+            let paths: Vec<platform::Handle> =
+                batch.iter().flat_map(|(_, p)| p.iter().cloned()).collect();
+            // Shared with the worker thread, which may be abandoned at the bound: what it has
+            // been told by then is what counts.
+            let outcomes: Arc<Mutex<Vec<Option<platform::Deletion>>>> =
+                Arc::new(Mutex::new(vec![None; paths.len()]));
+            let (bus, seen) = (self.bus.clone(), outcomes.clone());
+            let result = self.run_lazily(self.timeout, move |_, _| {
+                platform::delete_directly(&bus, &paths, &mut |index, deletion| {
+                    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                    // A retry after a lost reply finds the item gone: it was deleted.
+                    if seen[index] != Some(platform::Deletion::Done) {
+                        seen[index] = Some(deletion);
+                    }
+                })
+            });
+            let outcomes = outcomes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let mut next = outcomes.iter();
+            let mut deleted = 0;
+            for (name, paths) in batch {
+                let mine: Vec<_> = next.by_ref().take(paths.len()).collect();
+                use platform::Deletion::{Done, Gone, NeedsStore};
+                if mine.contains(&&Some(NeedsStore)) {
+                    for_the_store.push(name.to_string());
+                } else if mine.contains(&&Some(Done))
+                    && mine.iter().all(|d| matches!(d, Some(Done | Gone)))
+                {
+                    deleted += 1;
+                    removed(name);
+                }
+            }
+            log(
+                &self.scope.service,
+                "delete",
+                None,
+                &result,
+                |()| {
+                    Some(format!(
+                        "{deleted} of {} profiles deleted in one batch",
+                        batch.len()
+                    ))
+                },
+                started,
+            );
+            result?;
+        }
+        for name in &for_the_store {
+            crate::crash_points::step(crate::crash_points::Step::KeychainDelete);
+            if self.delete(name)? {
+                removed(name);
+            }
+        }
+        Ok(())
     }
 }
 
