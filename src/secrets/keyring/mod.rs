@@ -514,18 +514,16 @@ impl KeyringStore {
                 })
             });
             let outcomes = outcomes.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            let mut next = outcomes.iter();
+            let counts: Vec<usize> = batch.iter().map(|(_, paths)| paths.len()).collect();
             let mut deleted = 0;
-            for (name, paths) in batch {
-                let mine: Vec<_> = next.by_ref().take(paths.len()).collect();
-                use platform::Deletion::{Done, Gone, NeedsStore};
-                if mine.contains(&&Some(NeedsStore)) {
-                    for_the_store.push(name.to_string());
-                } else if mine.contains(&&Some(Done))
-                    && mine.iter().all(|d| matches!(d, Some(Done | Gone)))
-                {
-                    deleted += 1;
-                    removed(name);
+            for ((name, _), account) in batch.iter().zip(account_of_batch(&counts, &outcomes)) {
+                match account {
+                    Account::Removed => {
+                        deleted += 1;
+                        removed(name);
+                    }
+                    Account::ForTheStore => for_the_store.push(name.to_string()),
+                    Account::NotRemoved => {}
                 }
             }
             log(
@@ -551,6 +549,41 @@ impl KeyringStore {
         }
         Ok(())
     }
+}
+
+/// What a batch did for one profile.
+#[cfg(target_os = "linux")]
+#[derive(Debug, PartialEq, Eq)]
+enum Account {
+    /// Every item of it answered: deleted (by this run at least once), or already gone.
+    Removed,
+    /// An item wants a prompt or is locked: the store deletes the profile's entry.
+    ForTheStore,
+    /// Unanswered (the batch failed or was given up on), or gone before this run deleted it.
+    NotRemoved,
+}
+
+/// Each profile's [`Account`], from the outcomes of its items (`counts[i]` items for profile
+/// `i`, in order; `None`: no answer).
+#[cfg(target_os = "linux")]
+fn account_of_batch(counts: &[usize], outcomes: &[Option<platform::Deletion>]) -> Vec<Account> {
+    use platform::Deletion::{Done, Gone, NeedsStore};
+    let mut next = outcomes.iter();
+    counts
+        .iter()
+        .map(|&count| {
+            let mine: Vec<_> = next.by_ref().take(count).collect();
+            if mine.contains(&&Some(NeedsStore)) {
+                Account::ForTheStore
+            } else if mine.contains(&&Some(Done))
+                && mine.iter().all(|d| matches!(d, Some(Done | Gone)))
+            {
+                Account::Removed
+            } else {
+                Account::NotRemoved
+            }
+        })
+        .collect()
 }
 
 impl KeyringStore {
@@ -760,6 +793,50 @@ fn map_error(e: keyring_core::Error) -> SecretStoreError {
             count: items.len(),
         },
         other => SecretStoreError::Platform(other.to_string()),
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod batch_tests {
+    use super::platform::Deletion::{Done, Gone, NeedsStore};
+    use super::{Account, account_of_batch};
+
+    #[test]
+    fn a_profile_counts_as_removed_only_once_each_of_its_items_was_answered() {
+        // Four profiles: one item each, then a profile with two items (duplicates).
+        let counts = [1, 1, 1, 1, 2];
+        let all_answered = [
+            Some(Done),
+            Some(Gone),
+            Some(NeedsStore),
+            Some(Done),
+            Some(Done),
+            Some(Gone),
+        ];
+        assert_eq!(
+            account_of_batch(&counts, &all_answered),
+            [
+                Account::Removed,
+                // Deleted by someone else before this run: as the store's "no entry".
+                Account::NotRemoved,
+                Account::ForTheStore,
+                Account::Removed,
+                Account::Removed,
+            ]
+        );
+        // The connection failed part way: the unanswered ones are not reported, nor is a
+        // profile one of whose two items was answered.
+        let part_way = [Some(Done), None, None, Some(Done), Some(Done), None];
+        assert_eq!(
+            account_of_batch(&counts, &part_way),
+            [
+                Account::Removed,
+                Account::NotRemoved,
+                Account::NotRemoved,
+                Account::Removed,
+                Account::NotRemoved,
+            ]
+        );
     }
 }
 
