@@ -18,6 +18,8 @@ pub enum Step {
     KeychainList,
     /// One entry's deletion inside `delete_all`.
     KeychainDeleteOfAll,
+    /// One batch of deletions sent together (`delete_each` on the Secret Service).
+    KeychainDeleteBatch,
     TempCreate,
     TempWrite,
     TempSync,
@@ -41,6 +43,7 @@ impl Step {
             Step::KeychainDelete => "keychain delete",
             Step::KeychainList => "keychain list",
             Step::KeychainDeleteOfAll => "keychain delete (of all)",
+            Step::KeychainDeleteBatch => "keychain delete (batch)",
             Step::TempCreate => "create temp file",
             Step::TempWrite => "write temp file",
             Step::TempSync => "fsync temp file",

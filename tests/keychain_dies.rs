@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 use common::env::{RUN_TIMEOUT, TestEnv};
 
 const PROFILES: usize = 50;
-/// logout --all's steps: the keychain list, the kernel keyring list, then one delete per
-/// profile. Stopped before this one, 20 keys are gone.
-const STOP_AT_STEP: usize = 23;
+/// logout --all's steps on gnome-keyring: the keychain list, the kernel keyring list, then one
+/// per batch of 32 profiles' deletions (`DELETE_BATCH`, src/secrets/keyring/mod.rs). Stopped
+/// before the second batch, the first batch's keys are gone.
+const STOP_AT_STEP: usize = 4;
+const REMOVED_BEFORE_STOP: usize = 32;
 
 fn made_up_key(i: usize) -> String {
     format!("flux_dev_dies{i:02}Qx7Lm3Wv9Rt2Hk5Zp8Nc4Jd6Bs")
@@ -50,7 +52,7 @@ fn state(pid: u32) -> Option<char> {
     stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
-/// `logout --all`, stopped by the debug hook before its keychain call number STOP_AT_STEP - 1.
+/// `logout --all`, stopped by the debug hook before its step STOP_AT_STEP (the second batch).
 fn stopped_logout(env: &TestEnv) -> Child {
     let mut child = env
         .cmd()
@@ -98,11 +100,11 @@ fn listed(env: &TestEnv) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// What every variant checks once the keychain is back: the first run removed 20 profiles
-/// wholly (key and metadata) and left 30 wholly; a second run removes those.
+/// What every variant checks once the keychain is back: the first run removed 32 profiles
+/// wholly (key and metadata) and left 18 wholly; a second run removes those.
 fn check_partial_then_finish(env: &TestEnv, code: Option<i32>, stderr: &str) {
     assert_eq!(code, Some(6), "the keychain's exit code\n{stderr}");
-    let removed = STOP_AT_STEP - 3;
+    let removed = REMOVED_BEFORE_STOP;
     let remaining: Vec<String> = (removed..PROFILES).map(|i| format!("p{i:02}")).collect();
     assert!(
         stderr.contains(&format!(

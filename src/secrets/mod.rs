@@ -235,6 +235,9 @@ impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
     fn delete(&self, profile: &str) -> Result<bool> {
         (**self).delete(profile)
     }
+    fn delete_each(&self, profiles: &[String], removed: &mut dyn FnMut(&str)) -> Result<()> {
+        (**self).delete_each(profiles, removed)
+    }
     fn list(&self) -> Result<Vec<String>> {
         (**self).list()
     }
@@ -342,6 +345,16 @@ impl Keychain {
         self.delete(&pending_login_entry(profile))
     }
 
+    /// See [`SecretStore::delete_each`] (its crash points are its own: one per deletion, or one
+    /// per batch of them).
+    pub fn delete_each(
+        &self,
+        profiles: &[String],
+        removed: &mut dyn FnMut(&str),
+    ) -> std::result::Result<(), StoreError> {
+        self.named(self.inner.delete_each(profiles, removed))
+    }
+
     /// See [`SecretStore::list`].
     pub fn list(&self) -> std::result::Result<Vec<String>, StoreError> {
         crash_points::step(Step::KeychainList);
@@ -405,6 +418,14 @@ pub trait SecretStore: Send + Sync {
     /// Removes the profile's key; `Ok(false)` when there was none.
     fn delete(&self, profile: &str) -> Result<bool>;
 
+    /// Deletes the entries of `profiles` in order, stopping at the first failure; `removed` is
+    /// told each profile whose entry this call deleted, once the keychain has answered that
+    /// deletion (so after a failure, the profiles told are exactly those gone). One at a time
+    /// here, each deletion a crash point; a store may delete several per request round.
+    fn delete_each(&self, profiles: &[String], removed: &mut dyn FnMut(&str)) -> Result<()> {
+        delete_one_at_a_time(self, profiles, removed)
+    }
+
     /// Profiles with an entry of ours under our service name, found by searching the keychain
     /// itself, so entries whose metadata was lost are found too.
     fn list(&self) -> Result<Vec<String>>;
@@ -421,6 +442,21 @@ pub trait SecretStore: Send + Sync {
     fn provider(&self) -> Option<Provider> {
         None
     }
+}
+
+/// [`SecretStore::delete_each`] by [`SecretStore::delete`], one profile at a time.
+pub(crate) fn delete_one_at_a_time<S: SecretStore + ?Sized>(
+    store: &S,
+    profiles: &[String],
+    removed: &mut dyn FnMut(&str),
+) -> Result<()> {
+    for name in profiles {
+        crash_points::step(Step::KeychainDelete);
+        if store.delete(name)? {
+            removed(name);
+        }
+    }
+    Ok(())
 }
 
 /// What [`SecretStore::delete_all`] did.

@@ -499,8 +499,9 @@ fn bindings_note(unbound: &[String], indent: &str, p: &Printer) {
     ));
 }
 
-/// Deletes the keychain entries of `listed` one at a time, then whatever else of ours is there
-/// (counting the entries of other programs, which stay). When the keychain fails part way (its
+/// Deletes the keychain entries of `listed` (`delete_each`: in batches on gnome-keyring, else
+/// one at a time), then whatever else of ours is there (counting the entries of other programs,
+/// which stay). When the keychain fails part way (its
 /// daemon killed, or stopped: each call is bounded), the profiles whose keys are gone lose their
 /// metadata too, so each profile is wholly there or wholly gone, and the error says which went
 /// and which remain; running the command again finishes the job.
@@ -509,19 +510,11 @@ fn delete_one_by_one<'a>(
     listed: &[String],
     mut tx: ProfileTx<'a>,
 ) -> CliResult<(Purge, ProfileTx<'a>)> {
-    let mut removed: Vec<&str> = Vec::new();
-    let failure = listed
-        .iter()
-        .find_map(|name| match ctx.keychain.delete(name) {
-            Ok(true) => {
-                removed.push(name);
-                None
-            }
-            Ok(false) => None,
-            Err(e) => Some(e),
-        })
-        .map(Err)
-        .unwrap_or_else(|| ctx.keychain.delete_all());
+    let mut removed: Vec<String> = Vec::new();
+    let failure = ctx
+        .keychain
+        .delete_each(listed, &mut |name| removed.push(name.to_string()))
+        .and_then(|()| ctx.keychain.delete_all());
     let e = match failure {
         Ok(rest) => {
             let purge = Purge {

@@ -1,7 +1,8 @@
 //! The listing of `logout --all` and `list --check` on Linux over one D-Bus connection, with no
 //! Secret Service session (no secret is read) and the per-item calls pipelined: every request of
 //! a step is sent before the first reply is read, so 200 items cost a few round trips, not 400.
-//! (Deletions stay one at a time through the store: see `KeyringStore::delete_all`.)
+//! `logout --all` deletes the items it found the same way, by object path, in batches
+//! ([`delete_items`]); an item that asks for a prompt or is locked goes to the store.
 //!
 //! Through the store, each item cost two sequential calls (an unlock check and the attributes)
 //! after a connection with a Diffie-Hellman session. Only the plain case is taken here: no
@@ -111,6 +112,59 @@ fn is_unknown_object(e: &dbus::Error) -> bool {
     e.name() == Some("org.freedesktop.DBus.Error.UnknownObject")
 }
 
+/// What one `Item.Delete` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Deleted: the service answered with no prompt.
+    Done,
+    /// No such item any more: deleted meanwhile.
+    Gone,
+    /// Not deleted: the service wants a prompt, or the item is locked. The store's own delete
+    /// goes through its prompt or unlock.
+    NeedsStore,
+}
+
+/// Deletes the items at `paths`, every request sent before the first reply is read (at most
+/// [`IN_FLIGHT`] unanswered at a time); `answered(index, deletion)` is told each one as its
+/// reply comes in, so that when the connection fails part way the ones answered are known.
+pub fn delete_items(
+    connection: &Connection,
+    paths: &[dbus::Path<'static>],
+    answered: &mut dyn FnMut(usize, Deletion),
+) -> Result<(), Error> {
+    let requests = paths
+        .iter()
+        .map(|path| {
+            Message::new_method_call(SERVICE, path, ITEM_INTERFACE, "Delete").map_err(Error::Path)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // A service that stopped answering (stopped, or hung) must not get deletions queued that
+    // it would carry out once it resumes, after this run has said those profiles remain: it
+    // is asked first whether it answers at all.
+    connection
+        .with_proxy(SERVICE, SERVICE_PATH, REPLY_TIMEOUT)
+        .method_call::<(), _, _, _>("org.freedesktop.DBus.Peer", "Ping", ())?;
+    call_each(connection, requests, &mut |index, reply| {
+        let deletion = match reply {
+            Ok(reply) => {
+                let prompt: dbus::Path<'static> = reply.read1().map_err(|_| Error::Parse)?;
+                if &*prompt == "/" {
+                    Deletion::Done
+                } else {
+                    Deletion::NeedsStore
+                }
+            }
+            Err(e) if is_unknown_object(&e) => Deletion::Gone,
+            Err(e) if e.name() == Some("org.freedesktop.Secret.Error.IsLocked") => {
+                Deletion::NeedsStore
+            }
+            Err(e) => return Err(e.into()),
+        };
+        answered(index, deletion);
+        Ok(())
+    })
+}
+
 /// Sends the requests without waiting for each reply, at most [`IN_FLIGHT`] unanswered at a
 /// time, and returns their replies in order: a few round trips for all of them. Each reply is
 /// the method's return, or its error; the whole fails if the connection does, or if a reply
@@ -119,12 +173,30 @@ pub fn call_all(
     connection: &Connection,
     requests: Vec<Message>,
 ) -> Result<Vec<Result<Message, dbus::Error>>, Error> {
+    let mut replies: Vec<Option<Result<Message, dbus::Error>>> =
+        (0..requests.len()).map(|_| None).collect();
+    call_each(connection, requests, &mut |index, reply| {
+        replies[index] = Some(reply);
+        Ok(())
+    })?;
+    Ok(replies
+        .into_iter()
+        .map(|reply| reply.expect("every request has its reply"))
+        .collect())
+}
+
+/// [`call_all`], handing each reply (by the index of its request) to `on_reply` as it comes
+/// in; stops at the first error `on_reply` returns.
+fn call_each(
+    connection: &Connection,
+    requests: Vec<Message>,
+    on_reply: &mut dyn FnMut(usize, Result<Message, dbus::Error>) -> Result<(), Error>,
+) -> Result<(), Error> {
     let channel = connection.channel();
     let count = requests.len();
     let mut pending = requests.into_iter();
     let mut sent = 0;
     let mut awaited: HashMap<u32, usize> = HashMap::with_capacity(IN_FLIGHT);
-    let mut replies: Vec<Option<Message>> = (0..count).map(|_| None).collect();
     let mut answered = 0;
     while answered < count {
         while awaited.len() < IN_FLIGHT
@@ -138,7 +210,7 @@ pub fn call_all(
         }
         channel.flush();
         let deadline = Instant::now() + REPLY_TIMEOUT;
-        let reply = loop {
+        let (index, mut reply) = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(dbus::Error::new_custom(
@@ -155,15 +227,9 @@ pub fn call_all(
                 break (index, message);
             }
         };
-        replies[reply.0] = Some(reply.1);
         answered += 1;
+        let result = reply.as_result().map(|_| ());
+        on_reply(index, result.map(|()| reply))?;
     }
-    Ok(replies
-        .into_iter()
-        .map(|reply| {
-            let mut reply = reply.expect("every request has its reply");
-            reply.as_result().map(|_| ())?;
-            Ok(reply)
-        })
-        .collect())
+    Ok(())
 }

@@ -342,6 +342,14 @@ impl SecretStore for KeyringStore {
         result
     }
 
+    fn delete_each(&self, profiles: &[String], removed: &mut dyn FnMut(&str)) -> Result<()> {
+        #[cfg(target_os = "linux")]
+        if self.provider() == Some(Provider::GnomeKeyring) {
+            return self.delete_in_batches(profiles, removed);
+        }
+        super::delete_one_at_a_time(self, profiles, removed)
+    }
+
     fn list(&self) -> Result<Vec<String>> {
         let started = Instant::now();
         let bus = self.bus.clone();
@@ -377,10 +385,22 @@ impl SecretStore for KeyringStore {
     fn delete_all(&self) -> Result<Purge> {
         let started = Instant::now();
         // One entry at a time through the store, each deletion a crash point: `logout --all`
-        // deletes the listed profiles one by one before this (commands/auth/logout.rs), so that
-        // a keychain dying part way leaves an exact account; this removes what is left.
-        let result = self.run(self.timeout, |store, scope| {
-            let (ours, foreign) = Self::search_ours(store, scope)?;
+        // deletes the listed profiles before this (`delete_each`, commands/auth/logout.rs), so
+        // that a keychain dying part way leaves an exact account; this removes what is left.
+        let bus = self.bus.clone();
+        let result = self.run_lazily(self.timeout, move |connect, scope| {
+            // Usually `delete_each` has deleted everything: the direct search says so without
+            // the store's encrypted session.
+            if let Some((ours, foreign)) = platform::search_directly(&bus, scope)?
+                && ours.is_empty()
+            {
+                return Ok(Purge {
+                    removed: 0,
+                    left_foreign: foreign,
+                });
+            }
+            let store = connect()?;
+            let (ours, foreign) = Self::search_ours(&store, scope)?;
             for (e, _) in &ours {
                 crate::crash_points::step(crate::crash_points::Step::KeychainDeleteOfAll);
                 match e.delete_credential() {
@@ -434,6 +454,136 @@ impl SecretStore for KeyringStore {
             .ok()
             .flatten()
     }
+}
+
+/// Profiles whose items `delete_each` sends together: well under the bus daemon's limit of
+/// pending replies per connection, and small enough that a keychain stopped part way costs one
+/// bounded wait for the batch.
+#[cfg(target_os = "linux")]
+const DELETE_BATCH: usize = 32;
+
+#[cfg(target_os = "linux")]
+impl KeyringStore {
+    /// [`SecretStore::delete_each`] on gnome-keyring: the items found by one direct search,
+    /// deleted by object path in batches of [`DELETE_BATCH`] profiles, every deletion of a batch
+    /// sent before the first reply is read (gnome-keyring rewrites its keyring file per
+    /// deletion, so what this saves is our round trips and the store's search before each
+    /// one). Each batch is a crash point and is bounded like one call; a profile counts as
+    /// removed once every item of it was answered as deleted. Locked items, and items whose
+    /// deletion asks for a prompt, are deleted through the store afterwards, one at a time, as
+    /// before; with anything locked the whole job is.
+    fn delete_in_batches(&self, profiles: &[String], removed: &mut dyn FnMut(&str)) -> Result<()> {
+        let bus = self.bus.clone();
+        let found = self.run_lazily(self.timeout, move |_, scope| {
+            platform::search_directly(&bus, scope)
+        })?;
+        let Some((ours, _)) = found else {
+            return super::delete_one_at_a_time(self, profiles, removed);
+        };
+        // Each profile's items (more than one only when another tool made duplicates).
+        let targets: Vec<(&String, Vec<platform::Handle>)> = profiles
+            .iter()
+            .map(|name| {
+                let paths = ours
+                    .iter()
+                    .filter(|(_, n)| n == name)
+                    .map(|(path, _)| path.clone())
+                    .collect();
+                (name, paths)
+            })
+            .filter(|(_, paths): &(_, Vec<_>)| !paths.is_empty())
+            .collect();
+        let mut for_the_store: Vec<String> = Vec::new();
+        for batch in targets.chunks(DELETE_BATCH) {
+            crate::crash_points::step(crate::crash_points::Step::KeychainDeleteBatch);
+            let started = Instant::now();
+            let paths: Vec<platform::Handle> =
+                batch.iter().flat_map(|(_, p)| p.iter().cloned()).collect();
+            // Shared with the worker thread, which may be abandoned at the bound: what it has
+            // been told by then is what counts.
+            let outcomes: Arc<Mutex<Vec<Option<platform::Deletion>>>> =
+                Arc::new(Mutex::new(vec![None; paths.len()]));
+            let (bus, seen) = (self.bus.clone(), outcomes.clone());
+            let result = self.run_lazily(self.timeout, move |_, _| {
+                platform::delete_directly(&bus, &paths, &mut |index, deletion| {
+                    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                    // A retry after a lost reply finds the item gone: it was deleted.
+                    if seen[index] != Some(platform::Deletion::Done) {
+                        seen[index] = Some(deletion);
+                    }
+                })
+            });
+            let outcomes = outcomes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let counts: Vec<usize> = batch.iter().map(|(_, paths)| paths.len()).collect();
+            let mut deleted = 0;
+            for ((name, _), account) in batch.iter().zip(account_of_batch(&counts, &outcomes)) {
+                match account {
+                    Account::Removed => {
+                        deleted += 1;
+                        removed(name);
+                    }
+                    Account::ForTheStore => for_the_store.push(name.to_string()),
+                    Account::NotRemoved => {}
+                }
+            }
+            log(
+                &self.scope.service,
+                "delete",
+                None,
+                &result,
+                |()| {
+                    Some(format!(
+                        "{deleted} of {} profiles deleted in one batch",
+                        batch.len()
+                    ))
+                },
+                started,
+            );
+            result?;
+        }
+        for name in &for_the_store {
+            crate::crash_points::step(crate::crash_points::Step::KeychainDelete);
+            if self.delete(name)? {
+                removed(name);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a batch did for one profile.
+#[cfg(target_os = "linux")]
+#[derive(Debug, PartialEq, Eq)]
+enum Account {
+    /// Every item of it answered: deleted (by this run at least once), or already gone.
+    Removed,
+    /// An item wants a prompt or is locked: the store deletes the profile's entry.
+    ForTheStore,
+    /// Unanswered (the batch failed or was given up on), or gone before this run deleted it.
+    NotRemoved,
+}
+
+/// Each profile's [`Account`], from the outcomes of its items (`counts[i]` items for profile
+/// `i`, in order; `None`: no answer).
+#[cfg(target_os = "linux")]
+fn account_of_batch(counts: &[usize], outcomes: &[Option<platform::Deletion>]) -> Vec<Account> {
+    use platform::Deletion::{Done, Gone, NeedsStore};
+    let mut next = outcomes.iter();
+    counts
+        .iter()
+        .map(|&count| {
+            let mine: Vec<_> = next.by_ref().take(count).collect();
+            if mine.contains(&&Some(NeedsStore)) {
+                Account::ForTheStore
+            } else if mine.contains(&&Some(Done))
+                && mine.iter().all(|d| matches!(d, Some(Done | Gone)))
+            {
+                Account::Removed
+            } else {
+                Account::NotRemoved
+            }
+        })
+        .collect()
 }
 
 impl KeyringStore {
@@ -643,6 +793,50 @@ fn map_error(e: keyring_core::Error) -> SecretStoreError {
             count: items.len(),
         },
         other => SecretStoreError::Platform(other.to_string()),
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod batch_tests {
+    use super::platform::Deletion::{Done, Gone, NeedsStore};
+    use super::{Account, account_of_batch};
+
+    #[test]
+    fn a_profile_counts_as_removed_only_once_each_of_its_items_was_answered() {
+        // Four profiles: one item each, then a profile with two items (duplicates).
+        let counts = [1, 1, 1, 1, 2];
+        let all_answered = [
+            Some(Done),
+            Some(Gone),
+            Some(NeedsStore),
+            Some(Done),
+            Some(Done),
+            Some(Gone),
+        ];
+        assert_eq!(
+            account_of_batch(&counts, &all_answered),
+            [
+                Account::Removed,
+                // Deleted by someone else before this run: as the store's "no entry".
+                Account::NotRemoved,
+                Account::ForTheStore,
+                Account::Removed,
+                Account::Removed,
+            ]
+        );
+        // The connection failed part way: the unanswered ones are not reported, nor is a
+        // profile one of whose two items was answered.
+        let part_way = [Some(Done), None, None, Some(Done), Some(Done), None];
+        assert_eq!(
+            account_of_batch(&counts, &part_way),
+            [
+                Account::Removed,
+                Account::NotRemoved,
+                Account::NotRemoved,
+                Account::Removed,
+                Account::NotRemoved,
+            ]
+        );
     }
 }
 

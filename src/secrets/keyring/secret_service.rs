@@ -8,6 +8,7 @@ use dbus_secret_service::{EncryptionType, SecretService};
 use keyring_core::{CredentialStore, Entry};
 
 use super::super::{KeychainScope, Provider, Result, SecretStoreError};
+pub use super::direct_search::Deletion;
 use super::direct_search::{self, Search};
 use super::map_error;
 
@@ -45,6 +46,18 @@ pub fn search_directly(
             }
         }
         Ok(Some((ours, foreign)))
+    })
+}
+
+/// Deletes the items at `paths` over `bus`, every request sent before the first reply is read;
+/// `answered` is told each one's outcome as its reply comes in (see `direct_search`).
+pub fn delete_directly(
+    bus: &Mutex<Option<Bus>>,
+    paths: &[Handle],
+    answered: &mut dyn FnMut(usize, Deletion),
+) -> Result<()> {
+    with_bus(bus, |connection| {
+        direct_search::delete_items(connection, paths, answered)
     })
 }
 

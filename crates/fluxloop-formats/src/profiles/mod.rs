@@ -2,6 +2,7 @@
 
 pub mod model;
 mod parse;
+mod written;
 
 pub use model::{
     CredentialsFile, DEFAULT_PROFILE, Expiry, FORMAT_VERSION, PlaintextKey, Profile,

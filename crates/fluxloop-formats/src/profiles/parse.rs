@@ -34,13 +34,11 @@ pub fn parse_credentials_text(text: &str, path: &Path) -> Result<CredentialsFile
     if text.trim().is_empty() {
         return Ok(CredentialsFile::default());
     }
-    // YAML 1.2 booleans only: a newer version's field `y` or `on` is kept as the text it is.
-    let options = serde_saphyr::options! { strict_booleans: true };
-    let file: CredentialsFile =
-        serde_saphyr::from_str_with_options(text, options).map_err(|e| ParseError::Malformed {
-            path: path.to_path_buf(),
-            reason: parse_error_text(&e, text),
-        })?;
+    // The shape fluxloop writes is read quickly; anything else (and every error) by serde-saphyr.
+    let file = match super::written::read(text) {
+        Some(file) => file,
+        None => parse_with_serde_saphyr(text, path)?,
+    };
     if let Some(v) = file.version
         && v > FORMAT_VERSION
     {
@@ -52,6 +50,19 @@ pub fn parse_credentials_text(text: &str, path: &Path) -> Result<CredentialsFile
         });
     }
     Ok(file)
+}
+
+/// The whole YAML parser, for any file [`super::written::read`] does not read.
+pub(super) fn parse_with_serde_saphyr(
+    text: &str,
+    path: &Path,
+) -> Result<CredentialsFile, ParseError> {
+    // YAML 1.2 booleans only: a newer version's field `y` or `on` is kept as the text it is.
+    let options = serde_saphyr::options! { strict_booleans: true };
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| ParseError::Malformed {
+        path: path.to_path_buf(),
+        reason: parse_error_text(&e, text),
+    })
 }
 
 /// The parser's message and position ("… at line 2, column 96"), never its snippet of the file:
