@@ -59,7 +59,7 @@ pub mod targets {
     use chrono::{TimeZone, Utc};
     use fluxloop_formats::api::{ErrorBody, KeyInfo, Whoami, decode, parse_retry_after};
     use fluxloop_formats::keys;
-    use fluxloop_formats::profiles::parse_credentials;
+    use fluxloop_formats::profiles::{disagreement_with_serde_saphyr, parse_credentials};
     use secrecy::SecretString;
 
     use super::{assert_no_piece, flux_secrets, key_secret};
@@ -83,6 +83,13 @@ pub mod targets {
         if let Err(e) = parse_credentials(data, Path::new("credentials")) {
             let text = String::from_utf8_lossy(data);
             assert_no_piece(&e.to_string(), &flux_secrets(&text), "the error");
+        }
+        // The quick reader of the shape fluxloop writes must read what serde-saphyr reads,
+        // wherever it reads at all.
+        if let Ok(text) = std::str::from_utf8(data)
+            && let Some(difference) = disagreement_with_serde_saphyr(text)
+        {
+            panic!("{difference}");
         }
     }
 

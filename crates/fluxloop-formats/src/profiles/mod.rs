@@ -4,6 +4,9 @@ pub mod model;
 mod parse;
 mod written;
 
+#[doc(hidden)]
+pub use written::disagreement_with_serde_saphyr;
+
 pub use model::{
     CredentialsFile, DEFAULT_PROFILE, Expiry, FORMAT_VERSION, PlaintextKey, Profile,
     ProfileCaseClash, ProfileName, ProfileNameError, StoreKind,

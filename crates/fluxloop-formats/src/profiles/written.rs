@@ -129,6 +129,26 @@ fn read_profile(lines: &[(usize, &str)], i: &mut usize) -> Option<Profile> {
     (!seen.is_empty()).then_some(profile)
 }
 
+/// For the fuzz target of the credentials file (fuzz/): where [`read`] reads `text`, whether
+/// serde-saphyr reads the same file from it. `None` when they agree or when [`read`] leaves the
+/// text to serde-saphyr; else what differs (never a piece of the text: it may hold a key).
+#[doc(hidden)]
+pub fn disagreement_with_serde_saphyr(text: &str) -> Option<&'static str> {
+    let quick = read(text)?;
+    let Ok(slow) = super::parse::parse_with_serde_saphyr(text, std::path::Path::new("c")) else {
+        return Some("the quick reader read a file serde-saphyr refuses");
+    };
+    let (quick, slow) = (
+        serde_saphyr::to_string(&quick),
+        serde_saphyr::to_string(&slow),
+    );
+    match (quick, slow) {
+        (Ok(quick), Ok(slow)) if quick == slow => None,
+        (Ok(_), Ok(_)) => Some("the two readers read different files"),
+        _ => Some("a file read could not be written back"),
+    }
+}
+
 /// Every line that is not blank and not a comment in the first column, as (indent, content).
 /// Tabs, carriage returns, indented comments and trailing spaces are left to serde-saphyr.
 fn significant_lines(text: &str) -> Option<Vec<(usize, &str)>> {
