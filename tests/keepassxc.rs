@@ -121,6 +121,10 @@ fn two_keepassxc_instances_do_not_see_each_other() {
 /// profile, then `logout --all` with an orphan, asserting the entries and the credentials file
 /// after each step. Every provider prints the same transcript, except that on KeePassXC each
 /// logout says the key is still in its Recycle Bin (issue 14, point 5).
+/// `-v`'s log line of a read in fluxloop's own Secret Service session.
+const OWN_SESSION_READ: &str =
+    "keychain get of profile 'default': found (read in fluxloop's own session)";
+
 fn core_lifecycle(env: &TestEnv) {
     let mut runs: Vec<Run> = Vec::new();
     let mut step = |run: Run, code: i32| {
@@ -146,6 +150,16 @@ fn core_lifecycle(env: &TestEnv) {
 
     step(env.run(&["auth", "status"]), 0);
     step(env.run(&["auth", "whoami"]), 0);
+    // The plain case (one unlocked item) is read in fluxloop's own encrypted session, not the
+    // store crate's, on every provider (issue 12): `-v` names the path that read the key.
+    let verbose = env.run(&["auth", "whoami", "-v"]);
+    verbose.assert_code(0);
+    assert!(
+        verbose.stderr.contains(OWN_SESSION_READ),
+        "{:?}: not read in fluxloop's own session:\n{}",
+        env.ss.provider(),
+        verbose.stderr
+    );
 
     step(
         env.run_stdin(

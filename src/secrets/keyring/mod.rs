@@ -24,12 +24,31 @@ const PROMPT_PATIENCE: Duration = Duration::from_millis(500);
 /// How long a person gets to answer such a prompt.
 const PROMPT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// What a platform's own read found (`platform::read_directly`).
+pub enum Direct {
+    /// The secret of the one item that holds the profile's key.
+    Found(zeroize::Zeroizing<Vec<u8>>),
+    /// Not the plain case, or no read of our own on this platform: ask the store.
+    Elsewhere,
+}
+
+/// Which way a key was read, named in `-v`'s log line of the read.
+#[derive(Clone, Copy)]
+enum ReadPath {
+    /// Our own encrypted session (`platform::read_directly`).
+    Own,
+    /// The store crate's.
+    Store,
+}
+
 /// Tells the person that the keychain is asking them, and for how long fluxloop waits.
 pub type PromptNotice = Arc<dyn Fn(Option<Provider>, Duration) + Send + Sync>;
 
 // One module per platform store, used as `platform`: each has the same eight functions
 // (`connect`, `entry`, `mark`, `search`, `attributes`, `check_ready`, `check_none_locked`,
 // `classify`, `provider`).
+#[cfg(target_os = "linux")]
+mod direct_read;
 #[cfg(target_os = "linux")]
 mod direct_search;
 #[cfg(any(target_os = "macos", windows))]
@@ -297,10 +316,19 @@ impl SecretStore for KeyringStore {
             "get",
             Some(profile),
             &result,
-            |key| Some(if key.is_some() { "found" } else { "no entry" }.into()),
+            |found| {
+                Some(
+                    match found {
+                        Some((_, ReadPath::Own)) => "found (read in fluxloop's own session)",
+                        Some((_, ReadPath::Store)) => "found (read in the store's session)",
+                        None => "no entry",
+                    }
+                    .into(),
+                )
+            },
             started,
         );
-        result
+        result.map(|found| found.map(|(key, _)| key))
     }
 
     fn set(&self, profile: &str, key: &SecretString) -> Result<()> {
@@ -345,8 +373,9 @@ impl SecretStore for KeyringStore {
     fn list(&self) -> Result<Vec<String>> {
         let started = Instant::now();
         let bus = self.bus.clone();
+        let deadline = started + self.timeout;
         let result = self.run_lazily(self.timeout, move |connect, scope| {
-            let ours = match platform::search_directly(&bus, scope)? {
+            let ours = match platform::search_directly(&bus, deadline, scope)? {
                 Some((ours, _)) => ours.into_iter().map(|(_, name)| name).collect(),
                 None => Self::search_ours(&connect()?, scope)?
                     .0
@@ -455,20 +484,34 @@ impl KeyringStore {
         Ok((ours, foreign))
     }
 
-    fn get_inner(&self, profile: &str, started: Instant) -> Result<Option<SecretString>> {
+    fn get_inner(
+        &self,
+        profile: &str,
+        started: Instant,
+    ) -> Result<Option<(SecretString, ReadPath)>> {
         // A read changes nothing, so a D-Bus reply timeout (2 s) is asked again until our own
         // read budget is spent.
         let found = loop {
             let left = self.read_budget().saturating_sub(started.elapsed());
+            let deadline = Instant::now() + left;
             let p = profile.to_string();
-            let attempt = self.run(left, move |store, scope| {
-                let entry = Self::entry(store, &scope.service, &p)?;
+            let bus = self.bus.clone();
+            // Inside the retry loop, so a refused session, a secret that is not text or an
+            // early D-Bus timeout is tried again here exactly as through the store.
+            let attempt = self.run_lazily(left, move |connect, scope| {
+                let decode = |bytes: &[u8]| {
+                    decode_secret(bytes, cfg!(windows))
+                        .ok_or_else(|| SecretStoreError::BadData(p.clone()))
+                };
+                if let Direct::Found(bytes) = platform::read_directly(&bus, deadline, scope, &p)? {
+                    return decode(&bytes).map(|key| Some((key, ReadPath::Own)));
+                }
+                let entry = Self::entry(&connect()?, &scope.service, &p)?;
                 match entry.get_secret() {
                     Ok(mut bytes) => {
-                        let text = decode_secret(&bytes, cfg!(windows))
-                            .ok_or_else(|| SecretStoreError::BadData(p.clone()));
+                        let text = decode(&bytes);
                         bytes.zeroize();
-                        text.map(Some)
+                        text.map(|key| Some((key, ReadPath::Store)))
                     }
                     Err(keyring_core::Error::NoEntry) => Ok(None),
                     Err(e) => Err(map_profile_error(e, &p)),
