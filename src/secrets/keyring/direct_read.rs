@@ -1,4 +1,4 @@
-//! The fast path of a keychain read on Linux: an encrypted session of our own, one search and
+//! The fast path of a keychain read (and of a new item's write) on Linux: an encrypted session of our own, one search and
 //! one `GetSecret`, over the command's kept D-Bus connection, as libsecret does it.
 //!
 //! The store crate opens the same `dh-ietf1024-sha256-aes128-cbc-pkcs7` session, but computes
@@ -12,7 +12,8 @@
 //! Only the plain case is taken here: exactly one unlocked item matches and none is locked.
 //! Anything else (no item, several, a locked one that needs an unlock prompt) is
 //! [`Read::Elsewhere`], and the caller goes through the store as before, so every rule about
-//! those cases stays in one place.
+//! those cases stays in one place. Writes likewise ([`create`]): only a new item in an unlocked
+//! default collection, without a prompt; replacing an item stays with the store.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -20,7 +21,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use aes::cipher::block_padding::Pkcs7;
-use aes::cipher::{BlockDecryptMut, KeyIvInit};
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
 use crypto_bigint::{Encoding, U1024};
 use dbus::Message;
@@ -35,6 +36,11 @@ const SERVICE: &str = "org.freedesktop.secrets";
 const SERVICE_PATH: &str = "/org/freedesktop/secrets";
 const SERVICE_INTERFACE: &str = "org.freedesktop.Secret.Service";
 const ITEM_INTERFACE: &str = "org.freedesktop.Secret.Item";
+const COLLECTION_INTERFACE: &str = "org.freedesktop.Secret.Collection";
+const PROMPT_INTERFACE: &str = "org.freedesktop.Secret.Prompt";
+const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
+/// What the store crate writes, so that an item reads the same whichever wrote it.
+const CONTENT_TYPE: &str = "application/octet-stream";
 const ALGORITHM: &str = "dh-ietf1024-sha256-aes128-cbc-pkcs7";
 /// libdbus's default reply timeout, as the store crate's calls have (our own bound is shorter).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(25);
@@ -95,13 +101,8 @@ pub fn read(
     let search = Message::new_method_call(SERVICE, SERVICE_PATH, SERVICE_INTERFACE, "SearchItems")
         .map_err(Error::Path)?
         .append1(attributes.clone());
-    let open = Message::new_method_call(SERVICE, SERVICE_PATH, SERVICE_INTERFACE, "OpenSession")
-        .map_err(Error::Path)?
-        .append2(
-            ALGORITHM,
-            Variant(Box::new(pair.public.to_vec()) as Box<dyn RefArg>),
-        );
-    let mut replies = direct_search::call_all(connection, vec![search, open])?.into_iter();
+    let mut replies =
+        direct_search::call_all(connection, vec![search, open_session(&pair)?])?.into_iter();
     let (Some(search), Some(opened)) = (replies.next(), replies.next()) else {
         return Err(Error::Parse);
     };
@@ -143,6 +144,148 @@ pub fn read(
     value.zeroize();
     crate::logging::phase!("keychain: secret read");
     secret.map(Read::Found)
+}
+
+pub enum Write {
+    /// A new item holds the secret, created in our session.
+    Created,
+    /// Not the plain case: write through the store.
+    Elsewhere,
+}
+
+/// Creates the item for a secret that no item holds yet, in the default collection, encrypted
+/// in our own session, with `attributes` (the search's and the marker) and `label`. The plain
+/// case only: no item matches `search` (locked or not), the default collection exists and is
+/// unlocked, and the service creates the item without a prompt. Anything else, an existing item
+/// to replace included, is [`Write::Elsewhere`]: the store's write and `mark` keep every rule
+/// about those (KeePassXC's computed attributes, prompts, missing collections) in one place.
+pub fn create(
+    connection: &Connection,
+    pending: PendingKeyPair,
+    search: &HashMap<&str, &str>,
+    attributes: &HashMap<&str, &str>,
+    label: &str,
+    secret: &[u8],
+) -> Result<Write, Error> {
+    let pair = pending
+        .join()
+        .map_err(|_| Error::Crypto("making the session's key pair failed".into()))??;
+    crate::logging::phase!("keychain: key pair made");
+    let search = Message::new_method_call(SERVICE, SERVICE_PATH, SERVICE_INTERFACE, "SearchItems")
+        .map_err(Error::Path)?
+        .append1(search.clone());
+    let alias = Message::new_method_call(SERVICE, SERVICE_PATH, SERVICE_INTERFACE, "ReadAlias")
+        .map_err(Error::Path)?
+        .append1("default");
+    let mut replies =
+        direct_search::call_all(connection, vec![search, open_session(&pair)?, alias])?.into_iter();
+    let (Some(search), Some(opened), Some(alias)) =
+        (replies.next(), replies.next(), replies.next())
+    else {
+        return Err(Error::Parse);
+    };
+    let (unlocked, locked): (Vec<dbus::Path<'static>>, Vec<dbus::Path<'static>>) =
+        search?.read2().map_err(|_| Error::Parse)?;
+    let (output, session): (Variant<Box<dyn RefArg>>, dbus::Path<'static>) =
+        opened?.read2().map_err(|_| Error::Parse)?;
+    let collection: dbus::Path<'static> = alias?.read1().map_err(|_| Error::Parse)?;
+    crate::logging::phase!("keychain: items searched, encrypted session open");
+    if !unlocked.is_empty() || !locked.is_empty() {
+        tracing::debug!("keychain: an item exists; written through the store");
+        return Ok(Write::Elsewhere);
+    }
+    if &*collection == "/" {
+        tracing::debug!("keychain: no default collection; written through the store");
+        return Ok(Write::Elsewhere);
+    }
+    // Whether the collection is locked, asked while the session key is derived.
+    let serial = send(
+        connection,
+        Message::new_method_call(SERVICE, collection.clone(), PROPERTIES, "Get")
+            .map_err(Error::Path)?
+            .append2(COLLECTION_INTERFACE, "Locked"),
+    )?;
+    let theirs = dbus::arg::cast::<Vec<u8>>(&output.0).ok_or(Error::Parse)?;
+    let derived = derive_key(&pair.private, theirs);
+    drop(pair);
+    crate::logging::phase!("keychain: session key derived");
+    let locked = match reply_to(connection, serial)? {
+        Ok(reply) => reply.read1::<Variant<bool>>().map_err(|_| Error::Parse)?.0,
+        // Deleted since the alias named it: the store finds out what is there now.
+        Err(e) if is_gone_or_locked(&e) => {
+            tracing::debug!("keychain: the default collection is gone; written through the store");
+            return Ok(Write::Elsewhere);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let derived = derived?;
+    if locked {
+        tracing::debug!("keychain: the default collection is locked; written through the store");
+        return Ok(Write::Elsewhere);
+    }
+    // See `read`: nothing goes out under a key the provider may derive differently.
+    if derived.leading_zero {
+        return Err(Error::Crypto(
+            "the session's shared secret starts with a zero byte".into(),
+        ));
+    }
+    let (iv, value) = encrypt(&derived.key, secret)?;
+    let attributes: HashMap<String, String> = attributes
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut properties: HashMap<&str, Variant<Box<dyn RefArg>>> = HashMap::new();
+    properties.insert(
+        "org.freedesktop.Secret.Item.Label",
+        Variant(Box::new(label.to_string())),
+    );
+    properties.insert(
+        "org.freedesktop.Secret.Item.Attributes",
+        Variant(Box::new(attributes)),
+    );
+    let proxy = connection.with_proxy(SERVICE, collection, REPLY_TIMEOUT);
+    let (item, prompt): (dbus::Path<'static>, dbus::Path<'static>) = proxy.method_call(
+        COLLECTION_INTERFACE,
+        "CreateItem",
+        (
+            properties,
+            (session, iv.to_vec(), value, CONTENT_TYPE.to_string()),
+            true,
+        ),
+    )?;
+    if &*item == "/" {
+        // The service wants a prompt to create it: not ours to show. Dismissed, so that nothing
+        // is created behind the store's back; the store then asks as it always did.
+        let _ = connection
+            .with_proxy(SERVICE, prompt, REPLY_TIMEOUT)
+            .method_call::<(), _, _, _>(PROMPT_INTERFACE, "Dismiss", ());
+        tracing::debug!("keychain: creating the item needs a prompt; written through the store");
+        return Ok(Write::Elsewhere);
+    }
+    crate::logging::phase!("keychain: item created");
+    Ok(Write::Created)
+}
+
+/// AES-128-CBC with PKCS#7 padding under a fresh random IV: the IV and the ciphertext.
+fn encrypt(key: &[u8; 16], secret: &[u8]) -> Result<([u8; 16], Vec<u8>), Error> {
+    let mut iv = [0u8; 16];
+    getrandom::fill(&mut iv)
+        .map_err(|e| Error::Crypto(format!("no randomness for the IV: {e}").into()))?;
+    let value = cbc::Encryptor::<aes::Aes128>::new(key.into(), (&iv).into())
+        .encrypt_padded_vec_mut::<Pkcs7>(secret);
+    Ok((iv, value))
+}
+
+/// `OpenSession` of our algorithm with our public value.
+fn open_session(pair: &KeyPair) -> Result<Message, Error> {
+    Ok(
+        Message::new_method_call(SERVICE, SERVICE_PATH, SERVICE_INTERFACE, "OpenSession")
+            .map_err(Error::Path)?
+            .append2(
+                ALGORITHM,
+                Variant(Box::new(pair.public.to_vec()) as Box<dyn RefArg>),
+            ),
+    )
 }
 
 fn is_gone_or_locked(e: &dbus::Error) -> bool {
@@ -266,8 +409,6 @@ fn decrypt(key: &[u8; 16], iv: &[u8], value: &[u8]) -> Result<Zeroizing<Vec<u8>>
 
 #[cfg(test)]
 mod tests {
-    use aes::cipher::BlockEncryptMut;
-
     use super::*;
 
     fn number(byte: u8) -> U1024 {
@@ -410,6 +551,21 @@ mod tests {
                 .unwrap()
                 .leading_zero
         );
+    }
+
+    /// What `create` sends decrypts, on the service's side, to the secret; each write has an IV
+    /// of its own.
+    #[test]
+    fn a_written_secret_decrypts_with_the_same_key_under_a_fresh_iv() {
+        let key = [9u8; 16];
+        let secret = b"flux_dev_abc123def456ghi789jkl012mno34";
+        let (iv, sealed) = encrypt(&key, secret).unwrap();
+        assert_ne!(sealed.as_slice(), secret.as_slice());
+        assert_eq!(sealed.len() % 16, 0);
+        assert_eq!(decrypt(&key, &iv, &sealed).unwrap().as_slice(), secret);
+        let (other_iv, other) = encrypt(&key, secret).unwrap();
+        assert_ne!(iv, other_iv);
+        assert_ne!(sealed, other);
     }
 
     /// Whatever the service sends, a bad secret is an error (a refused session upstream, which

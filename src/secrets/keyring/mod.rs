@@ -41,6 +41,15 @@ enum ReadPath {
     Store,
 }
 
+/// Which way a key was written, named in `-v`'s log line of the write.
+#[derive(Clone, Copy)]
+enum WritePath {
+    /// A new item, created in our own encrypted session (`platform::create_directly`).
+    Own,
+    /// The store crate's.
+    Store,
+}
+
 /// Tells the person that the keychain is asking them, and for how long fluxloop waits.
 pub type PromptNotice = Arc<dyn Fn(Option<Provider>, Duration) + Send + Sync>;
 
@@ -268,11 +277,16 @@ impl KeyringStore {
         }
     }
 
-    fn entry(store: &Arc<CredentialStore>, service: &str, profile: &str) -> Result<Entry> {
-        let label = match profile.strip_prefix(PENDING_LOGIN_PREFIX) {
+    /// The label of `profile`'s item.
+    fn label(profile: &str) -> String {
+        match profile.strip_prefix(PENDING_LOGIN_PREFIX) {
             Some(name) => format!("FluxLoop pending browser login ({name})"),
             None => format!("FluxLoop API key ({profile})"),
-        };
+        }
+    }
+
+    fn entry(store: &Arc<CredentialStore>, service: &str, profile: &str) -> Result<Entry> {
+        let label = Self::label(profile);
         let mods = HashMap::from([("label", label.as_str())]);
         platform::entry(store, service, profile, &mods).map_err(map_error)
     }
@@ -335,25 +349,50 @@ impl SecretStore for KeyringStore {
         let started = Instant::now();
         let p = profile.to_string();
         let key = key.clone();
-        let result = self.run(self.timeout, move |store, scope| {
-            let entry = Self::entry(store, &scope.service, &p)?;
+        let bus = self.bus.clone();
+        let deadline = started + self.timeout;
+        let result = self.run_lazily(self.timeout, move |connect, scope| {
+            // A new item in an unlocked default collection: created in our own session, marked
+            // at once. Anything else (an item to replace, a prompt) through the store.
+            let label = Self::label(&p);
+            if platform::create_directly(
+                &bus,
+                deadline,
+                scope,
+                &p,
+                &label,
+                key.expose_secret().as_bytes(),
+            )? {
+                return Ok(WritePath::Own);
+            }
+            let store = connect()?;
+            let entry = Self::entry(&store, &scope.service, &p)?;
             // Bytes, not `set_password`: Windows' store encodes a password as UTF-16, and every
             // read here is `get_secret`, so writing UTF-8 bytes keeps the two symmetric.
             entry
                 .set_secret(key.expose_secret().as_bytes())
                 .map_err(|e| map_profile_error(e, &p))?;
             // On every write, so that an earlier release's entry gains the marker too.
-            platform::mark(&entry, scope).map_err(|e| map_profile_error(e, &p))
+            platform::mark(&entry, scope).map_err(|e| map_profile_error(e, &p))?;
+            Ok(WritePath::Store)
         });
         log(
             &self.scope.service,
             "set",
             Some(profile),
             &result,
-            |()| Some("saved".into()),
+            |path| {
+                Some(
+                    match path {
+                        WritePath::Own => "saved (created in fluxloop's own session)",
+                        WritePath::Store => "saved (in the store's session)",
+                    }
+                    .into(),
+                )
+            },
             started,
         );
-        result
+        result.map(|_| ())
     }
 
     fn delete(&self, profile: &str) -> Result<bool> {

@@ -32,6 +32,18 @@ pub fn search_directly(
     Ok(None)
 }
 
+/// No write of our own here.
+pub fn create_directly(
+    _bus: &std::sync::Mutex<Option<Bus>>,
+    _deadline: std::time::Instant,
+    _scope: &KeychainScope,
+    _profile: &str,
+    _label: &str,
+    _secret: &[u8],
+) -> Result<bool> {
+    Ok(false)
+}
+
 /// No faster read than the store's here.
 pub fn read_directly(
     _bus: &std::sync::Mutex<Option<Bus>>,

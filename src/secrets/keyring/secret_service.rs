@@ -9,7 +9,7 @@ use dbus_secret_service::{EncryptionType, SecretService};
 use keyring_core::{CredentialStore, Entry};
 
 use super::super::{KeychainScope, Provider, Result, SecretStoreError};
-use super::direct_read::{self, Read};
+use super::direct_read::{self, Read, Write};
 use super::direct_search::{self, Search};
 use super::{Direct, map_error};
 
@@ -39,7 +39,29 @@ pub fn read_directly(
     })
 }
 
-/// The connection of [`search_directly`] and [`read_directly`].
+/// Creates the item of `profile`'s key over `bus` in an encrypted session of our own (see
+/// `direct_read::create`), marked as the store's write and `mark` would leave it, when no item
+/// holds it yet and the default collection is there and unlocked. Whether it did; when not,
+/// nothing was written.
+pub fn create_directly(
+    bus: &Mutex<Option<Bus>>,
+    deadline: Instant,
+    scope: &KeychainScope,
+    profile: &str,
+    label: &str,
+    secret: &[u8],
+) -> Result<bool> {
+    let pending = direct_read::start_key_pair();
+    let search = HashMap::from([("service", scope.service.as_str()), ("username", profile)]);
+    let mut attributes = search.clone();
+    attributes.extend(scope.marker());
+    with_bus(bus, deadline, |connection| {
+        direct_read::create(connection, pending, &search, &attributes, label, secret)
+    })
+    .map(|write| matches!(write, Write::Created))
+}
+
+/// The connection of [`search_directly`], [`read_directly`] and [`create_directly`].
 pub type Bus = dbus::blocking::Connection;
 /// An item found by [`search_directly`]: its object path.
 pub type Handle = dbus::Path<'static>;
