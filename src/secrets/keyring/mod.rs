@@ -26,7 +26,8 @@ const PROMPT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What a platform's own read found (`platform::read_directly`).
 pub enum Direct {
-    /// The secret of the one item that holds the profile's key.
+    /// The secret of the one item that holds the profile's key (Linux only).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Found(zeroize::Zeroizing<Vec<u8>>),
     /// Not the plain case, or no read of our own on this platform: ask the store.
     Elsewhere,
