@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A/B of fluxloop release binaries, runs interleaved: for each command, every round runs each
 # binary once, in a random order, so that a machine shared with other work slows all alike.
-# One private gnome-keyring and one stand-in (HTTP) serve all. Prints, per command, the median
+# One private gnome-keyring and one stand-in over HTTP (and one over HTTPS, its CA trusted through
+# SSL_CERT_FILE, for the `https:` rows) serve all. Prints, per command, the median
 # wall time, user + system CPU (wait4) and peak RSS (GNU time's %M, 5 runs) of each binary, each
 # one's difference from A (the first), and the load average at the command's start and end.
 # Usage: ROUNDS=30 benches/ab.sh A-BINARY B-BINARY [C-BINARY...]   (logout --all: ROUNDS/4;
@@ -27,8 +28,12 @@ trap cleanup EXIT INT TERM
 
 "$stand_in" >"$work/url" 2>/dev/null &
 pids+=($!)
-for _ in $(seq 100); do [[ -s "$work/url" ]] && break; sleep 0.05; done
+# And over HTTPS, with a CA made for the run, trusted through SSL_CERT_FILE.
+"$stand_in" --tls-ca "$work/ca.pem" >"$work/https-url" 2>/dev/null &
+pids+=($!)
+for _ in $(seq 100); do [[ -s "$work/url" && -s "$work/https-url" ]] && break; sleep 0.05; done
 url="$(head -n 1 "$work/url")"
+https_url="$(head -n 1 "$work/https-url")"
 
 source scripts/lib/private-secret-service.sh
 unset DBUS_SESSION_BUS_ADDRESS
@@ -38,6 +43,7 @@ unset FLUXLOOP_API_KEY FLUXLOOP_PROFILE FLUXLOOP_HOME FLUXLOOP_STORAGE FLUXLOOP_
     FLUXLOOP_API_URL FLUXLOOP_TIMEOUT FLUXLOOP_KEYRING_SERVICE SSL_CERT_FILE SSL_CERT_DIR \
     RUST_LOG HTTP_PROXY HTTPS_PROXY ALL_PROXY http_proxy https_proxy all_proxy
 export NO_COLOR=1 AB_LOGOUT="${LOGOUT:-1}" AB_WORK="$work" AB_URL="$url" AB_BINARIES="$binaries" AB_ROUNDS="$rounds"
+export AB_HTTPS_URL="$https_url"
 key="flux_dev_abc123def456ghi789jkl012mno34"
 export AB_KEY="$key"
 
@@ -108,6 +114,12 @@ cases = [
     ("exec -- true", ["exec", "--", "true"], env("one", "fluxloop-ab-1"), rounds, None),
     ("FLUXLOOP_API_KEY=... auth status", ["auth", "status"],
      env("one", "fluxloop-ab-1", FLUXLOOP_API_KEY=key), rounds, None),
+    ("https: auth status", ["auth", "status"],
+     env("one", "fluxloop-ab-1", FLUXLOOP_API_URL=os.environ["AB_HTTPS_URL"],
+         SSL_CERT_FILE=f"{work}/ca.pem"), rounds, None),
+    ("https: auth whoami", ["auth", "whoami"],
+     env("one", "fluxloop-ab-1", FLUXLOOP_API_URL=os.environ["AB_HTTPS_URL"],
+         SSL_CERT_FILE=f"{work}/ca.pem"), rounds, None),
     ("auth status (200 profiles)", ["auth", "status"], env("many", "fluxloop-ab-200"), rounds, None),
     ("auth list (200 profiles)", ["auth", "list"], env("many", "fluxloop-ab-200"), rounds, None),
     ("auth logout --all (200 profiles)", ["auth", "logout", "--all"],

@@ -230,6 +230,43 @@ impl Context {
     pub fn client(&self, base: Url) -> CliResult<ApiClient> {
         Ok(ApiClient::new(base, &self.http)?)
     }
+
+    /// Starts building the client for `base` on a thread of its own, so that loading the trust
+    /// store overlaps a keychain read (mostly waiting on the Secret Service). Building a client
+    /// opens no connection and sends nothing. `None` when no thread can be started: the client
+    /// is then built when it is needed, as without this.
+    pub fn start_client(&self, base: Url) -> Option<ClientInBuild> {
+        let options = self.http.clone();
+        let url = base.clone();
+        std::thread::Builder::new()
+            .name("http-client".into())
+            .spawn(move || ApiClient::new(url, &options))
+            .ok()
+            .map(|building| ClientInBuild { base, building })
+    }
+
+    /// The client for `base`: the one `early` built, when it was for that URL, else one built
+    /// now. Its deadline starts now, once the key is known, whenever it was built, so a slow
+    /// keychain (an unlock prompt) takes nothing from the platform's time. A set-up error
+    /// comes out here, after the key was read, as it did when the client was built here.
+    pub fn client_after(&self, early: Option<ClientInBuild>, base: Url) -> CliResult<ApiClient> {
+        if let Some(early) = early
+            && early.base == base
+            && let Ok(built) = early.building.join()
+        {
+            let mut client = built?;
+            client.restart_deadline();
+            return Ok(client);
+        }
+        self.client(base)
+    }
+}
+
+/// An HTTP client being built on another thread ([`Context::start_client`]); dropping it lets
+/// the thread finish unseen.
+pub struct ClientInBuild {
+    base: Url,
+    building: std::thread::JoinHandle<Result<ApiClient, api::ApiError>>,
 }
 
 impl Settings {

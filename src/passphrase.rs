@@ -69,8 +69,7 @@ fn ask(question: &str) -> Result<SecretString, SecretStoreError> {
     use crate::terminal::{HiddenLine, read_hidden_line};
 
     let p = Printer::stdio();
-    p.prompt(format!("{} {question} ", green("?")));
-    let line = read_hidden_line();
+    let line = read_hidden_line(|| p.prompt(format!("{} {question} ", green("?"))));
     // Enter is not echoed: end the question's line.
     p.info("");
     match line {

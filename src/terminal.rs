@@ -258,13 +258,17 @@ impl LineEditor {
 
 /// Reads one hidden line from the controlling terminal: no echo, the editor's keys, and the
 /// terminal's previous mode restored on every way out (a guard, so also on a panic).
+/// `show_prompt` is called once echo is off, never before: what someone types as soon as the
+/// question appears must not be echoed (it was, on a busy machine, when the question came
+/// first).
 #[cfg(unix)]
-pub(crate) fn read_hidden_line() -> Result<HiddenLine, TerminalError> {
+pub(crate) fn read_hidden_line(show_prompt: impl FnOnce()) -> Result<HiddenLine, TerminalError> {
     use rustix::io::Errno;
 
     let terminal = unix::Terminal::open();
     let fd = terminal.fd();
     let _raw = unix::RawMode::enter(fd)?;
+    show_prompt();
     let mut editor = LineEditor::new();
     // Read straight into a buffer that is wiped; std's stdin buffer would keep a copy.
     let mut chunk = Zeroizing::new([0u8; 256]);

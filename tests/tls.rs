@@ -294,3 +294,101 @@ fn a_redirect_from_loopback_http_to_https_is_not_followed() {
     assert_no_request(&tls);
     assert_eq!(env.platform.requests().len(), 1);
 }
+
+/// `status`, `whoami` and `rotate` with the key in the keychain, `envs` added: the commands
+/// that build their HTTP client while the keychain is read.
+fn keychain_commands(env: &TestEnv, envs: &[(&str, &str)]) -> Vec<common::env::Run> {
+    [
+        &["auth", "status"][..],
+        &["auth", "whoami"][..],
+        &["auth", "rotate"][..],
+    ]
+    .into_iter()
+    .map(|args| env.run_with(args, None, envs))
+    .collect()
+}
+
+/// The client is built while the keychain is read, but nothing goes out before the key is
+/// known: when the keychain fails, the platform (trusted, reachable, over HTTPS) sees no
+/// request, and the error is the keychain's (exit 6) alone. A keychain that hangs until
+/// FLUXLOOP_KEYCHAIN_TIMEOUT gives an early request all the time it needs to arrive; one with
+/// no bus at all fails at once.
+#[test]
+fn a_keychain_failure_sends_nothing_to_the_platform() {
+    let env = TestEnv::new();
+    let tls = tls_platform(&env, None, "TLS");
+    let ca = save_ca(&env, &tls, "corporate-ca.pem");
+    env.login(keys::VALID, None);
+    let logins = env.platform.requests().len();
+    let url = tls.url();
+    let https = [
+        ("FLUXLOOP_API_URL", url.as_str()),
+        ("SSL_CERT_FILE", ca.to_str().unwrap()),
+        ("FLUXLOOP_KEYCHAIN_TIMEOUT", "1"),
+    ];
+
+    env.ss.stop_daemon();
+    let hung = keychain_commands(&env, &https);
+    env.ss.resume_daemon();
+    let missing = env.ss.dir().join("no-such-bus");
+    let address = format!("unix:path={}", missing.display());
+    let no_bus = keychain_commands(
+        &env,
+        &[https[0], https[1], ("DBUS_SESSION_BUS_ADDRESS", &address)],
+    );
+    for run in hung.iter().chain(&no_bus) {
+        run.assert_code(6).never_shows(keys::VALID);
+        assert!(!run.stderr.contains("TLS"), "{}", run.stderr);
+    }
+    for run in &hung {
+        run.stderr_has("FLUXLOOP_KEYCHAIN_TIMEOUT");
+    }
+    assert_no_request(&tls);
+    assert_eq!(env.platform.requests().len(), logins, "only the login's");
+}
+
+/// A client built while the keychain is read verifies the server as one built after it: a
+/// certificate for another host name (its CA trusted), or from a CA that is not, fails the
+/// TLS handshake as with FLUXLOOP_API_KEY, and the key is not sent.
+#[test]
+fn a_client_built_during_the_keychain_read_still_refuses_a_wrong_certificate() {
+    let env = TestEnv::new();
+    let other_name = tls_platform(&env, Some(&["other.example"]), "OTHER_NAME");
+    let unknown_ca = tls_platform(&env, None, "UNKNOWN_CA");
+    let ca = save_ca(&env, &other_name, "ca.pem");
+    env.login(keys::VALID, None);
+
+    let mut runs = Vec::new();
+    for platform in [&other_name, &unknown_ca] {
+        let url = platform.url();
+        let envs = [
+            ("FLUXLOOP_API_URL", url.as_str()),
+            ("SSL_CERT_FILE", ca.to_str().unwrap()),
+        ];
+        let stored = keychain_commands(&env, &envs);
+        let from_env = env.run_with(
+            &["auth", "status"],
+            None,
+            &[envs[0], envs[1], ("FLUXLOOP_API_KEY", keys::VALID)],
+        );
+        for run in &stored {
+            run.assert_code(5).stderr_has("Your key was not sent.");
+        }
+        // The same failure as a client built after the key is known (FLUXLOOP_API_KEY).
+        let failure = |run: &common::env::Run| {
+            run.stderr
+                .lines()
+                .find(|l| l.starts_with("TLS with"))
+                .map(str::to_owned)
+        };
+        assert!(failure(&from_env).is_some(), "{}", from_env.stderr);
+        assert_eq!(failure(&stored[0]), failure(&from_env));
+        assert_no_request(platform);
+        runs.extend(stored);
+    }
+    assert_runs_snapshot!(
+        env,
+        runs,
+        "status, whoami and rotate with the key in the keychain, against a certificate for another name, then from an unknown CA"
+    );
+}

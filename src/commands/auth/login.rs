@@ -574,11 +574,12 @@ fn prompt(p: &Printer) -> CliResult<SecretString> {
 fn ask_hidden(p: &Printer, first: bool) -> CliResult<HiddenLine> {
     use crate::output::cyan;
 
-    if first {
-        p.info(cyan(format!("[{PROMPT_HELP}]")));
-    }
-    p.prompt(format!("{} {PROMPT} ", green("?")));
-    let line = terminal::read_hidden_line();
+    let line = terminal::read_hidden_line(|| {
+        if first {
+            p.info(cyan(format!("[{PROMPT_HELP}]")));
+        }
+        p.prompt(format!("{} {PROMPT} ", green("?")));
+    });
     if matches!(line, Ok(HiddenLine::Cancelled)) {
         p.prompt(red("<cancelled>"));
     }

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use crate::cli::{AuthCommand, env};
-use crate::context::{Context, ProfileOrigin};
+use crate::context::{ClientInBuild, Context, ProfileOrigin};
 use crate::error::{CliError, CliResult, ErrorCode, ExitStatus, KEYS_PAGE, KeyUsed};
 use crate::keys;
 use crate::output::Printer;
@@ -223,6 +223,40 @@ pub(crate) fn resolve_key(
         ));
     }
     Ok(resolved)
+}
+
+/// Starts building the HTTP client for the URL the key will be sent to, when the key is about
+/// to be read from the keychain (a read that is mostly waiting on the Secret Service), so the
+/// two overlap. The profile's metadata settles that URL before the key is read. `None` when the
+/// key is at hand (FLUXLOOP_API_KEY, a plaintext file), read in microseconds (the kernel
+/// keyring), or behind a passphrase (an encrypted file: a thread would gain nothing against a
+/// prompt or scrypt, and would only compete with the prompt's terminal set-up), or when the URL
+/// is not valid, or plain http (that client loads no trust store: 0.05 ms to build, less than
+/// the thread): the client is then built after the read, and a bad URL reported then, as always.
+pub(crate) fn client_while_key_is_read(
+    ctx: &Context,
+    file: &CredentialsFile,
+) -> Option<ClientInBuild> {
+    if ctx.env_key.is_some() || ctx.env_key_empty {
+        return None;
+    }
+    client_while_stored_key_is_read(ctx, file.profile(ctx.profile.as_str()).as_ref())
+}
+
+/// [`client_while_key_is_read`] for a command that reads the profile's saved key whatever
+/// FLUXLOOP_API_KEY says (`rotate`).
+pub(crate) fn client_while_stored_key_is_read(
+    ctx: &Context,
+    profile: Option<&Profile>,
+) -> Option<ClientInBuild> {
+    if profile.is_some_and(|p| p.store() != StoreKind::Keychain) {
+        return None;
+    }
+    let url = ctx
+        .api_url(profile)
+        .ok()
+        .filter(|url| url.scheme() == "https")?;
+    ctx.start_client(url)
 }
 
 /// A profile's saved key, wherever its metadata says it is: the credentials file for

@@ -12,7 +12,9 @@
 use chrono::Utc;
 
 use super::login::{profile_meta, save_to_file, save_to_store};
-use super::{load_profiles, login_command, stored_key, warn_expiry};
+use super::{
+    client_while_stored_key_is_read, load_profiles, login_command, stored_key, warn_expiry,
+};
 use crate::api::{ApiClient, NewKey, Revocation, RotateRequest, new_idempotency_key};
 use crate::cli::{RotateArgs, env};
 use crate::context::Context;
@@ -31,6 +33,7 @@ pub async fn run(args: &RotateArgs, ctx: &Context, p: &Printer) -> CliResult {
             env::API_KEY
         ));
     }
+    let early = client_while_stored_key_is_read(ctx, profile.as_ref());
     let Some((old_key, source)) = stored_key(ctx, name, profile.as_ref())? else {
         return Err(CliError::new(
             ExitStatus::Auth,
@@ -53,7 +56,7 @@ pub async fn run(args: &RotateArgs, ctx: &Context, p: &Printer) -> CliResult {
     };
     keys::check_format(&old_key).map_err(|e| CliError::for_key(e, &used))?;
     let base = ctx.api_url(profile.as_ref())?;
-    let mut client = ctx.client(base.clone())?;
+    let mut client = ctx.client_after(early, base.clone())?;
     let old_id = profile
         .as_ref()
         .and_then(|p| p.key_id.clone())

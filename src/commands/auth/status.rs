@@ -2,7 +2,10 @@
 
 use chrono::Utc;
 
-use super::{ResolvedKey, describe_source, load_profiles, origin_text, resolve_key, warn_expiry};
+use super::{
+    ResolvedKey, client_while_key_is_read, describe_source, load_profiles, origin_text,
+    resolve_key, warn_expiry,
+};
 use crate::api::KeyInfo;
 use crate::cli::StatusArgs;
 use crate::commands::json::{StatusDocument, StatusKey};
@@ -51,10 +54,11 @@ fn expiry_check(
 async fn check(ctx: &Context, p: &Printer) -> CliResult<(ResolvedKey, KeyInfo, url::Url)> {
     let file = load_profiles(ctx, p)?;
     logging::phase!("credentials file read");
+    let early = client_while_key_is_read(ctx, &file);
     let resolved = resolve_key(ctx, &file, p)?;
     logging::phase!("key read");
     let url = resolved.api_url(ctx)?;
-    let client = ctx.client(url.clone())?;
+    let client = ctx.client_after(early, url.clone())?;
     logging::phase!("HTTP client built");
     let info = p
         .while_waiting(

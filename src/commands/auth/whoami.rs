@@ -1,20 +1,25 @@
 //! `fluxloop auth whoami`: the account, organizations, projects, plan and usage.
 
-use super::{load_profiles, resolve_key, warn_expiry};
+use super::{client_while_key_is_read, load_profiles, resolve_key, warn_expiry};
 use crate::api::Whoami;
 use crate::cli::WhoamiArgs;
 use crate::commands::json::WhoamiDocument;
 use crate::context::Context;
 use crate::error::{CliError, CliResult, ExitStatus};
+use crate::logging;
 use crate::output::{Printer, bold, thousands};
 use crate::secrets::{KeySource, StoreKind};
 
 /// On failure with `--json`, the caller prints the error document (`crate::run`).
 pub async fn run(args: &WhoamiArgs, ctx: &Context, p: &Printer) -> CliResult {
     let file = load_profiles(ctx, p)?;
+    logging::phase!("credentials file read");
+    let early = client_while_key_is_read(ctx, &file);
     let resolved = resolve_key(ctx, &file, p)?;
+    logging::phase!("key read");
     let url = resolved.api_url(ctx)?;
-    let client = ctx.client(url)?;
+    let client = ctx.client_after(early, url)?;
+    logging::phase!("HTTP client built");
     // whoami does not return the expiry. The date saved at login describes the profile's key
     // only; for any other key (FLUXLOOP_API_KEY) or no saved date, ask the platform, at the same
     // time as the whoami request so the command still costs one round trip.
