@@ -111,6 +111,7 @@ cases = [
     ("--help", ["--help"], env("one", "fluxloop-ab-1"), rounds, None),
     ("auth status", ["auth", "status"], env("one", "fluxloop-ab-1"), rounds, None),
     ("auth whoami", ["auth", "whoami"], env("one", "fluxloop-ab-1"), rounds, None),
+    ("exec -- true", ["exec", "--", "true"], env("one", "fluxloop-ab-1"), rounds, None),
     ("FLUXLOOP_API_KEY=... auth status", ["auth", "status"],
      env("one", "fluxloop-ab-1", FLUXLOOP_API_KEY=key), rounds, None),
     ("https: auth status", ["auth", "status"],

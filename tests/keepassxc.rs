@@ -121,6 +121,10 @@ fn two_keepassxc_instances_do_not_see_each_other() {
 /// profile, then `logout --all` with an orphan, asserting the entries and the credentials file
 /// after each step. Every provider prints the same transcript, except that on KeePassXC each
 /// logout says the key is still in its Recycle Bin (issue 14, point 5).
+/// `-v`'s log line of a read in fluxloop's own Secret Service session.
+const OWN_SESSION_READ: &str =
+    "keychain get of profile 'default': found (read in fluxloop's own session)";
+
 fn core_lifecycle(env: &TestEnv) {
     let mut runs: Vec<Run> = Vec::new();
     let mut step = |run: Run, code: i32| {
@@ -146,6 +150,16 @@ fn core_lifecycle(env: &TestEnv) {
 
     step(env.run(&["auth", "status"]), 0);
     step(env.run(&["auth", "whoami"]), 0);
+    // The plain case (one unlocked item) is read in fluxloop's own encrypted session, not the
+    // store crate's, on every provider (issue 12): `-v` names the path that read the key.
+    let verbose = env.run(&["auth", "whoami", "-v"]);
+    verbose.assert_code(0);
+    assert!(
+        verbose.stderr.contains(OWN_SESSION_READ),
+        "{:?}: not read in fluxloop's own session:\n{}",
+        env.ss.provider(),
+        verbose.stderr
+    );
 
     step(
         env.run_stdin(
@@ -240,6 +254,84 @@ fn core_lifecycle_on_kwallet() {
 #[test]
 fn core_lifecycle_on_gnome_keyring() {
     core_lifecycle(&TestEnv::with(SecretService::start()));
+}
+
+/// A new profile's key is created in fluxloop's own encrypted session (issue 12; KeePassXC's
+/// prompt sends it through the store): an independent client (secret-tool, libsecret's own
+/// session) reads it back with the label and the marker the store's write and `mark` would have
+/// left, and there is one item; replacing it (a second login) goes through the store, and the
+/// key is then read in fluxloop's own session. `-v` names each path.
+fn new_keys_are_created_in_fluxloops_own_session(env: &TestEnv) {
+    let provider = env.ss.provider();
+    let login = |key: &str| {
+        env.run_stdin(
+            &["auth", "login", "--profile", "work", "-v"],
+            &format!("{key}\n"),
+        )
+    };
+    let created = login(keys::VALID);
+    created.assert_code(0);
+    // KeePassXC answers every `CreateItem` with a prompt (one that needs no person unless its
+    // access confirmation is on): fluxloop dismisses it and the store writes, prompt and all.
+    let path = match provider {
+        Provider::KeePassXC => "saved (in the store's session)",
+        _ => "saved (created in fluxloop's own session)",
+    };
+    assert!(
+        created
+            .stderr
+            .contains(&format!("keychain set of profile 'work': {path}")),
+        "{provider:?}:\n{}",
+        created.stderr
+    );
+    let items = env.ss.items(SERVICE);
+    assert_eq!(items.len(), 1, "{provider:?}: {items:?}");
+    assert_eq!(items[0].label, "FluxLoop API key (work)");
+    assert_eq!(env.ss.lookup(SERVICE, "work").as_deref(), Some(keys::VALID));
+    assert_eq!(
+        items[0].attributes.get(MARKER.0).map(String::as_str),
+        Some(MARKER.1),
+        "{provider:?}: {items:?}"
+    );
+
+    let replaced = login(keys::PROJECT_SCOPED);
+    replaced.assert_code(0);
+    assert!(
+        replaced
+            .stderr
+            .contains("keychain set of profile 'work': saved (in the store's session)"),
+        "{provider:?}:\n{}",
+        replaced.stderr
+    );
+    assert_eq!(env.ss.items(SERVICE).len(), 1);
+    assert_eq!(
+        env.ss.lookup(SERVICE, "work").as_deref(),
+        Some(keys::PROJECT_SCOPED)
+    );
+    let status = env.run(&["auth", "status", "--profile", "work", "-v"]);
+    status.assert_code(0);
+    assert!(
+        status
+            .stderr
+            .contains("keychain get of profile 'work': found (read in fluxloop's own session)"),
+        "{provider:?}:\n{}",
+        status.stderr
+    );
+}
+
+#[test]
+fn new_keys_are_created_in_fluxloops_own_session_on_keepassxc() {
+    new_keys_are_created_in_fluxloops_own_session(&TestEnv::with(SecretService::start_keepassxc()));
+}
+
+#[test]
+fn new_keys_are_created_in_fluxloops_own_session_on_kwallet() {
+    new_keys_are_created_in_fluxloops_own_session(&TestEnv::with(SecretService::start_kwallet()));
+}
+
+#[test]
+fn new_keys_are_created_in_fluxloops_own_session_on_gnome_keyring() {
+    new_keys_are_created_in_fluxloops_own_session(&TestEnv::with(SecretService::start()));
 }
 
 // --- A locked database (issue 14, point 1) ----------------------------------------------------

@@ -167,6 +167,11 @@ fn an_earlier_releases_unmarked_entry_is_read_by_status_and_removed_by_logout_al
 
     let status = env.run(&["auth", "status"]);
     status.assert_ok().stdout_has("flux_dev_abc1...mno34");
+    // Written by `secret-tool store` (libsecret's own session), read in fluxloop's own.
+    env.run(&["auth", "status", "-v"])
+        .assert_ok()
+        .stdout_has("flux_dev_abc1...mno34")
+        .stderr_has("keychain get of profile 'default': found (read in fluxloop's own session)");
 
     fluxloop_snapshot!(env, ["auth", "logout", "--all"]).assert_ok();
     assert!(env.keychain().is_empty(), "{:?}", env.keychain());

@@ -225,3 +225,25 @@ fn a_longer_keychain_timeout_waits_longer_for_kwallets_dialog() {
     );
     assert_eq!(env.ss.items(SERVICE).len(), 1);
 }
+
+/// fluxloop's own encrypted session (src/secrets/keyring/direct_read.rs) against kwalletd,
+/// whose quirks are properties of each random key pair (a sign byte on its public value, an
+/// unpadded shared secret, our value misread as negative): many reads in a row, each with a
+/// fresh key pair, all succeed and all are read in that session (refused sessions are retried
+/// on fresh ones), never falling back to the store crate's.
+#[test]
+fn many_reads_on_kwallet_all_go_through_fluxloops_own_session() {
+    let env = TestEnv::with(SecretService::start_kwallet());
+    env.login(keys::VALID, None).assert_code(0);
+    for round in 0..24 {
+        let run = env.run(&["auth", "status", "-v"]);
+        assert_eq!(run.code, Some(0), "round {round}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(
+                "keychain get of profile 'default': found (read in fluxloop's own session)"
+            ),
+            "round {round}:\n{}",
+            run.stderr
+        );
+    }
+}

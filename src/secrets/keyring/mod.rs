@@ -24,12 +24,41 @@ const PROMPT_PATIENCE: Duration = Duration::from_millis(500);
 /// How long a person gets to answer such a prompt.
 const PROMPT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// What a platform's own read found (`platform::read_directly`).
+pub enum Direct {
+    /// The secret of the one item that holds the profile's key (Linux only).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    Found(zeroize::Zeroizing<Vec<u8>>),
+    /// Not the plain case, or no read of our own on this platform: ask the store.
+    Elsewhere,
+}
+
+/// Which way a key was read, named in `-v`'s log line of the read.
+#[derive(Clone, Copy)]
+enum ReadPath {
+    /// Our own encrypted session (`platform::read_directly`).
+    Own,
+    /// The store crate's.
+    Store,
+}
+
+/// Which way a key was written, named in `-v`'s log line of the write.
+#[derive(Clone, Copy)]
+enum WritePath {
+    /// A new item, created in our own encrypted session (`platform::create_directly`).
+    Own,
+    /// The store crate's.
+    Store,
+}
+
 /// Tells the person that the keychain is asking them, and for how long fluxloop waits.
 pub type PromptNotice = Arc<dyn Fn(Option<Provider>, Duration) + Send + Sync>;
 
 // One module per platform store, used as `platform`: each has the same eight functions
 // (`connect`, `entry`, `mark`, `search`, `attributes`, `check_ready`, `check_none_locked`,
 // `classify`, `provider`).
+#[cfg(target_os = "linux")]
+mod direct_read;
 #[cfg(target_os = "linux")]
 mod direct_search;
 #[cfg(any(target_os = "macos", windows))]
@@ -249,11 +278,16 @@ impl KeyringStore {
         }
     }
 
-    fn entry(store: &Arc<CredentialStore>, service: &str, profile: &str) -> Result<Entry> {
-        let label = match profile.strip_prefix(PENDING_LOGIN_PREFIX) {
+    /// The label of `profile`'s item.
+    fn label(profile: &str) -> String {
+        match profile.strip_prefix(PENDING_LOGIN_PREFIX) {
             Some(name) => format!("FluxLoop pending browser login ({name})"),
             None => format!("FluxLoop API key ({profile})"),
-        };
+        }
+    }
+
+    fn entry(store: &Arc<CredentialStore>, service: &str, profile: &str) -> Result<Entry> {
+        let label = Self::label(profile);
         let mods = HashMap::from([("label", label.as_str())]);
         platform::entry(store, service, profile, &mods).map_err(map_error)
     }
@@ -297,35 +331,69 @@ impl SecretStore for KeyringStore {
             "get",
             Some(profile),
             &result,
-            |key| Some(if key.is_some() { "found" } else { "no entry" }.into()),
+            |found| {
+                Some(
+                    match found {
+                        Some((_, ReadPath::Own)) => "found (read in fluxloop's own session)",
+                        Some((_, ReadPath::Store)) => "found (read in the store's session)",
+                        None => "no entry",
+                    }
+                    .into(),
+                )
+            },
             started,
         );
-        result
+        result.map(|found| found.map(|(key, _)| key))
     }
 
     fn set(&self, profile: &str, key: &SecretString) -> Result<()> {
         let started = Instant::now();
         let p = profile.to_string();
         let key = key.clone();
-        let result = self.run(self.timeout, move |store, scope| {
-            let entry = Self::entry(store, &scope.service, &p)?;
+        let bus = self.bus.clone();
+        let deadline = started + self.timeout;
+        let result = self.run_lazily(self.timeout, move |connect, scope| {
+            // A new item in an unlocked default collection: created in our own session, marked
+            // at once. Anything else (an item to replace, a prompt) through the store.
+            let label = Self::label(&p);
+            if platform::create_directly(
+                &bus,
+                deadline,
+                scope,
+                &p,
+                &label,
+                key.expose_secret().as_bytes(),
+            )? {
+                return Ok(WritePath::Own);
+            }
+            let store = connect()?;
+            let entry = Self::entry(&store, &scope.service, &p)?;
             // Bytes, not `set_password`: Windows' store encodes a password as UTF-16, and every
             // read here is `get_secret`, so writing UTF-8 bytes keeps the two symmetric.
             entry
                 .set_secret(key.expose_secret().as_bytes())
                 .map_err(|e| map_profile_error(e, &p))?;
             // On every write, so that an earlier release's entry gains the marker too.
-            platform::mark(&entry, scope).map_err(|e| map_profile_error(e, &p))
+            platform::mark(&entry, scope).map_err(|e| map_profile_error(e, &p))?;
+            Ok(WritePath::Store)
         });
         log(
             &self.scope.service,
             "set",
             Some(profile),
             &result,
-            |()| Some("saved".into()),
+            |path| {
+                Some(
+                    match path {
+                        WritePath::Own => "saved (created in fluxloop's own session)",
+                        WritePath::Store => "saved (in the store's session)",
+                    }
+                    .into(),
+                )
+            },
             started,
         );
-        result
+        result.map(|_| ())
     }
 
     fn delete(&self, profile: &str) -> Result<bool> {
@@ -353,8 +421,9 @@ impl SecretStore for KeyringStore {
     fn list(&self) -> Result<Vec<String>> {
         let started = Instant::now();
         let bus = self.bus.clone();
+        let deadline = started + self.timeout;
         let result = self.run_lazily(self.timeout, move |connect, scope| {
-            let ours = match platform::search_directly(&bus, scope)? {
+            let ours = match platform::search_directly(&bus, deadline, scope)? {
                 Some((ours, _)) => ours.into_iter().map(|(_, name)| name).collect(),
                 None => Self::search_ours(&connect()?, scope)?
                     .0
@@ -388,10 +457,11 @@ impl SecretStore for KeyringStore {
         // deletes the listed profiles before this (`delete_each`, commands/auth/logout.rs), so
         // that a keychain dying part way leaves an exact account; this removes what is left.
         let bus = self.bus.clone();
+        let deadline = started + self.timeout;
         let result = self.run_lazily(self.timeout, move |connect, scope| {
             // Usually `delete_each` has deleted everything: the direct search says so without
             // the store's encrypted session.
-            if let Some((ours, foreign)) = platform::search_directly(&bus, scope)?
+            if let Some((ours, foreign)) = platform::search_directly(&bus, deadline, scope)?
                 && ours.is_empty()
             {
                 return Ok(Purge {
@@ -474,8 +544,9 @@ impl KeyringStore {
     /// before; with anything locked the whole job is.
     fn delete_in_batches(&self, profiles: &[String], removed: &mut dyn FnMut(&str)) -> Result<()> {
         let bus = self.bus.clone();
+        let deadline = Instant::now() + self.timeout;
         let found = self.run_lazily(self.timeout, move |_, scope| {
-            platform::search_directly(&bus, scope)
+            platform::search_directly(&bus, deadline, scope)
         })?;
         let Some((ours, _)) = found else {
             return super::delete_one_at_a_time(self, profiles, removed);
@@ -504,8 +575,9 @@ impl KeyringStore {
             let outcomes: Arc<Mutex<Vec<Option<platform::Deletion>>>> =
                 Arc::new(Mutex::new(vec![None; paths.len()]));
             let (bus, seen) = (self.bus.clone(), outcomes.clone());
+            let deadline = started + self.timeout;
             let result = self.run_lazily(self.timeout, move |_, _| {
-                platform::delete_directly(&bus, &paths, &mut |index, deletion| {
+                platform::delete_directly(&bus, deadline, &paths, &mut |index, deletion| {
                     let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
                     // A retry after a lost reply finds the item gone: it was deleted.
                     if seen[index] != Some(platform::Deletion::Done) {
@@ -605,20 +677,34 @@ impl KeyringStore {
         Ok((ours, foreign))
     }
 
-    fn get_inner(&self, profile: &str, started: Instant) -> Result<Option<SecretString>> {
+    fn get_inner(
+        &self,
+        profile: &str,
+        started: Instant,
+    ) -> Result<Option<(SecretString, ReadPath)>> {
         // A read changes nothing, so a D-Bus reply timeout (2 s) is asked again until our own
         // read budget is spent.
         let found = loop {
             let left = self.read_budget().saturating_sub(started.elapsed());
+            let deadline = Instant::now() + left;
             let p = profile.to_string();
-            let attempt = self.run(left, move |store, scope| {
-                let entry = Self::entry(store, &scope.service, &p)?;
+            let bus = self.bus.clone();
+            // Inside the retry loop, so a refused session, a secret that is not text or an
+            // early D-Bus timeout is tried again here exactly as through the store.
+            let attempt = self.run_lazily(left, move |connect, scope| {
+                let decode = |bytes: &[u8]| {
+                    decode_secret(bytes, cfg!(windows))
+                        .ok_or_else(|| SecretStoreError::BadData(p.clone()))
+                };
+                if let Direct::Found(bytes) = platform::read_directly(&bus, deadline, scope, &p)? {
+                    return decode(&bytes).map(|key| Some((key, ReadPath::Own)));
+                }
+                let entry = Self::entry(&connect()?, &scope.service, &p)?;
                 match entry.get_secret() {
                     Ok(mut bytes) => {
-                        let text = decode_secret(&bytes, cfg!(windows))
-                            .ok_or_else(|| SecretStoreError::BadData(p.clone()));
+                        let text = decode(&bytes);
                         bytes.zeroize();
-                        text.map(Some)
+                        text.map(|key| Some((key, ReadPath::Store)))
                     }
                     Err(keyring_core::Error::NoEntry) => Ok(None),
                     Err(e) => Err(map_profile_error(e, &p)),

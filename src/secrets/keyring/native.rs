@@ -7,7 +7,7 @@ use std::sync::Arc;
 use keyring_core::{CredentialStore, Entry};
 
 use super::super::{KeychainScope, Result, SecretStoreError};
-use super::map_error;
+use super::{Direct, map_error};
 
 pub fn connect() -> Result<Arc<CredentialStore>> {
     #[cfg(target_os = "macos")]
@@ -26,9 +26,32 @@ pub type Ours = Vec<(Handle, String)>;
 
 pub fn search_directly(
     _bus: &std::sync::Mutex<Option<Bus>>,
+    _deadline: std::time::Instant,
     _scope: &KeychainScope,
 ) -> Result<Option<(Ours, usize)>> {
     Ok(None)
+}
+
+/// No write of our own here.
+pub fn create_directly(
+    _bus: &std::sync::Mutex<Option<Bus>>,
+    _deadline: std::time::Instant,
+    _scope: &KeychainScope,
+    _profile: &str,
+    _label: &str,
+    _secret: &[u8],
+) -> Result<bool> {
+    Ok(false)
+}
+
+/// No faster read than the store's here.
+pub fn read_directly(
+    _bus: &std::sync::Mutex<Option<Bus>>,
+    _deadline: std::time::Instant,
+    _scope: &KeychainScope,
+    _profile: &str,
+) -> Result<Direct> {
+    Ok(Direct::Elsewhere)
 }
 
 pub fn entry(

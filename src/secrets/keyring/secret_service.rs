@@ -3,14 +3,16 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use dbus_secret_service::{EncryptionType, SecretService};
 use keyring_core::{CredentialStore, Entry};
 
 use super::super::{KeychainScope, Provider, Result, SecretStoreError};
+use super::direct_read::{self, Read, Write};
 pub use super::direct_search::Deletion;
 use super::direct_search::{self, Search};
-use super::map_error;
+use super::{Direct, map_error};
 
 pub fn connect() -> Result<Arc<CredentialStore>> {
     let store: Arc<CredentialStore> =
@@ -18,7 +20,49 @@ pub fn connect() -> Result<Arc<CredentialStore>> {
     Ok(store)
 }
 
-/// The connection of [`search_directly`].
+/// The key of `profile` read over `bus` in an encrypted session of our own (see `direct_read`)
+/// when exactly one unlocked item holds it and none is locked; [`Direct::Elsewhere`] otherwise.
+/// The session's key pair is made on another thread while the connection is made.
+pub fn read_directly(
+    bus: &Mutex<Option<Bus>>,
+    deadline: Instant,
+    scope: &KeychainScope,
+    profile: &str,
+) -> Result<Direct> {
+    let pending = direct_read::start_key_pair();
+    let attributes = HashMap::from([("service", scope.service.as_str()), ("username", profile)]);
+    with_bus(bus, deadline, |connection| {
+        direct_read::read(connection, pending, &attributes)
+    })
+    .map(|read| match read {
+        Read::Found(secret) => Direct::Found(secret),
+        Read::Elsewhere => Direct::Elsewhere,
+    })
+}
+
+/// Creates the item of `profile`'s key over `bus` in an encrypted session of our own (see
+/// `direct_read::create`), marked as the store's write and `mark` would leave it, when no item
+/// holds it yet and the default collection is there and unlocked. Whether it did; when not,
+/// nothing was written.
+pub fn create_directly(
+    bus: &Mutex<Option<Bus>>,
+    deadline: Instant,
+    scope: &KeychainScope,
+    profile: &str,
+    label: &str,
+    secret: &[u8],
+) -> Result<bool> {
+    let pending = direct_read::start_key_pair();
+    let search = HashMap::from([("service", scope.service.as_str()), ("username", profile)]);
+    let mut attributes = search.clone();
+    attributes.extend(scope.marker());
+    with_bus(bus, deadline, |connection| {
+        direct_read::create(connection, pending, &search, &attributes, label, secret)
+    })
+    .map(|write| matches!(write, Write::Created))
+}
+
+/// The connection of [`search_directly`], [`read_directly`] and [`create_directly`].
 pub type Bus = dbus::blocking::Connection;
 /// An item found by [`search_directly`]: its object path.
 pub type Handle = dbus::Path<'static>;
@@ -30,9 +74,10 @@ pub type Ours = Vec<(Handle, String)>;
 /// for the store to unlock.
 pub fn search_directly(
     bus: &Mutex<Option<Bus>>,
+    deadline: Instant,
     scope: &KeychainScope,
 ) -> Result<Option<(Ours, usize)>> {
-    with_bus(bus, |connection| {
+    with_bus(bus, deadline, |connection| {
         let wanted = HashMap::from([("service", scope.service.as_str())]);
         let Search::Found(items) = direct_search::search(connection, &wanted)? else {
             return Ok(None);
@@ -53,30 +98,39 @@ pub fn search_directly(
 /// `answered` is told each one's outcome as its reply comes in (see `direct_search`).
 pub fn delete_directly(
     bus: &Mutex<Option<Bus>>,
+    deadline: Instant,
     paths: &[Handle],
     answered: &mut dyn FnMut(usize, Deletion),
 ) -> Result<()> {
-    with_bus(bus, |connection| {
+    with_bus(bus, deadline, |connection| {
         direct_search::delete_items(connection, paths, answered)
     })
 }
 
+/// Runs `op` on the kept connection in `bus`, made now if there is none. A previous call that
+/// timed out may still hold it for a while: waits for it until `deadline` (the caller's bound),
+/// then gives up with the time really waited.
 fn with_bus<T>(
     bus: &Mutex<Option<Bus>>,
+    deadline: Instant,
     op: impl FnOnce(&Bus) -> std::result::Result<T, dbus_secret_service::Error>,
 ) -> Result<T> {
-    // A previous call that timed out may still hold the lock: after a short pause, a timeout,
-    // which `KeyringStore::run_lazily` tries again while its bound lasts (never past it).
-    let mut guard = match bus.try_lock() {
-        Ok(guard) => guard,
-        Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-        Err(std::sync::TryLockError::WouldBlock) => {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-            return Err(SecretStoreError::Timeout(std::time::Duration::ZERO));
+    let waited = Instant::now();
+    let mut guard = loop {
+        match bus.try_lock() {
+            Ok(guard) => break guard,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => break poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {
+                return Err(SecretStoreError::Timeout(waited.elapsed()));
+            }
         }
     };
     if guard.is_none() {
         *guard = Some(Bus::new_session().map_err(|e| store_error(&e.into()))?);
+        crate::logging::phase!("keychain: D-Bus connected");
     }
     let connection = guard.as_ref().expect("connected just above");
     let result = op(connection).map_err(|e| store_error(&e));
