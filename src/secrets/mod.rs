@@ -420,7 +420,8 @@ pub trait SecretStore: Send + Sync {
 
     /// Deletes the entries of `profiles` in order, stopping at the first failure; `removed` is
     /// told each profile whose entry this call deleted, once the keychain has answered that
-    /// deletion (so after a failure, the profiles told are exactly those gone). One at a time
+    /// deletion (so after a failure, every profile told is gone; one whose answer was lost with
+    /// the connection may be left untold, and stays listed until a next run). One at a time
     /// here, each deletion a crash point; a store may delete several per request round.
     fn delete_each(&self, profiles: &[String], removed: &mut dyn FnMut(&str)) -> Result<()> {
         delete_one_at_a_time(self, profiles, removed)

@@ -77,12 +77,34 @@ pub struct KeyPair {
     public: [u8; GROUP_BYTES],
 }
 
-/// A key pair being made on a thread of its own, while the caller connects to the bus.
-pub type PendingKeyPair = JoinHandle<Result<KeyPair, Error>>;
+/// A key pair being made on a thread of its own while the caller connects to the bus, or made
+/// already when no thread could be started.
+pub enum PendingKeyPair {
+    Making(JoinHandle<Result<KeyPair, Error>>),
+    Made(Box<Result<KeyPair, Error>>),
+}
 
-/// Starts making a key pair (two thirds of a millisecond) on another thread.
+impl PendingKeyPair {
+    fn wait(self) -> Result<KeyPair, Error> {
+        match self {
+            PendingKeyPair::Making(thread) => thread
+                .join()
+                .map_err(|_| Error::Crypto("making the session's key pair failed".into()))?,
+            PendingKeyPair::Made(pair) => *pair,
+        }
+    }
+}
+
+/// Starts making a key pair (two thirds of a millisecond) on another thread; makes it here
+/// when no thread can be started (a process at its thread limit still reads its key).
 pub fn start_key_pair() -> PendingKeyPair {
-    std::thread::spawn(key_pair)
+    match std::thread::Builder::new()
+        .name("keychain-key-pair".into())
+        .spawn(key_pair)
+    {
+        Ok(thread) => PendingKeyPair::Making(thread),
+        Err(_) => PendingKeyPair::Made(Box::new(key_pair())),
+    }
 }
 
 /// Reads the secret of the one unlocked item with these attributes, if that is what there is.
@@ -94,9 +116,7 @@ pub fn read(
     pending: PendingKeyPair,
     attributes: &HashMap<&str, &str>,
 ) -> Result<Read, Error> {
-    let pair = pending
-        .join()
-        .map_err(|_| Error::Crypto("making the session's key pair failed".into()))??;
+    let pair = pending.wait()?;
     crate::logging::phase!("keychain: key pair made");
     let search = Message::new_method_call(SERVICE, SERVICE_PATH, SERVICE_INTERFACE, "SearchItems")
         .map_err(Error::Path)?
@@ -167,9 +187,7 @@ pub fn create(
     label: &str,
     secret: &[u8],
 ) -> Result<Write, Error> {
-    let pair = pending
-        .join()
-        .map_err(|_| Error::Crypto("making the session's key pair failed".into()))??;
+    let pair = pending.wait()?;
     crate::logging::phase!("keychain: key pair made");
     let search = Message::new_method_call(SERVICE, SERVICE_PATH, SERVICE_INTERFACE, "SearchItems")
         .map_err(Error::Path)?

@@ -22,6 +22,7 @@ const SERVICE_PATH: &str = "/org/freedesktop/secrets";
 const SERVICE_INTERFACE: &str = "org.freedesktop.Secret.Service";
 const COLLECTION_INTERFACE: &str = "org.freedesktop.Secret.Collection";
 const ITEM_INTERFACE: &str = "org.freedesktop.Secret.Item";
+const PROMPT_INTERFACE: &str = "org.freedesktop.Secret.Prompt";
 const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
 /// libdbus's default reply timeout, as the store crate's calls have.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(25);
@@ -144,13 +145,18 @@ pub fn delete_items(
     connection
         .with_proxy(SERVICE, SERVICE_PATH, REPLY_TIMEOUT)
         .method_call::<(), _, _, _>("org.freedesktop.DBus.Peer", "Ping", ())?;
-    call_each(connection, requests, &mut |index, reply| {
+    // Prompts the service asked for, dismissed once every reply is in (a call made while
+    // `call_each` reads replies could take one of them): the store deletes those items later,
+    // asking as it always did.
+    let mut prompts = Vec::new();
+    let result = call_each(connection, requests, &mut |index, reply| {
         let deletion = match reply {
             Ok(reply) => {
                 let prompt: dbus::Path<'static> = reply.read1().map_err(|_| Error::Parse)?;
                 if &*prompt == "/" {
                     Deletion::Done
                 } else {
+                    prompts.push(prompt);
                     Deletion::NeedsStore
                 }
             }
@@ -162,7 +168,13 @@ pub fn delete_items(
         };
         answered(index, deletion);
         Ok(())
-    })
+    });
+    for prompt in prompts {
+        let _ = connection
+            .with_proxy(SERVICE, prompt, REPLY_TIMEOUT)
+            .method_call::<(), _, _, _>(PROMPT_INTERFACE, "Dismiss", ());
+    }
+    result
 }
 
 /// Sends the requests without waiting for each reply, at most [`IN_FLIGHT`] unanswered at a

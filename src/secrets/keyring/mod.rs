@@ -579,7 +579,10 @@ impl KeyringStore {
             let result = self.run_lazily(self.timeout, move |_, _| {
                 platform::delete_directly(&bus, deadline, &paths, &mut |index, deletion| {
                     let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
-                    // A retry after a lost reply finds the item gone: it was deleted.
+                    // A `Done` stands even if a retry (after a lost connection) then finds the
+                    // item gone. A deletion whose reply was lost is seen only as `Gone`, which
+                    // alone does not count as removed: the profile is reported as remaining,
+                    // the safe side (its metadata stays; the next `logout --all` ends the job).
                     if seen[index] != Some(platform::Deletion::Done) {
                         seen[index] = Some(deletion);
                     }

@@ -152,7 +152,7 @@ pub fn disagreement_with_serde_saphyr(text: &str) -> Option<&'static str> {
 /// Every line that is not blank and not a comment in the first column, as (indent, content).
 /// Tabs, carriage returns, indented comments and trailing spaces are left to serde-saphyr.
 fn significant_lines(text: &str) -> Option<Vec<(usize, &str)>> {
-    if text.contains(['\t', '\r']) {
+    if !text.chars().all(|c| c == '\n' || printable(c)) {
         return None;
     }
     let mut lines = Vec::with_capacity(text.len() / 24);
@@ -169,6 +169,19 @@ fn significant_lines(text: &str) -> Option<Vec<(usize, &str)>> {
     Some(lines)
 }
 
+/// Characters YAML reads as text wherever they stand, comments included: its printable set
+/// less the tab, the carriage return, NEL, the line and paragraph separators (line breaks to
+/// YAML 1.1) and the byte-order mark. Anything else is left to serde-saphyr, which refuses some
+/// of them (U+007F, U+FFFE) where a line reader would not notice.
+fn printable(c: char) -> bool {
+    matches!(c, ' '..='~' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+        && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
+}
+
+/// The longest key read here: YAML looks at most 1,024 characters ahead for an implicit key's
+/// `:`, so a longer key (a deep directory's path) is left to serde-saphyr.
+const MAX_KEY: usize = 1000;
+
 /// `key: value` or `key:` (a block follows); the key plain or double-quoted.
 fn entry(content: &str) -> Option<(&str, Option<&str>)> {
     let (key, rest) = match content.strip_prefix('"') {
@@ -181,6 +194,9 @@ fn entry(content: &str) -> Option<(&str, Option<&str>)> {
             (plain(&content[..end])?, &content[end..])
         }
     };
+    if content.len() - rest.len() > MAX_KEY {
+        return None;
+    }
     let rest = rest.strip_prefix(':')?;
     if rest.is_empty() {
         return Some((key, None));
@@ -345,8 +361,37 @@ directories:
             ),
             ("comments only", "# nothing\n"),
             ("an anchor", "profiles:\n  a: &x\n    account: x\n"),
+            ("DEL in a comment", "# \u{7f}\nversion: 1\n"),
+            ("C1 control in a comment", "# \u{85}\nversion: 1\n"),
+            (
+                "a noncharacter in quotes",
+                "profiles:\n  a:\n    account: \"\u{fffe}\"\n",
+            ),
+            (
+                "a line separator",
+                "profiles:\n  a:\n    account: x\u{2028}y\n",
+            ),
         ] {
             assert!(read(text).is_none(), "{what}: {text:?}");
+        }
+        let long = format!("directories:\n  /{}: default\n", "a".repeat(1100));
+        assert!(read(&long).is_none(), "a key over 1,000 characters");
+    }
+
+    /// Texts serde-saphyr refuses are never read here (found by review: each was read before).
+    #[test]
+    fn what_serde_saphyr_refuses_is_not_read() {
+        let long = format!("directories:\n  /{}: default\n", "a".repeat(1100));
+        for text in [
+            "# \u{7f}\nversion: 1\n",
+            "profiles:\n  a:\n    account: \"\u{fffe}\"\n",
+            long.as_str(),
+        ] {
+            assert!(
+                parse_with_serde_saphyr(text, std::path::Path::new("c")).is_err(),
+                "serde-saphyr now reads {text:?}: this test's premise changed"
+            );
+            assert!(read(text).is_none(), "{text:?}");
         }
     }
 
