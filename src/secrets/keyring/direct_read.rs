@@ -5,9 +5,9 @@
 //! its two 1024-bit exponentiations by schoolbook square-and-multiply (variable time, 1.3 ms
 //! each) and draws its private exponent from `fastrand` seeded by the clock and the thread id
 //! (at most 64 bits, mostly guessable: a capture of the bus traffic could recover the session
-//! key). Here the exponent is 1024 bits from the OS's CSPRNG and both exponentiations are
-//! crypto-bigint's constant-time Montgomery ones; the wire protocol and the encryption are the
-//! specification's.
+//! key). Here the exponent is 256 bits from the OS's CSPRNG (see [`EXPONENT_BITS`]) and both
+//! exponentiations are crypto-bigint's constant-time Montgomery ones; the wire protocol and the
+//! encryption are the specification's.
 //!
 //! Only the plain case is taken here: exactly one unlocked item matches and none is locked.
 //! Anything else (no item, several, a locked one that needs an unlock prompt) is
@@ -17,8 +17,6 @@
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use aes::cipher::block_padding::Pkcs7;
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
@@ -30,20 +28,21 @@ use dbus::blocking::Connection;
 use dbus_secret_service::Error;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::direct_search;
+use super::direct_search::{
+    self, COLLECTION_INTERFACE, ITEM_INTERFACE, PROMPT_INTERFACE, PROPERTIES, REPLY_TIMEOUT,
+    SERVICE, SERVICE_INTERFACE, SERVICE_PATH,
+};
 
-const SERVICE: &str = "org.freedesktop.secrets";
-const SERVICE_PATH: &str = "/org/freedesktop/secrets";
-const SERVICE_INTERFACE: &str = "org.freedesktop.Secret.Service";
-const ITEM_INTERFACE: &str = "org.freedesktop.Secret.Item";
-const COLLECTION_INTERFACE: &str = "org.freedesktop.Secret.Collection";
-const PROMPT_INTERFACE: &str = "org.freedesktop.Secret.Prompt";
-const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
 /// What the store crate writes, so that an item reads the same whichever wrote it.
 const CONTENT_TYPE: &str = "application/octet-stream";
 const ALGORITHM: &str = "dh-ietf1024-sha256-aes128-cbc-pkcs7";
-/// libdbus's default reply timeout, as the store crate's calls have (our own bound is shorter).
-const REPLY_TIMEOUT: Duration = Duration::from_secs(25);
+/// Bits of our private exponent. The group's strength is about 80 bits (a 1024-bit prime); an
+/// exponent of at least twice the strength keeps all of it (RFC 3526, section 8; RFC 7919,
+/// section 5.2), and with a safe prime and the service's value checked (see [`derive_key`]) no
+/// shortcut through a small subgroup exists. OpenSSL likewise draws short exponents for these
+/// groups. 256 bits: more than three times the strength, and a quarter of the time of a
+/// 1,024-bit exponent (libsecret's) for each of the two exponentiations.
+const EXPONENT_BITS: usize = 256;
 /// Bytes of the group's prime and of every value in the exchange.
 const GROUP_BYTES: usize = 128;
 
@@ -77,46 +76,12 @@ pub struct KeyPair {
     public: [u8; GROUP_BYTES],
 }
 
-/// A key pair being made on a thread of its own while the caller connects to the bus, or made
-/// already when no thread could be started.
-pub enum PendingKeyPair {
-    Making(JoinHandle<Result<KeyPair, Error>>),
-    Made(Box<Result<KeyPair, Error>>),
-}
-
-impl PendingKeyPair {
-    fn wait(self) -> Result<KeyPair, Error> {
-        match self {
-            PendingKeyPair::Making(thread) => thread
-                .join()
-                .map_err(|_| Error::Crypto("making the session's key pair failed".into()))?,
-            PendingKeyPair::Made(pair) => *pair,
-        }
-    }
-}
-
-/// Starts making a key pair (two thirds of a millisecond) on another thread; makes it here
-/// when no thread can be started (a process at its thread limit still reads its key).
-pub fn start_key_pair() -> PendingKeyPair {
-    match std::thread::Builder::new()
-        .name("keychain-key-pair".into())
-        .spawn(key_pair)
-    {
-        Ok(thread) => PendingKeyPair::Making(thread),
-        Err(_) => PendingKeyPair::Made(Box::new(key_pair())),
-    }
-}
-
 /// Reads the secret of the one unlocked item with these attributes, if that is what there is.
 /// The search and the session's opening go out together (one round trip), `GetSecret` goes out
 /// before the session key is derived (derived while the reply is on its way), and the session
 /// is not closed: the Secret Service closes it with the connection, when the process ends.
-pub fn read(
-    connection: &Connection,
-    pending: PendingKeyPair,
-    attributes: &HashMap<&str, &str>,
-) -> Result<Read, Error> {
-    let pair = pending.wait()?;
+pub fn read(connection: &Connection, attributes: &HashMap<&str, &str>) -> Result<Read, Error> {
+    let pair = key_pair()?;
     crate::logging::phase!("keychain: key pair made");
     let search = Message::new_method_call(SERVICE, SERVICE_PATH, SERVICE_INTERFACE, "SearchItems")
         .map_err(Error::Path)?
@@ -181,13 +146,12 @@ pub enum Write {
 /// about those (KeePassXC's computed attributes, prompts, missing collections) in one place.
 pub fn create(
     connection: &Connection,
-    pending: PendingKeyPair,
     search: &HashMap<&str, &str>,
     attributes: &HashMap<&str, &str>,
     label: &str,
     secret: &[u8],
 ) -> Result<Write, Error> {
-    let pair = pending.wait()?;
+    let pair = key_pair()?;
     crate::logging::phase!("keychain: key pair made");
     let search = Message::new_method_call(SERVICE, SERVICE_PATH, SERVICE_INTERFACE, "SearchItems")
         .map_err(Error::Path)?
@@ -330,41 +294,35 @@ fn send(connection: &Connection, request: Message) -> Result<u32, Error> {
 /// The reply to the request sent as `serial`: the method's return or its error. The outer
 /// error is the connection's, or no reply within [`REPLY_TIMEOUT`].
 fn reply_to(connection: &Connection, serial: u32) -> Result<Result<Message, dbus::Error>, Error> {
-    let channel = connection.channel();
-    let deadline = Instant::now() + REPLY_TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(dbus::Error::new_custom(
-                "org.freedesktop.DBus.Error.NoReply",
-                "the Secret Service did not answer in time",
-            )
-            .into());
-        }
-        if let Some(mut message) = channel.blocking_pop_message(left)?
-            && message.get_reply_serial() == Some(serial)
-        {
-            return Ok(message.as_result().map(|_| ()).map(|()| message));
-        }
-    }
+    let ((), mut message) =
+        direct_search::next_reply(connection, |replied| (replied == serial).then_some(()))?;
+    Ok(message.as_result().map(|_| ()).map(|()| message))
 }
 
-/// Our private exponent (1024 bits from the OS's CSPRNG, as libsecret's) and public value
+/// Our private exponent ([`EXPONENT_BITS`] from the OS's CSPRNG, at least 2) and public value
 /// 2^x mod p, big-endian and left-padded to the prime's size: the specification's value is 128
 /// bytes, and KWallet refuses any other length ("Client public key size is invalid").
 fn key_pair() -> Result<KeyPair, Error> {
     let mut bytes = Zeroizing::new([0u8; GROUP_BYTES]);
-    getrandom::fill(bytes.as_mut_slice())
-        .map_err(|e| Error::Crypto(format!("no randomness for the session key: {e}").into()))?;
-    let private = Zeroizing::new(U1024::from_be_slice(bytes.as_slice()));
+    let private = loop {
+        getrandom::fill(&mut bytes[GROUP_BYTES - EXPONENT_BITS / 8..])
+            .map_err(|e| Error::Crypto(format!("no randomness for the session key: {e}").into()))?;
+        let private = Zeroizing::new(U1024::from_be_slice(bytes.as_slice()));
+        // 0 and 1 (one chance in 2^255) would give the key away.
+        if *private >= U1024::from_u8(2) {
+            break private;
+        }
+    };
     let public = power(&U1024::from_u8(2), &private).to_be_bytes();
     Ok(KeyPair { private, public })
 }
 
-/// base^exponent mod p, in time that does not depend on the exponent's value (crypto-bigint's
-/// fixed-window Montgomery ladder over all 1024 bits). The result is wiped when dropped.
+/// base^exponent mod p for an exponent below 2^[`EXPONENT_BITS`], in time that does not depend
+/// on the exponent's value (crypto-bigint's fixed-window Montgomery ladder over all
+/// [`EXPONENT_BITS`] bits). The result is wiped when dropped.
 fn power(base: &U1024, exponent: &U1024) -> Zeroizing<U1024> {
-    let mut residue = DynResidue::new(base, *GROUP).pow(exponent);
+    debug_assert!(exponent.bits_vartime() <= EXPONENT_BITS);
+    let mut residue = DynResidue::new(base, *GROUP).pow_bounded_exp(exponent, EXPONENT_BITS);
     let value = Zeroizing::new(residue.retrieve());
     residue.zeroize();
     value
@@ -433,6 +391,13 @@ mod tests {
         U1024::from_be_slice(&[byte; GROUP_BYTES])
     }
 
+    /// A private exponent: [`EXPONENT_BITS`] bits, each byte `byte`.
+    fn exponent(byte: u8) -> U1024 {
+        let mut bytes = [0u8; GROUP_BYTES];
+        bytes[GROUP_BYTES - EXPONENT_BITS / 8..].fill(byte);
+        U1024::from_be_slice(&bytes)
+    }
+
     fn public(private: &U1024) -> [u8; GROUP_BYTES] {
         power(&U1024::from_u8(2), private).to_be_bytes()
     }
@@ -453,7 +418,7 @@ mod tests {
 
     #[test]
     fn the_montgomery_power_agrees_with_square_and_multiply() {
-        let exponent = number(0x3c);
+        let exponent = exponent(0x3c);
         for base in [U1024::from_u8(2), number(0x5a).wrapping_sub(&U1024::ONE)] {
             assert_eq!(*power(&base, &exponent), schoolbook(&base, &exponent));
         }
@@ -463,8 +428,8 @@ mod tests {
     /// one is read back with the other.
     #[test]
     fn both_sides_derive_the_same_key_and_a_secret_round_trips() {
-        let ours = number(0x5a);
-        let theirs = number(0xa5);
+        let ours = exponent(0x5a);
+        let theirs = exponent(0xa5);
         let key = derive_key(&ours, &public(&theirs)).unwrap().key;
         assert_eq!(*key, *derive_key(&theirs, &public(&ours)).unwrap().key);
 
@@ -484,10 +449,12 @@ mod tests {
     /// every time, and each agrees with the other side.
     #[test]
     fn key_pairs_are_fresh_and_their_public_values_128_bytes() {
-        let theirs = number(0xa5);
+        let theirs = exponent(0xa5);
         let mut seen = std::collections::HashSet::new();
         for _ in 0..16 {
             let pair = key_pair().unwrap();
+            assert!(pair.private.bits_vartime() <= EXPONENT_BITS);
+            assert!(*pair.private >= U1024::from_u8(2));
             assert_eq!(pair.public, public(&pair.private));
             assert!(seen.insert(pair.public), "a key pair came twice");
             assert_eq!(
@@ -504,8 +471,8 @@ mod tests {
     /// (gnome-keyring's unpadded form) give the same key.
     #[test]
     fn the_services_public_value_is_read_as_a_number() {
-        let ours = number(0x5a);
-        let valid = public(&number(0xa5));
+        let ours = exponent(0x5a);
+        let valid = public(&exponent(0xa5));
         let key = derive_key(&ours, &valid).unwrap().key;
         let mut signed = vec![0u8];
         signed.extend_from_slice(&valid);
@@ -521,11 +488,11 @@ mod tests {
     /// away or are not in the group: refused. 2 and p-2 are the ends of what is accepted.
     #[test]
     fn public_values_that_would_give_away_the_key_are_refused() {
-        let ours = number(0x5a);
+        let ours = exponent(0x5a);
         let p = prime();
         let minus = |n: u8| p.wrapping_sub(&U1024::from_u8(n)).to_be_bytes().to_vec();
         let mut longer = vec![1u8];
-        longer.extend_from_slice(&public(&number(0xa5)));
+        longer.extend_from_slice(&public(&exponent(0xa5)));
         for theirs in [
             Vec::new(),
             vec![0u8],

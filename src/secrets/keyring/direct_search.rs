@@ -17,15 +17,17 @@ use dbus::blocking::Connection;
 use dbus::blocking::stdintf::org_freedesktop_dbus::Properties;
 use dbus_secret_service::Error;
 
-const SERVICE: &str = "org.freedesktop.secrets";
-const SERVICE_PATH: &str = "/org/freedesktop/secrets";
-const SERVICE_INTERFACE: &str = "org.freedesktop.Secret.Service";
-const COLLECTION_INTERFACE: &str = "org.freedesktop.Secret.Collection";
-const ITEM_INTERFACE: &str = "org.freedesktop.Secret.Item";
-const PROMPT_INTERFACE: &str = "org.freedesktop.Secret.Prompt";
-const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
-/// libdbus's default reply timeout, as the store crate's calls have.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(25);
+// The Secret Service's names, for this module and `direct_read`.
+pub(super) const SERVICE: &str = "org.freedesktop.secrets";
+pub(super) const SERVICE_PATH: &str = "/org/freedesktop/secrets";
+pub(super) const SERVICE_INTERFACE: &str = "org.freedesktop.Secret.Service";
+pub(super) const COLLECTION_INTERFACE: &str = "org.freedesktop.Secret.Collection";
+pub(super) const ITEM_INTERFACE: &str = "org.freedesktop.Secret.Item";
+pub(super) const PROMPT_INTERFACE: &str = "org.freedesktop.Secret.Prompt";
+pub(super) const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
+/// libdbus's default reply timeout, as the store crate's calls have (our own bound, the
+/// caller's, is shorter).
+pub(super) const REPLY_TIMEOUT: Duration = Duration::from_secs(25);
 /// Requests sent ahead of their replies: well under the bus daemon's limit of pending replies
 /// per connection (128 by default, without a configuration that raises it).
 const IN_FLIGHT: usize = 32;
@@ -197,6 +199,32 @@ pub fn call_all(
         .collect())
 }
 
+/// The next reply that `wanted` recognises by the serial of its request (and what `wanted` gives
+/// for it); other messages are passed over. Fails if the connection does, or if no such reply
+/// comes within [`REPLY_TIMEOUT`].
+pub(super) fn next_reply<T>(
+    connection: &Connection,
+    mut wanted: impl FnMut(u32) -> Option<T>,
+) -> Result<(T, Message), Error> {
+    let channel = connection.channel();
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(dbus::Error::new_custom(
+                "org.freedesktop.DBus.Error.NoReply",
+                "the Secret Service did not answer in time",
+            )
+            .into());
+        }
+        if let Some(message) = channel.blocking_pop_message(left)?
+            && let Some(found) = message.get_reply_serial().and_then(&mut wanted)
+        {
+            return Ok((found, message));
+        }
+    }
+}
+
 /// [`call_all`], handing each reply (by the index of its request) to `on_reply` as it comes
 /// in; stops at the first error `on_reply` returns.
 fn call_each(
@@ -221,24 +249,7 @@ fn call_each(
             sent += 1;
         }
         channel.flush();
-        let deadline = Instant::now() + REPLY_TIMEOUT;
-        let (index, mut reply) = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(dbus::Error::new_custom(
-                    "org.freedesktop.DBus.Error.NoReply",
-                    "the Secret Service did not answer in time",
-                )
-                .into());
-            }
-            if let Some(message) = channel.blocking_pop_message(left)?
-                && let Some(index) = message
-                    .get_reply_serial()
-                    .and_then(|serial| awaited.remove(&serial))
-            {
-                break (index, message);
-            }
-        };
+        let (index, mut reply) = next_reply(connection, |serial| awaited.remove(&serial))?;
         answered += 1;
         let result = reply.as_result().map(|_| ());
         on_reply(index, result.map(|()| reply))?;

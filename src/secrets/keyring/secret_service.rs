@@ -22,17 +22,15 @@ pub fn connect() -> Result<Arc<CredentialStore>> {
 
 /// The key of `profile` read over `bus` in an encrypted session of our own (see `direct_read`)
 /// when exactly one unlocked item holds it and none is locked; [`Direct::Elsewhere`] otherwise.
-/// The session's key pair is made on another thread while the connection is made.
 pub fn read_directly(
     bus: &Mutex<Option<Bus>>,
     deadline: Instant,
     scope: &KeychainScope,
     profile: &str,
 ) -> Result<Direct> {
-    let pending = direct_read::start_key_pair();
     let attributes = HashMap::from([("service", scope.service.as_str()), ("username", profile)]);
     with_bus(bus, deadline, |connection| {
-        direct_read::read(connection, pending, &attributes)
+        direct_read::read(connection, &attributes)
     })
     .map(|read| match read {
         Read::Found(secret) => Direct::Found(secret),
@@ -52,12 +50,11 @@ pub fn create_directly(
     label: &str,
     secret: &[u8],
 ) -> Result<bool> {
-    let pending = direct_read::start_key_pair();
     let search = HashMap::from([("service", scope.service.as_str()), ("username", profile)]);
     let mut attributes = search.clone();
     attributes.extend(scope.marker());
     with_bus(bus, deadline, |connection| {
-        direct_read::create(connection, pending, &search, &attributes, label, secret)
+        direct_read::create(connection, &search, &attributes, label, secret)
     })
     .map(|write| matches!(write, Write::Created))
 }
