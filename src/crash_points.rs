@@ -19,6 +19,7 @@ pub enum Step {
     /// One entry's deletion inside `delete_all`.
     KeychainDeleteOfAll,
     /// One batch of deletions sent together (`delete_each` on the Secret Service).
+    #[cfg(target_os = "linux")]
     KeychainDeleteBatch,
     TempCreate,
     TempWrite,
@@ -43,6 +44,7 @@ impl Step {
             Step::KeychainDelete => "keychain delete",
             Step::KeychainList => "keychain list",
             Step::KeychainDeleteOfAll => "keychain delete (of all)",
+            #[cfg(target_os = "linux")]
             Step::KeychainDeleteBatch => "keychain delete (batch)",
             Step::TempCreate => "create temp file",
             Step::TempWrite => "write temp file",
