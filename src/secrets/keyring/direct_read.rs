@@ -81,13 +81,76 @@ pub struct KeyPair {
 /// before the session key is derived (derived while the reply is on its way), and the session
 /// is not closed: the Secret Service closes it with the connection, when the process ends.
 pub fn read(connection: &Connection, attributes: &HashMap<&str, &str>) -> Result<Read, Error> {
+    let (found, _) = search_and_open(connection, attributes, None)?;
+    let ([item], true) = (found.unlocked.as_slice(), found.locked.is_empty()) else {
+        return Ok(Read::Elsewhere);
+    };
+    let get = Message::new_method_call(SERVICE, item, ITEM_INTERFACE, "GetSecret")
+        .map_err(Error::Path)?
+        .append1(found.session.clone());
+    let serial = send(connection, get)?;
+    let key = found.derive_key();
+    let reply = reply_to(connection, serial)?;
+    let key = key?;
+    let mut reply = match reply {
+        Ok(reply) => reply,
+        // Deleted or locked since the search: the store finds out what is there now.
+        Err(e) if is_gone_or_locked(&e) => return Ok(Read::Elsewhere),
+        Err(e) => return Err(e.into()),
+    };
+    let (_, iv, mut value, _): (dbus::Path<'static>, Vec<u8>, Vec<u8>, String) =
+        reply.as_result()?.read1().map_err(|_| Error::Parse)?;
+    let secret = decrypt(&key, &iv, &value);
+    value.zeroize();
+    crate::logging::phase!("keychain: secret read");
+    secret.map(Read::Found)
+}
+
+/// What the first round trip of [`read`] and [`create`] found: the items matching the search,
+/// and a session of our own just opened, with our key pair.
+struct Opened {
+    unlocked: Vec<dbus::Path<'static>>,
+    locked: Vec<dbus::Path<'static>>,
+    session: dbus::Path<'static>,
+    /// The service's public value.
+    theirs: Vec<u8>,
+    pair: KeyPair,
+}
+
+impl Opened {
+    /// The session's AES key; the key pair is wiped once it is derived. A shared secret with a
+    /// leading zero byte is where providers disagree (the specification pads it to 128 bytes;
+    /// kwalletd hashes it unpadded): one time in 256, a refused session, which the caller's
+    /// retry loop replaces with a fresh one. No second key is tried.
+    fn derive_key(self) -> Result<Zeroizing<[u8; 16]>, Error> {
+        let derived = derive_key(&self.pair.private, &self.theirs);
+        drop(self.pair);
+        crate::logging::phase!("keychain: session key derived");
+        let derived = derived?;
+        if derived.leading_zero {
+            return Err(Error::Crypto(
+                "the session's shared secret starts with a zero byte".into(),
+            ));
+        }
+        Ok(derived.key)
+    }
+}
+
+/// A fresh key pair, then `SearchItems` for `attributes`, `OpenSession` and `also` (if any)
+/// sent together: one round trip. `also`'s reply comes back as it is.
+fn search_and_open(
+    connection: &Connection,
+    attributes: &HashMap<&str, &str>,
+    also: Option<Message>,
+) -> Result<(Opened, Option<Result<Message, dbus::Error>>), Error> {
     let pair = key_pair()?;
     crate::logging::phase!("keychain: key pair made");
     let search = Message::new_method_call(SERVICE, SERVICE_PATH, SERVICE_INTERFACE, "SearchItems")
         .map_err(Error::Path)?
         .append1(attributes.clone());
-    let mut replies =
-        direct_search::call_all(connection, vec![search, open_session(&pair)?])?.into_iter();
+    let mut requests = vec![search, open_session(&pair)?];
+    requests.extend(also);
+    let mut replies = direct_search::call_all(connection, requests)?.into_iter();
     let (Some(search), Some(opened)) = (replies.next(), replies.next()) else {
         return Err(Error::Parse);
     };
@@ -95,40 +158,18 @@ pub fn read(connection: &Connection, attributes: &HashMap<&str, &str>) -> Result
         search?.read2().map_err(|_| Error::Parse)?;
     let (output, session): (Variant<Box<dyn RefArg>>, dbus::Path<'static>) =
         opened?.read2().map_err(|_| Error::Parse)?;
+    let theirs = dbus::arg::cast::<Vec<u8>>(&output.0)
+        .ok_or(Error::Parse)?
+        .clone();
     crate::logging::phase!("keychain: items searched, encrypted session open");
-    let ([item], true) = (unlocked.as_slice(), locked.is_empty()) else {
-        return Ok(Read::Elsewhere);
+    let opened = Opened {
+        unlocked,
+        locked,
+        session,
+        theirs,
+        pair,
     };
-    let get = Message::new_method_call(SERVICE, item, ITEM_INTERFACE, "GetSecret")
-        .map_err(Error::Path)?
-        .append1(session);
-    let serial = send(connection, get)?;
-    let theirs = dbus::arg::cast::<Vec<u8>>(&output.0).ok_or(Error::Parse)?;
-    let derived = derive_key(&pair.private, theirs);
-    drop(pair);
-    crate::logging::phase!("keychain: session key derived");
-    let reply = reply_to(connection, serial)?;
-    let derived = derived?;
-    let mut reply = match reply {
-        Ok(reply) => reply,
-        // Deleted or locked since the search: the store finds out what is there now.
-        Err(e) if is_gone_or_locked(&e) => return Ok(Read::Elsewhere),
-        Err(e) => return Err(e.into()),
-    };
-    // A shared secret with a leading zero byte is where providers disagree (the specification
-    // pads it to 128 bytes; kwalletd hashes it unpadded): one time in 256, a refused session,
-    // which the caller's retry loop replaces with a fresh one. No second key is tried.
-    if derived.leading_zero {
-        return Err(Error::Crypto(
-            "the session's shared secret starts with a zero byte".into(),
-        ));
-    }
-    let (_, iv, mut value, _): (dbus::Path<'static>, Vec<u8>, Vec<u8>, String) =
-        reply.as_result()?.read1().map_err(|_| Error::Parse)?;
-    let secret = decrypt(&derived.key, &iv, &value);
-    value.zeroize();
-    crate::logging::phase!("keychain: secret read");
-    secret.map(Read::Found)
+    Ok((opened, replies.next()))
 }
 
 pub enum Write {
@@ -151,28 +192,15 @@ pub fn create(
     label: &str,
     secret: &[u8],
 ) -> Result<Write, Error> {
-    let pair = key_pair()?;
-    crate::logging::phase!("keychain: key pair made");
-    let search = Message::new_method_call(SERVICE, SERVICE_PATH, SERVICE_INTERFACE, "SearchItems")
-        .map_err(Error::Path)?
-        .append1(search.clone());
     let alias = Message::new_method_call(SERVICE, SERVICE_PATH, SERVICE_INTERFACE, "ReadAlias")
         .map_err(Error::Path)?
         .append1("default");
-    let mut replies =
-        direct_search::call_all(connection, vec![search, open_session(&pair)?, alias])?.into_iter();
-    let (Some(search), Some(opened), Some(alias)) =
-        (replies.next(), replies.next(), replies.next())
-    else {
-        return Err(Error::Parse);
-    };
-    let (unlocked, locked): (Vec<dbus::Path<'static>>, Vec<dbus::Path<'static>>) =
-        search?.read2().map_err(|_| Error::Parse)?;
-    let (output, session): (Variant<Box<dyn RefArg>>, dbus::Path<'static>) =
-        opened?.read2().map_err(|_| Error::Parse)?;
-    let collection: dbus::Path<'static> = alias?.read1().map_err(|_| Error::Parse)?;
-    crate::logging::phase!("keychain: items searched, encrypted session open");
-    if !unlocked.is_empty() || !locked.is_empty() {
+    let (found, alias) = search_and_open(connection, search, Some(alias))?;
+    let collection: dbus::Path<'static> = alias
+        .ok_or(Error::Parse)??
+        .read1()
+        .map_err(|_| Error::Parse)?;
+    if !found.unlocked.is_empty() || !found.locked.is_empty() {
         tracing::debug!("keychain: an item exists; written through the store");
         return Ok(Write::Elsewhere);
     }
@@ -187,10 +215,8 @@ pub fn create(
             .map_err(Error::Path)?
             .append2(COLLECTION_INTERFACE, "Locked"),
     )?;
-    let theirs = dbus::arg::cast::<Vec<u8>>(&output.0).ok_or(Error::Parse)?;
-    let derived = derive_key(&pair.private, theirs);
-    drop(pair);
-    crate::logging::phase!("keychain: session key derived");
+    let session = found.session.clone();
+    let key = found.derive_key();
     let locked = match reply_to(connection, serial)? {
         Ok(reply) => reply.read1::<Variant<bool>>().map_err(|_| Error::Parse)?.0,
         // Deleted since the alias named it: the store finds out what is there now.
@@ -200,18 +226,13 @@ pub fn create(
         }
         Err(e) => return Err(e.into()),
     };
-    let derived = derived?;
+    // Nothing goes out under a key the provider may derive differently (see `derive_key`).
+    let key = key?;
     if locked {
         tracing::debug!("keychain: the default collection is locked; written through the store");
         return Ok(Write::Elsewhere);
     }
-    // See `read`: nothing goes out under a key the provider may derive differently.
-    if derived.leading_zero {
-        return Err(Error::Crypto(
-            "the session's shared secret starts with a zero byte".into(),
-        ));
-    }
-    let (iv, value) = encrypt(&derived.key, secret)?;
+    let (iv, value) = encrypt(&key, secret)?;
     let attributes: HashMap<String, String> = attributes
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
